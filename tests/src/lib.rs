@@ -1,0 +1,1 @@
+//! Conformance, round-trip and real-device tests of vmstate-rs.

@@ -1,0 +1,407 @@
+//! The one error type of vmstate-core.
+
+use std::fmt;
+
+use crate::WireType;
+
+/// One step of the path to the field an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    /// The description at the root of the walk (`hpet`).
+    Root(&'static str),
+    /// A named field (`timer`).
+    Field(&'static str),
+    /// An element of an array or collection (`[1]`).
+    Index(usize),
+    /// A subsection, by its full name (`hpet/offset`).
+    Subsection(&'static str),
+}
+
+/// The versions in play when an error happened inside a description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionContext {
+    /// The description's name.
+    pub name: &'static str,
+    /// The version being saved or loaded.
+    pub version: u32,
+    /// The description's own (newest) version.
+    pub local: u32,
+    /// The oldest version it accepts.
+    pub minimum: u32,
+    /// True when loading.
+    pub loading: bool,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The byte stream failed: truncated input, I/O error, bad counted string.
+    #[error("{0}")]
+    Stream(qemufile::ErrorKind),
+    /// The stream's version is newer than this description knows.
+    #[error(
+        "{name}: incoming version_id {incoming} is too new for local version_id {local} \
+         (the source runs a newer device model; migrate to a build that knows version {incoming})"
+    )]
+    VersionTooNew {
+        /// Description name.
+        name: &'static str,
+        /// Version in the stream.
+        incoming: u32,
+        /// Newest local version.
+        local: u32,
+    },
+    /// The stream's version is older than the oldest this description accepts.
+    #[error(
+        "{name}: incoming version_id {incoming} is too old for local minimum version_id {minimum} \
+         (this build dropped support for streams that old)"
+    )]
+    VersionTooOld {
+        /// Description name.
+        name: &'static str,
+        /// Version in the stream.
+        incoming: u32,
+        /// Oldest accepted version.
+        minimum: u32,
+    },
+    /// An `equal` field loaded a value different from the destination's.
+    #[error(
+        "{wire}: loaded {loaded:#x} != {current:#x} on the destination; source and destination \
+         must be configured alike for this field"
+    )]
+    NotEqual {
+        /// The wire type (`uint32 equal`, ...).
+        wire: WireType,
+        /// The value in the stream (two's complement bits for signed types).
+        loaded: u64,
+        /// The destination's value.
+        current: u64,
+    },
+    /// An `int32 le` field loaded a value outside `0..=current`.
+    #[error(
+        "int32 le: invalid value {loaded}, expecting a value in 0..={max} (the destination's current value)"
+    )]
+    NotLessOrEqual {
+        /// The value in the stream.
+        loaded: i32,
+        /// The destination's value, the largest accepted.
+        max: i32,
+    },
+    /// A subsection arrived that this description does not have.
+    #[error(
+        "VM subsection '{name}' in '{parent}' does not exist (the source sent state this build \
+         does not know; it cannot be loaded without losing it)"
+    )]
+    UnknownSubsection {
+        /// The subsection name in the stream.
+        name: String,
+        /// The parent description.
+        parent: &'static str,
+    },
+    /// A pointer marker byte was neither 0x30 nor (where allowed) 0x31.
+    #[error("unexpected ptr marker {found:#04x}: expected {expected}")]
+    PtrMarker {
+        /// The byte found.
+        found: u8,
+        /// What was acceptable here.
+        expected: &'static str,
+    },
+    /// A save found a present element where the wire can only say NULL, or
+    /// the reverse (source and destination must agree on NULL slots).
+    #[error("{0}")]
+    PointerMismatch(&'static str),
+    /// An integer that is not a discriminant of the enum it loads into.
+    #[error("{value} is not a valid discriminant of enum {type_name}")]
+    InvalidDiscriminant {
+        /// The enum.
+        type_name: &'static str,
+        /// The loaded integer.
+        value: i128,
+    },
+    /// A variable array's length disagrees with its count field on save.
+    #[error(
+        "the array has {len} element(s) but its count field `{count_field}` says {count}; \
+         update the count before saving"
+    )]
+    CountMismatch {
+        /// The field holding the count.
+        count_field: &'static str,
+        /// The count's value.
+        count: u64,
+        /// The array's length.
+        len: usize,
+    },
+    /// A count field exceeds the capacity of the fixed array it sizes.
+    #[error(
+        "count field `{count_field}` is {count} but the array holds only {capacity} element(s) \
+         (QEMU would overrun its buffer here; the stream is corrupt or hostile)"
+    )]
+    CountTooLarge {
+        /// The field holding the count.
+        count_field: &'static str,
+        /// The count's value.
+        count: i128,
+        /// The array's capacity.
+        capacity: usize,
+    },
+    /// A negative value in a signed count field.
+    #[error("count field `{count_field}` is negative ({count})")]
+    NegativeCount {
+        /// The field holding the count.
+        count_field: &'static str,
+        /// Its value.
+        count: i64,
+    },
+    /// A gtree's node count disagrees with the nodes that follow.
+    #[error(
+        "inconsistent stream when loading the gtree: it announces {expected} node(s) but {found} follow"
+    )]
+    TreeCount {
+        /// The announced node count.
+        expected: u32,
+        /// Nodes found (stops counting one past `expected`).
+        found: u64,
+    },
+    /// A list or tree element version is outside its description's range.
+    #[error(
+        "{name} too {direction}: elements are loaded at version {version}, accepted {minimum}..={local}"
+    )]
+    ElementVersion {
+        /// Element description name.
+        name: &'static str,
+        /// "new" or "old".
+        direction: &'static str,
+        /// The version the elements are loaded at.
+        version: u32,
+        /// Element description's minimum.
+        minimum: u32,
+        /// Element description's version.
+        local: u32,
+    },
+    /// A hook (pre_save, pre_load, post_load, tmp conversion) failed.
+    #[error("{hook} hook failed: {message}")]
+    Hook {
+        /// Which hook.
+        hook: &'static str,
+        /// Its message.
+        message: String,
+    },
+    /// A `validate` check failed on load.
+    #[error("input validation failed: {0}")]
+    Validation(String),
+    /// Bytes remained after a complete load of a byte slice.
+    #[error(
+        "{0} byte(s) left over after the last field: the input holds state this description \
+         does not know (a field or subsection missing here, or the wrong version)"
+    )]
+    TrailingBytes(u64),
+    /// A message from user code or a visitor.
+    #[error("{0}")]
+    Custom(String),
+}
+
+/// An error from saving, loading or visiting a VMState value.
+///
+/// It says what went wrong ([`kind`](Error::kind)), where in the byte stream
+/// ([`offset`](Error::offset)), at which field ([`path`](Error::path_string),
+/// e.g. `hpet.timer[1].cmp`) and with which versions.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    offset: Option<u64>,
+    /// Innermost first: segments are appended while the error propagates out.
+    path: Vec<PathSegment>,
+    versions: Option<VersionContext>,
+}
+
+impl Error {
+    /// An error of the given kind, with no location yet.
+    #[cold]
+    pub fn new(kind: ErrorKind) -> Self {
+        Error(Box::new(Inner {
+            kind,
+            offset: None,
+            path: Vec::new(),
+            versions: None,
+        }))
+    }
+
+    /// An error with a free-form message, for hooks and custom code.
+    #[cold]
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Custom(message.to_string()))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
+    /// Byte offset in the stream where the failing read or write started,
+    /// when a byte stream was involved.
+    pub fn offset(&self) -> Option<u64> {
+        self.0.offset
+    }
+
+    /// The versions of the innermost description being walked.
+    pub fn versions(&self) -> Option<&VersionContext> {
+        self.0.versions.as_ref()
+    }
+
+    /// The path from the root description to the field, outermost first.
+    pub fn path(&self) -> impl Iterator<Item = &PathSegment> {
+        self.0.path.iter().rev()
+    }
+
+    /// The path as text: `PIIX3.PCIDevice.config[255]`.
+    pub fn path_string(&self) -> String {
+        let mut out = String::new();
+        for seg in self.path() {
+            match seg {
+                PathSegment::Root(name) => out.push_str(name),
+                PathSegment::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                PathSegment::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                PathSegment::Subsection(name) => {
+                    // A top-level subsection already names its parent ("hpet/offset").
+                    if name.starts_with(out.as_str()) && !out.contains('.') {
+                        out.clear();
+                    } else if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+            }
+        }
+        out
+    }
+
+    /// True if the input ended too early.
+    pub fn is_eof(&self) -> bool {
+        matches!(
+            self.0.kind,
+            ErrorKind::Stream(qemufile::ErrorKind::UnexpectedEof { .. })
+        )
+    }
+
+    /// Records the stream offset, unless a more precise one is already known.
+    #[cold]
+    pub fn at_offset(mut self, offset: u64) -> Self {
+        self.0.offset.get_or_insert(offset);
+        self
+    }
+
+    /// Adds a path segment on the way out of a field, element or description.
+    #[cold]
+    pub fn within(mut self, segment: PathSegment) -> Self {
+        self.0.path.push(segment);
+        self
+    }
+
+    /// Records the versions of the innermost description.
+    #[cold]
+    pub fn with_versions(mut self, versions: VersionContext) -> Self {
+        self.0.versions.get_or_insert(versions);
+        self
+    }
+
+    /// Turns a free-form message from a hook into a hook failure.
+    #[cold]
+    pub(crate) fn in_hook(self, hook: &'static str) -> Self {
+        match self.0.kind {
+            ErrorKind::Custom(message) => Error(Box::new(Inner {
+                kind: ErrorKind::Hook { hook, message },
+                ..*self.0
+            })),
+            _ => self,
+        }
+    }
+}
+
+impl From<qemufile::Error> for Error {
+    #[cold]
+    fn from(e: qemufile::Error) -> Self {
+        let offset = e.offset();
+        Error::new(ErrorKind::Stream(e.into_kind())).at_offset(offset)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    #[cold]
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+impl From<String> for Error {
+    #[cold]
+    fn from(message: String) -> Self {
+        Error::new(ErrorKind::Custom(message))
+    }
+}
+
+impl From<&str> for Error {
+    #[cold]
+    fn from(message: &str) -> Self {
+        Error::new(ErrorKind::Custom(message.to_owned()))
+    }
+}
+
+impl From<fmt::Error> for Error {
+    #[cold]
+    fn from(_: fmt::Error) -> Self {
+        Error::msg("formatting failed")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path_string();
+        match (self.0.offset, path.is_empty()) {
+            (Some(off), false) => write!(f, "at byte offset {off}, field {path}: ")?,
+            (Some(off), true) => write!(f, "at byte offset {off}: ")?,
+            (None, false) => write!(f, "field {path}: ")?,
+            (None, true) => {}
+        }
+        write!(f, "{}", self.0.kind)?;
+        if let Some(v) = &self.0.versions {
+            let verb = if v.loading { "loading" } else { "saving" };
+            write!(
+                f,
+                " ({verb} '{}' at version {}; local version {}, minimum {})",
+                v.name, v.version, v.local, v.minimum
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("offset", &self.0.offset)
+            .field("path", &self.path_string())
+            .field("versions", &self.0.versions)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.kind)
+    }
+}
+
+/// Result of a VMState operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

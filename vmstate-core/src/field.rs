@@ -1,0 +1,143 @@
+//! [`VmStateField`]: types that can be fields of a VMState struct.
+
+use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
+
+/// A type that can be a field of a `#[derive(VmState)]` struct: it knows its
+/// wire [`Layout`] and how to walk a value of itself.
+///
+/// Implemented for the integers, `bool`, `f64` (`CPU_Double_U`), [`Timer`],
+/// arrays `[T; N]` (also nested, for 2-D arrays), `Box<T>`, `Option<T>`
+/// (an element of an array of pointers, NULL when `None`), and every type with
+/// `#[derive(VmState)]` (a nested struct) or a `#[derive(VmState)]` enum with
+/// an integer `repr`.
+pub trait VmStateField {
+    /// What a value of this type looks like on the wire.
+    const LAYOUT: Layout;
+
+    /// Walks one value.
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+
+    /// Walks a value that QEMU loads at an explicit version (elements of
+    /// `qtailq`, `qlist` and `gtree` fields, `tmp` structs). Only structs care.
+    fn visit_at_version<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        version_id: u32,
+    ) -> Result<()> {
+        let _ = version_id;
+        self.visit(v, name)
+    }
+
+    /// Walks the elements of an array of this type. Integer types override
+    /// this to hand the whole run to the visitor at once.
+    fn visit_elements<V: Visitor>(items: &mut [Self], v: &mut V, name: &'static str) -> Result<()>
+    where
+        Self: Sized,
+    {
+        for (i, item) in items.iter_mut().enumerate() {
+            v.enter_element(i)?;
+            item.visit(v, name)
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! scalar {
+    ($t:ty, $wire:ident, $visit:ident) => {
+        impl VmStateField for $t {
+            const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            #[inline]
+            fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+                v.$visit(name, self)
+            }
+        }
+    };
+    ($t:ty, $wire:ident, $visit:ident, $slice:ident) => {
+        impl VmStateField for $t {
+            const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            #[inline]
+            fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+                v.$visit(name, self)
+            }
+            #[inline]
+            fn visit_elements<V: Visitor>(
+                items: &mut [Self],
+                v: &mut V,
+                name: &'static str,
+            ) -> Result<()> {
+                v.$slice(name, items)
+            }
+        }
+    };
+}
+
+scalar!(bool, Bool, visit_bool);
+scalar!(i8, Int8, visit_i8);
+scalar!(i16, Int16, visit_i16);
+scalar!(i32, Int32, visit_i32, visit_i32_slice);
+scalar!(i64, Int64, visit_i64);
+scalar!(u8, Uint8, visit_u8, visit_u8_slice);
+scalar!(u16, Uint16, visit_u16, visit_u16_slice);
+scalar!(u32, Uint32, visit_u32, visit_u32_slice);
+scalar!(u64, Uint64, visit_u64, visit_u64_slice);
+scalar!(f64, CpuDouble, visit_f64);
+scalar!(Timer, Timer, visit_timer);
+
+impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
+    const LAYOUT: Layout = Layout::Array {
+        len: N,
+        element: &T::LAYOUT,
+    };
+
+    #[inline]
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        v.enter_array(name, N, T::LAYOUT.fixed_size().unwrap_or(0))?;
+        T::visit_elements(self, v, name)?;
+        v.leave_array()
+    }
+}
+
+/// A boxed field has the wire form of its content (QEMU's `VMS_POINTER`).
+impl<T: VmStateField> VmStateField for Box<T> {
+    const LAYOUT: Layout = T::LAYOUT;
+
+    #[inline]
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        (**self).visit(v, name)
+    }
+
+    fn visit_at_version<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        version_id: u32,
+    ) -> Result<()> {
+        (**self).visit_at_version(v, name, version_id)
+    }
+}
+
+/// An element of an array of pointers (`VMSTATE_ARRAY_OF_POINTER`): `None` is
+/// a NULL pointer, written as the marker byte `0x30`; `Some` is written as the
+/// element itself. On load, a `None` slot expects the marker and a `Some` slot
+/// expects the element: source and destination must agree on which slots are
+/// NULL, as in QEMU. (For `0x30`/`0x31` markers before every element, use the
+/// `auto_alloc` field attribute.)
+impl<T: VmStateField> VmStateField for Option<T> {
+    const LAYOUT: Layout = Layout::Pointer {
+        auto_alloc: false,
+        element: &T::LAYOUT,
+    };
+
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        match self {
+            Some(inner) => inner.visit(v, name),
+            None => {
+                let mut present = false;
+                v.visit_ptr_marker(name, &mut present, false)
+            }
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! The wire forms that field attributes select: `equal`, `le`, variable
+//! arrays and buffers, bitmaps, unused bytes, lists, trees, `tmp` structs,
+//! pinned struct versions, auto-allocated pointer arrays and validation.
+//!
+//! `#[derive(VmState)]` calls these; hand-written [`VmState`] impls can too.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::{
+    Description, Error, ErrorKind, PathSegment, Result, Visitor, VmState, VmStateField, WireType,
+    visit_struct_at,
+};
+
+/// Integer types that have an `equal` wire form (`#[vmstate(equal)]`).
+pub trait EqualField {
+    /// The wire type (`uint32 equal`, ...).
+    const WIRE: WireType;
+    /// Walks the value in its `equal` form.
+    fn visit_equal<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+}
+
+macro_rules! equal {
+    ($t:ty, $wire:ident, $visit:ident) => {
+        impl EqualField for $t {
+            const WIRE: WireType = WireType::$wire;
+            #[inline]
+            fn visit_equal<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+                v.$visit(name, self)
+            }
+        }
+    };
+}
+equal!(u8, Uint8Equal, visit_u8_equal);
+equal!(u16, Uint16Equal, visit_u16_equal);
+equal!(u32, Uint32Equal, visit_u32_equal);
+equal!(u64, Uint64Equal, visit_u64_equal);
+equal!(i32, Int32Equal, visit_i32_equal);
+
+/// The `int32 le` form (`#[vmstate(le)]`): only `i32` has it, as in QEMU.
+pub trait LessOrEqualField {
+    /// Walks the value in its `int32 le` form.
+    fn visit_le<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+}
+
+impl LessOrEqualField for i32 {
+    #[inline]
+    fn visit_le<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        v.visit_i32_le(name, self)
+    }
+}
+
+/// Integer types that can hold the element count of a variable array or the
+/// length of a variable buffer: `u8`, `u16`, `u32` and `i32`, the widths QEMU's
+/// `VMSTATE_VARRAY_*` macros read.
+pub trait CountField: Copy {
+    /// The count as a length; negative counts are refused.
+    fn to_len(self, count_field: &'static str) -> Result<usize>;
+    /// The count as a number, for messages.
+    fn to_u64(self) -> u64;
+}
+
+macro_rules! count_unsigned {
+    ($($t:ty),*) => {$(
+        impl CountField for $t {
+            #[inline]
+            fn to_len(self, _: &'static str) -> Result<usize> {
+                // Lossless on every platform Rust VMMs run on (usize >= 32 bits).
+                Ok(self as usize)
+            }
+            fn to_u64(self) -> u64 {
+                u64::from(self)
+            }
+        }
+    )*};
+}
+count_unsigned!(u8, u16, u32);
+
+impl CountField for i32 {
+    #[inline]
+    fn to_len(self, count_field: &'static str) -> Result<usize> {
+        usize::try_from(self).map_err(|_| {
+            Error::new(ErrorKind::NegativeCount {
+                count_field,
+                count: i64::from(self),
+            })
+        })
+    }
+    fn to_u64(self) -> u64 {
+        self as u64
+    }
+}
+
+/// Containers for a variable array (`#[vmstate(len = count_field)]`): a fixed
+/// array of which the first `count` elements are migrated (count larger than
+/// the array is refused), or a `Vec` that holds exactly `count` elements.
+pub trait VarArray {
+    /// The element type.
+    type Element: VmStateField;
+    /// The most elements the container holds, if fixed.
+    const CAPACITY: Option<usize>;
+    /// Walks the first `count` elements (loading: makes room for them).
+    fn visit_counted<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        count: usize,
+        count_field: &'static str,
+    ) -> Result<()>;
+}
+
+fn element_size<T: VmStateField>() -> usize {
+    T::LAYOUT.fixed_size().unwrap_or(0)
+}
+
+impl<T: VmStateField, const N: usize> VarArray for [T; N] {
+    type Element = T;
+    const CAPACITY: Option<usize> = Some(N);
+
+    fn visit_counted<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        count: usize,
+        count_field: &'static str,
+    ) -> Result<()> {
+        if count > N {
+            return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
+                count_field,
+                count: count as i128,
+                capacity: N,
+            })));
+        }
+        v.enter_array(name, count, element_size::<T>())?;
+        T::visit_elements(&mut self[..count], v, name)?;
+        v.leave_array()
+    }
+}
+
+impl<T: VmStateField + Default> VarArray for Vec<T> {
+    type Element = T;
+    const CAPACITY: Option<usize> = None;
+
+    fn visit_counted<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        count: usize,
+        count_field: &'static str,
+    ) -> Result<()> {
+        if !V::LOADING {
+            if self.len() != count {
+                return Err(Error::new(ErrorKind::CountMismatch {
+                    count_field,
+                    count: count as u64,
+                    len: self.len(),
+                }));
+            }
+            v.enter_array(name, count, element_size::<T>())?;
+            T::visit_elements(self, v, name)?;
+            return v.leave_array();
+        }
+        v.enter_array(name, count, element_size::<T>())?;
+        // Keep the elements that exist (their `equal` fields compare against
+        // them), and grow only as elements actually arrive, so that a hostile
+        // count cannot make us allocate more than the input holds.
+        self.truncate(count);
+        for i in 0..count {
+            if i == self.len() {
+                self.push(T::default());
+            }
+            v.enter_element(i)?;
+            self[i]
+                .visit(v, name)
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+        }
+        v.leave_array()
+    }
+}
+
+/// A variable array (`#[vmstate(len = count_field)]`).
+#[inline]
+pub fn var_array<A: VarArray, C: CountField, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    array: &mut A,
+    count: C,
+    count_field: &'static str,
+) -> Result<()> {
+    let count = count.to_len(count_field).map_err(|e| v.locate(e))?;
+    array.visit_counted(v, name, count, count_field)
+}
+
+/// Byte containers for a variable buffer (`#[vmstate(buffer, len = len_field)]`).
+pub trait VarBuffer {
+    /// The most bytes the container holds, if fixed.
+    const CAPACITY: Option<usize>;
+    /// Walks the first `len` bytes (loading: makes room for them).
+    fn visit_len<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        len: usize,
+        len_field: &'static str,
+    ) -> Result<()>;
+}
+
+impl<const N: usize> VarBuffer for [u8; N] {
+    const CAPACITY: Option<usize> = Some(N);
+    fn visit_len<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        len: usize,
+        len_field: &'static str,
+    ) -> Result<()> {
+        if len > N {
+            return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
+                count_field: len_field,
+                count: len as i128,
+                capacity: N,
+            })));
+        }
+        v.visit_buffer(name, &mut self[..len])
+    }
+}
+
+impl VarBuffer for Vec<u8> {
+    const CAPACITY: Option<usize> = None;
+    fn visit_len<V: Visitor>(
+        &mut self,
+        v: &mut V,
+        name: &'static str,
+        len: usize,
+        len_field: &'static str,
+    ) -> Result<()> {
+        if !V::LOADING && self.len() != len {
+            return Err(Error::new(ErrorKind::CountMismatch {
+                count_field: len_field,
+                count: len as u64,
+                len: self.len(),
+            }));
+        }
+        v.visit_buffer_vec(name, self, len)
+    }
+}
+
+/// A variable buffer (`#[vmstate(buffer, len = len_field)]`), `VMSTATE_VBUFFER`.
+#[inline]
+pub fn var_buffer<B: VarBuffer, C: CountField, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    buffer: &mut B,
+    len: C,
+    len_field: &'static str,
+) -> Result<()> {
+    let len = len.to_len(len_field).map_err(|e| v.locate(e))?;
+    buffer.visit_len(v, name, len, len_field)
+}
+
+/// A fixed buffer (`#[vmstate(buffer)]` on `[u8; N]`): `buffer` on the wire
+/// where a plain `[u8; N]` is an array of `uint8` (the bytes are the same).
+#[inline]
+pub fn buffer<const N: usize, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    bytes: &mut [u8; N],
+) -> Result<()> {
+    v.visit_buffer(name, bytes)
+}
+
+/// `n` unused bytes (`#[vmstate(unused = n)]`): zeros out, skipped in.
+#[inline]
+pub fn unused<V: Visitor>(v: &mut V, name: &'static str, n: usize) -> Result<()> {
+    v.visit_unused(name, n)
+}
+
+/// A bitmap of `bits` bits (`#[vmstate(bitmap, bits = bits_field)]`): the words
+/// of a `Vec<u64>`, be64 each, `ceil(bits / 64)` of them.
+pub fn bitmap<C: CountField, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    words: &mut Vec<u64>,
+    bits: C,
+    bits_field: &'static str,
+) -> Result<()> {
+    let bits = bits.to_len(bits_field).map_err(|e| v.locate(e))?;
+    let n = bits.div_ceil(64);
+    if V::LOADING {
+        words.truncate(n);
+    } else if words.len() != n {
+        return Err(Error::msg(format!(
+            "the bitmap has {} word(s) but `{bits_field}` = {bits} bits needs {n}",
+            words.len()
+        )));
+    }
+    v.enter_array(name, n, 8)?;
+    for i in 0..n {
+        if i == words.len() {
+            words.push(0);
+        }
+        v.enter_element(i)?;
+        v.visit_bitmap_word(name, &mut words[i])
+            .map_err(|e| e.within(PathSegment::Index(i)))?;
+        v.leave_element()?;
+    }
+    v.leave_array()
+}
+
+/// A nested struct loaded at a pinned version (`#[vmstate(version = N)]` on a
+/// struct field, QEMU's `VMSTATE_VSTRUCT`).
+#[inline]
+pub fn pinned<T: VmState, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    value: &mut T,
+    version_id: u32,
+) -> Result<()> {
+    visit_struct_at(value, v, name, version_id)
+}
+
+/// An array of pointers with a marker before every element
+/// (`#[vmstate(auto_alloc)]`, `VMS_ARRAY_OF_POINTER_AUTO_ALLOC`): `0x30` for
+/// `None`, `0x31` then the element for `Some`.
+pub fn auto_alloc<T: VmStateField + Default, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    slots: &mut [Option<T>],
+) -> Result<()> {
+    v.enter_array(name, slots.len(), 0)?;
+    for (i, slot) in slots.iter_mut().enumerate() {
+        v.enter_element(i)?;
+        let mut present = slot.is_some();
+        let step = v.visit_ptr_marker(name, &mut present, true).and_then(|()| {
+            if V::LOADING && present != slot.is_some() {
+                *slot = if present { Some(T::default()) } else { None };
+            }
+            match slot {
+                Some(inner) => inner.visit(v, name),
+                None => Ok(()),
+            }
+        });
+        step.map_err(|e| e.within(PathSegment::Index(i)))?;
+        v.leave_element()?;
+    }
+    v.leave_array()
+}
+
+/// Containers for `qtailq`/`qlist` fields (`#[vmstate(qtailq)]`, `#[vmstate(qlist)]`).
+pub trait ListContainer {
+    /// The element type.
+    type Element: VmStateField + Default;
+    /// Number of elements.
+    fn len(&self) -> usize;
+    /// True if empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Removes every element.
+    fn clear(&mut self);
+    /// Appends an element and returns it.
+    fn push_back(&mut self, element: Self::Element) -> &mut Self::Element;
+    /// Walks every element, in order.
+    fn for_each_mut(
+        &mut self,
+        f: impl FnMut(usize, &mut Self::Element) -> Result<()>,
+    ) -> Result<()>;
+}
+
+impl<T: VmStateField + Default> ListContainer for Vec<T> {
+    type Element = T;
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+    fn push_back(&mut self, element: T) -> &mut T {
+        self.push(element);
+        let last = self.len() - 1;
+        &mut self[last]
+    }
+    fn for_each_mut(&mut self, mut f: impl FnMut(usize, &mut T) -> Result<()>) -> Result<()> {
+        self.iter_mut().enumerate().try_for_each(|(i, e)| f(i, e))
+    }
+}
+
+impl<T: VmStateField + Default> ListContainer for VecDeque<T> {
+    type Element = T;
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+    fn clear(&mut self) {
+        VecDeque::clear(self)
+    }
+    fn push_back(&mut self, element: T) -> &mut T {
+        VecDeque::push_back(self, element);
+        let last = self.len() - 1;
+        &mut self[last]
+    }
+    fn for_each_mut(&mut self, mut f: impl FnMut(usize, &mut T) -> Result<()>) -> Result<()> {
+        self.iter_mut().enumerate().try_for_each(|(i, e)| f(i, e))
+    }
+}
+
+/// The version elements of type `T` are loaded at: the explicit one, else
+/// their own current version.
+fn element_version<T: VmStateField>(explicit: Option<u32>) -> u32 {
+    match (explicit, T::LAYOUT.description()) {
+        (Some(v), _) => v,
+        (None, Some(d)) => d.version_id,
+        (None, None) => 0,
+    }
+}
+
+fn check_element_version<V: Visitor>(
+    v: &V,
+    element: Option<&'static Description>,
+    version: u32,
+) -> Result<()> {
+    let Some(d) = element else { return Ok(()) };
+    let direction = if version > d.version_id {
+        "new"
+    } else if version < d.minimum_version_id {
+        "old"
+    } else {
+        return Ok(());
+    };
+    Err(v.locate(Error::new(ErrorKind::ElementVersion {
+        name: d.name,
+        direction,
+        version,
+        minimum: d.minimum_version_id,
+        local: d.version_id,
+    })))
+}
+
+/// A `qtailq` or `qlist` (`#[vmstate(qtailq)]`/`#[vmstate(qlist)]` on a `Vec`
+/// or `VecDeque`): `01` + element per element, then `00`.
+///
+/// Elements are saved at their own version and loaded at `load_version`
+/// (QEMU loads them at the field's version; the derive passes `since` when
+/// given, else the element's own version). A load replaces the contents.
+pub fn list<L: ListContainer, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    list: &mut L,
+    load_version: Option<u32>,
+) -> Result<()> {
+    let element = <L::Element as VmStateField>::LAYOUT.description();
+    let load_version = element_version::<L::Element>(load_version);
+    if V::LOADING {
+        check_element_version(v, element, load_version)?;
+        list.clear();
+        v.enter_array(name, 0, 0)?;
+        let mut i = 0;
+        loop {
+            let mut more = false;
+            v.visit_list_marker(name, &mut more)
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            if !more {
+                break;
+            }
+            v.enter_element(i)?;
+            list.push_back(L::Element::default())
+                .visit_at_version(v, name, load_version)
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+            i += 1;
+        }
+        v.leave_array()
+    } else {
+        v.enter_array(name, list.len(), 0)?;
+        list.for_each_mut(|i, e| {
+            let mut more = true;
+            v.enter_element(i)?;
+            v.visit_list_marker(name, &mut more)
+                .and_then(|()| e.visit(v, name))
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()
+        })?;
+        let mut more = false;
+        v.visit_list_marker(name, &mut more)?;
+        v.leave_array()
+    }
+}
+
+/// A `gtree` (`#[vmstate(gtree)]` on a `BTreeMap`): be32 node count, then
+/// `01` key value per node in key order, then `00`.
+///
+/// A direct key (QEMU's `VMSTATE_GTREE_DIRECT_KEY_V`) is a `u64` key; a
+/// struct key is walked as its description. Loading replaces the contents and
+/// refuses a node count that disagrees with the nodes that follow.
+pub fn tree<K, T, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    map: &mut BTreeMap<K, T>,
+    load_version: Option<u32>,
+) -> Result<()>
+where
+    K: VmStateField + Ord + Clone + Default,
+    T: VmStateField + Default,
+{
+    if V::LOADING {
+        let key_version = element_version::<K>(load_version);
+        let value_version = element_version::<T>(load_version);
+        check_element_version(v, K::LAYOUT.description(), key_version)?;
+        check_element_version(v, T::LAYOUT.description(), value_version)?;
+        let mut nnodes = 0u32;
+        v.visit_u32(name, &mut nnodes)?;
+        map.clear();
+        let mut found: u64 = 0;
+        loop {
+            let mut more = false;
+            v.visit_list_marker(name, &mut more)?;
+            if !more {
+                break;
+            }
+            found += 1;
+            if found > u64::from(nnodes) {
+                return Err(v.locate(Error::new(ErrorKind::TreeCount {
+                    expected: nnodes,
+                    found,
+                })));
+            }
+            let i = (found - 1) as usize;
+            let mut key = K::default();
+            let mut value = T::default();
+            key.visit_at_version(v, name, key_version)
+                .and_then(|()| value.visit_at_version(v, name, value_version))
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            map.insert(key, value);
+        }
+        if found != u64::from(nnodes) {
+            return Err(v.locate(Error::new(ErrorKind::TreeCount {
+                expected: nnodes,
+                found,
+            })));
+        }
+        Ok(())
+    } else {
+        let mut nnodes = u32::try_from(map.len()).map_err(|_| {
+            Error::msg(format!(
+                "gtree of {} nodes: more than a be32 can count",
+                map.len()
+            ))
+        })?;
+        v.visit_u32(name, &mut nnodes)?;
+        v.enter_array(name, map.len(), 0)?;
+        for (i, (key, value)) in map.iter_mut().enumerate() {
+            let mut more = true;
+            let mut key = key.clone();
+            v.enter_element(i)?;
+            v.visit_list_marker(name, &mut more)
+                .and_then(|()| key.visit(v, name))
+                .and_then(|()| value.visit(v, name))
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+        }
+        v.leave_array()?;
+        let mut more = false;
+        v.visit_list_marker(name, &mut more)
+    }
+}
+
+/// Computed wire fields (`#[vmstate(tmp = T)]`, QEMU's `VMSTATE_WITH_TMP`):
+/// a temporary `T` is built from the parent, walked, and on load applied back.
+pub trait TmpState<Parent>: VmState + Sized {
+    /// Builds the temporary from the parent (saving, and as the starting
+    /// point of a load).
+    fn from_parent(parent: &Parent) -> Result<Self>;
+    /// Applies a loaded temporary to the parent.
+    fn into_parent(self, parent: &mut Parent) -> Result<()>;
+}
+
+/// Walks a `tmp` struct for `parent`; loads happen at `load_version`, or at
+/// the temporary's own version when `None`.
+pub fn tmp<P, T: TmpState<P>, V: Visitor>(
+    v: &mut V,
+    name: &'static str,
+    parent: &mut P,
+    load_version: Option<u32>,
+) -> Result<()> {
+    let load_version = load_version.unwrap_or(T::DESCRIPTION.version_id);
+    let mut temp = T::from_parent(parent).map_err(|e| v.locate(e.in_hook("tmp from_parent")))?;
+    if V::LOADING {
+        visit_struct_at(&mut temp, v, name, load_version)?;
+        temp.into_parent(parent)
+            .map_err(|e| v.locate(e.in_hook("tmp into_parent")))
+    } else {
+        visit_struct_at(&mut temp, v, name, T::DESCRIPTION.version_id)
+    }
+}
+
+/// A load-time check that writes nothing (`#[vmstate(validate = f)]`,
+/// `VMSTATE_VALIDATE`): loading fails when `ok` is false.
+#[inline]
+pub fn validate<V: Visitor>(
+    v: &mut V,
+    description: &'static str,
+    name: &'static str,
+    ok: bool,
+) -> Result<()> {
+    if V::LOADING && !ok {
+        return Err(v.locate(Error::new(ErrorKind::Validation(format!(
+            "{description}/{name}"
+        )))));
+    }
+    Ok(())
+}
+
+/// Names the types inside a `gtree` container, for the schema.
+pub trait TreeContainer {
+    /// The key type.
+    type Key: VmStateField;
+    /// The value type.
+    type Value: VmStateField;
+}
+
+impl<K: VmStateField, T: VmStateField> TreeContainer for BTreeMap<K, T> {
+    type Key = K;
+    type Value = T;
+}
+
+/// Names the pointee and length of an `auto_alloc` array, for the schema.
+pub trait PointerArray {
+    /// The pointee type.
+    type Pointee: VmStateField;
+    /// Number of slots.
+    const LEN: usize;
+    /// The slots.
+    fn slots(&mut self) -> &mut [Option<Self::Pointee>];
+}
+
+impl<T: VmStateField, const N: usize> PointerArray for [Option<T>; N] {
+    type Pointee = T;
+    const LEN: usize = N;
+    fn slots(&mut self) -> &mut [Option<T>] {
+        self
+    }
+}
+
+/// True if `name` starts with `prefix`: QEMU's rule for subsection names.
+pub const fn name_has_prefix(name: &str, prefix: &str) -> bool {
+    let (n, p) = (name.as_bytes(), prefix.as_bytes());
+    if n.len() < p.len() + 1 {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if n[i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The length of a fixed byte buffer, for the schema.
+pub trait FixedBuffer {
+    /// Number of bytes.
+    const LEN: usize;
+}
+
+impl<const N: usize> FixedBuffer for [u8; N] {
+    const LEN: usize = N;
+}

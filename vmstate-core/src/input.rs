@@ -1,0 +1,306 @@
+//! The QEMUFile input visitor: accepts exactly what QEMU's
+//! `vmstate_load_vmsd` accepts, and says why when it does not.
+
+use qemufile::QemuRead;
+use qemufile::stream::{PTR_MARKER_NULL, PTR_MARKER_VALID, SUBSECTION};
+
+use crate::{
+    Description, Error, ErrorKind, IncomingSubsection, PathSegment, Result, Timer, Visitor,
+    WireType,
+};
+
+/// Loads values from a QEMUFile byte stream.
+#[derive(Debug)]
+pub struct InputVisitor<R: QemuRead> {
+    input: R,
+}
+
+impl<R: QemuRead> InputVisitor<R> {
+    /// Reads from `input`.
+    pub fn new(input: R) -> Self {
+        InputVisitor { input }
+    }
+
+    /// The underlying stream.
+    pub fn into_inner(self) -> R {
+        self.input
+    }
+
+    /// The underlying stream.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+
+    #[inline]
+    fn get<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.input.read_array::<N>()?)
+    }
+
+    #[cold]
+    fn not_equal(&self, at: u64, wire: WireType, loaded: u64, current: u64) -> Error {
+        Error::new(ErrorKind::NotEqual {
+            wire,
+            loaded,
+            current,
+        })
+        .at_offset(at)
+    }
+}
+
+/// Turns a truncation inside a run of `size`-byte elements into an error at
+/// the first element that could not be read, with that element's offset.
+#[cold]
+fn truncated_in_run(e: qemufile::Error, first_index: usize, size: usize) -> Error {
+    match *e.kind() {
+        qemufile::ErrorKind::UnexpectedEof { available, .. } => {
+            let whole = available / size as u64;
+            let at = e.offset() + whole * size as u64;
+            let partial = qemufile::ErrorKind::UnexpectedEof {
+                needed: size as u64,
+                available: available % size as u64,
+            };
+            Error::from(qemufile::Error::new(at, partial))
+                .within(PathSegment::Index(first_index + whole as usize))
+        }
+        _ => Error::from(e),
+    }
+}
+
+macro_rules! get_slice {
+    ($name:ident, $t:ty, $size:expr) => {
+        #[inline]
+        fn $name(&mut self, _name: &'static str, items: &mut [$t]) -> Result<()> {
+            const CHUNK: usize = 512;
+            let mut buf = [0u8; CHUNK * $size];
+            for (c, chunk) in items.chunks_mut(CHUNK).enumerate() {
+                let bytes = &mut buf[..chunk.len() * $size];
+                self.input
+                    .read_into(bytes)
+                    .map_err(|e| truncated_in_run(e, c * CHUNK, $size))?;
+                for (x, src) in chunk.iter_mut().zip(bytes.chunks_exact($size)) {
+                    let mut a = [0u8; $size];
+                    a.copy_from_slice(src);
+                    *x = <$t>::from_be_bytes(a);
+                }
+            }
+            Ok(())
+        }
+    };
+}
+
+impl<R: QemuRead> Visitor for InputVisitor<R> {
+    const LOADING: bool = true;
+
+    #[inline]
+    fn visit_bool(&mut self, _: &'static str, v: &mut bool) -> Result<()> {
+        *v = self.get::<1>()?[0] != 0;
+        Ok(())
+    }
+    #[inline]
+    fn visit_i8(&mut self, _: &'static str, v: &mut i8) -> Result<()> {
+        *v = i8::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_i16(&mut self, _: &'static str, v: &mut i16) -> Result<()> {
+        *v = i16::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_i32(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+        *v = i32::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_i64(&mut self, _: &'static str, v: &mut i64) -> Result<()> {
+        *v = i64::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_u8(&mut self, _: &'static str, v: &mut u8) -> Result<()> {
+        *v = self.get::<1>()?[0];
+        Ok(())
+    }
+    #[inline]
+    fn visit_u16(&mut self, _: &'static str, v: &mut u16) -> Result<()> {
+        *v = u16::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_u32(&mut self, _: &'static str, v: &mut u32) -> Result<()> {
+        *v = u32::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_u64(&mut self, _: &'static str, v: &mut u64) -> Result<()> {
+        *v = u64::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    #[inline]
+    fn visit_f64(&mut self, _: &'static str, v: &mut f64) -> Result<()> {
+        *v = f64::from_bits(u64::from_be_bytes(self.get()?));
+        Ok(())
+    }
+    #[inline]
+    fn visit_timer(&mut self, _: &'static str, v: &mut Timer) -> Result<()> {
+        *v = Timer::from_raw(i64::from_be_bytes(self.get()?));
+        Ok(())
+    }
+    fn visit_u8_equal(&mut self, _: &'static str, v: &mut u8) -> Result<()> {
+        let at = self.input.position();
+        let loaded = self.get::<1>()?[0];
+        if loaded != *v {
+            return Err(self.not_equal(at, WireType::Uint8Equal, loaded.into(), (*v).into()));
+        }
+        Ok(())
+    }
+    fn visit_u16_equal(&mut self, _: &'static str, v: &mut u16) -> Result<()> {
+        let at = self.input.position();
+        let loaded = u16::from_be_bytes(self.get()?);
+        if loaded != *v {
+            return Err(self.not_equal(at, WireType::Uint16Equal, loaded.into(), (*v).into()));
+        }
+        Ok(())
+    }
+    fn visit_u32_equal(&mut self, _: &'static str, v: &mut u32) -> Result<()> {
+        let at = self.input.position();
+        let loaded = u32::from_be_bytes(self.get()?);
+        if loaded != *v {
+            return Err(self.not_equal(at, WireType::Uint32Equal, loaded.into(), (*v).into()));
+        }
+        Ok(())
+    }
+    fn visit_u64_equal(&mut self, _: &'static str, v: &mut u64) -> Result<()> {
+        let at = self.input.position();
+        let loaded = u64::from_be_bytes(self.get()?);
+        if loaded != *v {
+            return Err(self.not_equal(at, WireType::Uint64Equal, loaded, *v));
+        }
+        Ok(())
+    }
+    fn visit_i32_equal(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+        let at = self.input.position();
+        let loaded = i32::from_be_bytes(self.get()?);
+        if loaded != *v {
+            return Err(self.not_equal(
+                at,
+                WireType::Int32Equal,
+                u64::from(loaded as u32),
+                u64::from(*v as u32),
+            ));
+        }
+        Ok(())
+    }
+    fn visit_i32_le(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+        let at = self.input.position();
+        let loaded = i32::from_be_bytes(self.get()?);
+        if !(0..=*v).contains(&loaded) {
+            return Err(Error::new(ErrorKind::NotLessOrEqual { loaded, max: *v }).at_offset(at));
+        }
+        *v = loaded;
+        Ok(())
+    }
+    #[inline]
+    fn visit_buffer(&mut self, _: &'static str, bytes: &mut [u8]) -> Result<()> {
+        Ok(self.input.read_into(bytes)?)
+    }
+    fn visit_buffer_vec(&mut self, _: &'static str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
+        // Grow with the input, in bounded steps, so that a hostile length
+        // cannot allocate more than the stream actually holds (plus one step).
+        const STEP: usize = 64 * 1024;
+        bytes.clear();
+        while bytes.len() < len {
+            let n = (len - bytes.len()).min(STEP);
+            let start = bytes.len();
+            bytes.resize(start + n, 0);
+            self.input.read_into(&mut bytes[start..])?;
+        }
+        Ok(())
+    }
+    #[inline]
+    fn visit_unused(&mut self, _: &'static str, len: usize) -> Result<()> {
+        Ok(self.input.skip(len as u64)?)
+    }
+    #[inline]
+    fn visit_bitmap_word(&mut self, _: &'static str, word: &mut u64) -> Result<()> {
+        *word = u64::from_be_bytes(self.get()?);
+        Ok(())
+    }
+    fn visit_ptr_marker(
+        &mut self,
+        _: &'static str,
+        present: &mut bool,
+        valid_allowed: bool,
+    ) -> Result<()> {
+        let at = self.input.position();
+        match self.get::<1>()?[0] {
+            PTR_MARKER_NULL => *present = false,
+            PTR_MARKER_VALID if valid_allowed => *present = true,
+            found => {
+                return Err(Error::new(ErrorKind::PtrMarker {
+                    found,
+                    expected: if valid_allowed {
+                        "0x30 (NULL) or 0x31 (present)"
+                    } else {
+                        "0x30, because this slot is NULL on the destination"
+                    },
+                })
+                .at_offset(at));
+            }
+        }
+        Ok(())
+    }
+    #[inline]
+    fn visit_list_marker(&mut self, _: &'static str, more: &mut bool) -> Result<()> {
+        *more = self.get::<1>()?[0] != 0;
+        Ok(())
+    }
+    #[inline]
+    fn visit_u8_slice(&mut self, _: &'static str, items: &mut [u8]) -> Result<()> {
+        self.input
+            .read_into(items)
+            .map_err(|e| truncated_in_run(e, 0, 1))
+    }
+    get_slice!(visit_u16_slice, u16, 2);
+    get_slice!(visit_u32_slice, u32, 4);
+    get_slice!(visit_u64_slice, u64, 8);
+    get_slice!(visit_i32_slice, i32, 4);
+
+    fn next_subsection(
+        &mut self,
+        parent: &'static Description,
+    ) -> Result<Option<IncomingSubsection>> {
+        // QEMU's vmstate_subsection_load: peek, never consume what is not ours.
+        if self.input.peek_u8(0)? != Some(SUBSECTION) {
+            return Ok(None);
+        }
+        let Some(len) = self.input.peek_u8(1)? else {
+            return Ok(None);
+        };
+        let len = usize::from(len);
+        if len < parent.name.len() + 1 {
+            return Ok(None);
+        }
+        let at = self.input.position();
+        let name = self.input.peek(2, len)?;
+        if name.len() != len || !name.starts_with(parent.name.as_bytes()) {
+            return Ok(None);
+        }
+        let Some(index) = parent.subsection_index(name) else {
+            let name = String::from_utf8_lossy(name).into_owned();
+            return Err(Error::new(ErrorKind::UnknownSubsection {
+                name,
+                parent: parent.name,
+            })
+            .at_offset(at));
+        };
+        self.input.skip(2 + len as u64)?;
+        // The version is a be32 on the wire but QEMU keeps only its low byte.
+        let version_id = self.input.get_be32()? & 0xff;
+        Ok(Some(IncomingSubsection { index, version_id }))
+    }
+
+    fn locate(&self, error: Error) -> Error {
+        error.at_offset(self.input.position())
+    }
+}

@@ -1,0 +1,179 @@
+//! Device state that is byte-for-byte QEMU's migration stream.
+//!
+//! Write `#[derive(VmState)]` on a device's state struct and get save and load
+//! that produce and accept exactly what QEMU's `migration/vmstate.c` does,
+//! through one [`Visitor`] walk that also feeds a [pretty-printer](PrettyPrinter),
+//! a [token recorder](tokens) and the static [schema](Description).
+//!
+//! ```
+//! use vmstate_core::{VmState, Timer};
+//!
+//! #[derive(VmState, Clone, Default, Debug, PartialEq)]
+//! #[vmstate(name = "mydev", version = 2, minimum_version = 1)]
+//! struct MyDev {
+//!     ctrl: u32,
+//!     #[vmstate(since = 2)]
+//!     status: u16,
+//!     fifo: [u8; 4],
+//!     timer: Timer,
+//! }
+//!
+//! let mut dev = MyDev { ctrl: 0x11, status: 7, fifo: [1, 2, 3, 4], timer: Timer::not_armed() };
+//! let bytes = vmstate_core::save_to_vec(&mut dev)?;
+//! assert_eq!(bytes, [0, 0, 0, 0x11, 0, 7, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+//!
+//! let mut copy = MyDev::default();
+//! vmstate_core::load_from_slice(&mut copy, &bytes, 2)?;
+//! assert_eq!(copy, dev);
+//!
+//! print!("{}", vmstate_core::pretty_print(&mut dev)?);
+//! // mydev.ctrl = (uint32) 0x11
+//! // mydev.status = (uint16) 0x7
+//! // mydev.fifo(4)(1).[0] = (uint8) 0x1
+//! // ...
+//! # Ok::<(), vmstate_core::Error>(())
+//! ```
+//!
+//! Loading is transactional: [`load`] and [`load_from_slice`] work on a copy
+//! and replace the destination only when everything, hooks included, succeeded.
+
+mod error;
+mod field;
+pub mod forms;
+mod input;
+mod output;
+mod pretty;
+mod schema;
+mod state;
+mod timer;
+pub mod tokens;
+mod visitor;
+mod wire;
+
+pub use error::{Error, ErrorKind, PathSegment, Result, VersionContext};
+pub use field::VmStateField;
+pub use input::InputVisitor;
+pub use output::OutputVisitor;
+pub use pretty::PrettyPrinter;
+pub use schema::{Description, FieldDescription, Layout};
+pub use state::{VmState, visit_struct, visit_struct_at};
+pub use timer::Timer;
+pub use visitor::{IncomingSubsection, Visitor};
+pub use wire::WireType;
+
+pub use qemufile;
+
+/// `#[derive(VmState)]`: see the crate documentation and the README for the
+/// attributes.
+pub use vmstate_derive::VmState;
+
+use qemufile::{QemuRead, QemuWrite, SliceReader};
+
+fn at_root<T: VmState>(e: Error) -> Error {
+    e.within(PathSegment::Root(T::DESCRIPTION.name))
+}
+
+/// Saves `value` (its fields and needed subsections, at its current version)
+/// into `out`: the body of a device section.
+pub fn save<T: VmState, W: QemuWrite>(value: &mut T, out: W) -> Result<()> {
+    let mut v = OutputVisitor::new(out);
+    visit_struct(value, &mut v, T::DESCRIPTION.name).map_err(at_root::<T>)
+}
+
+/// Saves `value` into a new byte vector.
+pub fn save_to_vec<T: VmState>(value: &mut T) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    save(value, &mut out)?;
+    Ok(out)
+}
+
+/// Loads the state saved at `version_id` from `input` into `value`.
+///
+/// Transactional: the load runs on a clone of `value` (so `equal` fields and
+/// `exists` predicates see the destination's current state) and the clone
+/// replaces `value` only if the whole load succeeded. Bytes after the state
+/// are left in `input`, as QEMU leaves them for the section footer.
+pub fn load<T: VmState + Clone, R: QemuRead>(
+    value: &mut T,
+    input: R,
+    version_id: u32,
+) -> Result<()> {
+    let mut scratch = value.clone();
+    let mut v = InputVisitor::new(input);
+    visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, version_id).map_err(at_root::<T>)?;
+    *value = scratch;
+    Ok(())
+}
+
+/// Loads `bytes`, the state saved at `version_id`, into `value`; every byte
+/// must belong to the state. Transactional, like [`load`].
+pub fn load_from_slice<T: VmState + Clone>(
+    value: &mut T,
+    bytes: &[u8],
+    version_id: u32,
+) -> Result<()> {
+    let mut scratch = value.clone();
+    let mut reader = SliceReader::new(bytes);
+    let mut v = InputVisitor::new(&mut reader);
+    visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, version_id).map_err(at_root::<T>)?;
+    check_consumed::<T>(&reader)?;
+    *value = scratch;
+    Ok(())
+}
+
+/// Loads `bytes`, the state saved at `version_id`, into a `T::default()`;
+/// every byte must belong to the state. `equal` fields compare against the
+/// default values.
+pub fn load_new<T: VmState + Default>(bytes: &[u8], version_id: u32) -> Result<T> {
+    let mut value = T::default();
+    let mut reader = SliceReader::new(bytes);
+    let mut v = InputVisitor::new(&mut reader);
+    visit_struct_at(&mut value, &mut v, T::DESCRIPTION.name, version_id).map_err(at_root::<T>)?;
+    check_consumed::<T>(&reader)?;
+    Ok(value)
+}
+
+fn check_consumed<T: VmState>(reader: &SliceReader<'_>) -> Result<()> {
+    let left = reader.remaining().len() as u64;
+    if left > 0 {
+        return Err(at_root::<T>(
+            Error::new(ErrorKind::TrailingBytes(left)).at_offset(reader.position()),
+        ));
+    }
+    Ok(())
+}
+
+/// The pretty dump of `value`: one line per scalar, as
+/// `i8259.irr = (uint8) 0x10`.
+pub fn pretty_print<T: VmState>(value: &mut T) -> Result<String> {
+    let mut p = PrettyPrinter::new(String::new());
+    visit_struct(value, &mut p, T::DESCRIPTION.name).map_err(at_root::<T>)?;
+    Ok(p.into_inner())
+}
+
+/// What `#[derive(VmState)]` expands to refers to these; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::forms;
+    pub use crate::{
+        Description, Error, FieldDescription, Layout, PathSegment, Result, Visitor, VmState,
+        VmStateField, WireType, visit_struct, visit_struct_at,
+    };
+    pub use core::option::Option::{None, Some};
+    pub use core::result::Result::{Err, Ok};
+
+    /// Wraps a field's error with the field's name.
+    #[cold]
+    pub fn in_field(e: Error, name: &'static str) -> Error {
+        e.within(PathSegment::Field(name))
+    }
+
+    /// An invalid enum discriminant.
+    #[cold]
+    pub fn invalid_discriminant<V: Visitor>(v: &V, type_name: &'static str, value: i128) -> Error {
+        v.locate(Error::new(crate::ErrorKind::InvalidDiscriminant {
+            type_name,
+            value,
+        }))
+    }
+}

@@ -1,0 +1,205 @@
+//! The static wire schema of a VMState type: what QEMU calls a
+//! `VMStateDescription`, as plain data.
+//!
+//! Every `#[derive(VmState)]` type has one in
+//! [`VmState::DESCRIPTION`](crate::VmState::DESCRIPTION); every field type has
+//! its [`Layout`] in [`VmStateField::LAYOUT`](crate::VmStateField::LAYOUT).
+
+use crate::WireType;
+
+/// A VMState description: the name, versions, fields and subsections of one
+/// struct, as QEMU's `VMStateDescription`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Description {
+    /// The name (`"hpet"`, `"PCIDevice"`, `"hpet/offset"`).
+    pub name: &'static str,
+    /// The version this build writes, and the newest it loads (`version_id`).
+    pub version_id: u32,
+    /// The oldest version this build loads (`minimum_version_id`).
+    pub minimum_version_id: u32,
+    /// The migrated fields, in wire order.
+    pub fields: &'static [FieldDescription],
+    /// The subsections, in the order they are written.
+    pub subsections: &'static [&'static Description],
+}
+
+impl Description {
+    /// Looks up a subsection by its exact name; returns its index.
+    pub fn subsection_index(&self, name: &[u8]) -> Option<usize> {
+        self.subsections
+            .iter()
+            .position(|s| s.name.as_bytes() == name)
+    }
+
+    /// Looks up a field by its wire name.
+    pub fn field(&self, name: &str) -> Option<&'static FieldDescription> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// True if `version` is in `minimum_version_id..=version_id`.
+    pub fn accepts_version(&self, version: u32) -> bool {
+        (self.minimum_version_id..=self.version_id).contains(&version)
+    }
+}
+
+/// One migrated field of a [`Description`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDescription {
+    /// The field's wire name.
+    pub name: &'static str,
+    /// What the field looks like on the wire.
+    pub layout: Layout,
+    /// The field is in streams of this version and newer (QEMU's field `version_id`).
+    pub since: u32,
+    /// An `exists` predicate decides presence instead of `since` (QEMU's `field_exists`).
+    pub has_exists_predicate: bool,
+}
+
+/// What a field looks like on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// One value of a fixed-size wire type (`uint32`, `timer`, `int32 equal`, ...).
+    Scalar(WireType),
+    /// A fixed number of raw bytes (`buffer`).
+    Buffer(usize),
+    /// Raw bytes whose length is the value of an earlier field (`VMSTATE_VBUFFER`).
+    VarBuffer {
+        /// The field holding the length in bytes.
+        len_field: &'static str,
+    },
+    /// Bytes that are written as zeros and skipped on load (`VMSTATE_UNUSED`).
+    Unused(usize),
+    /// A bitmap whose bit count is the value of an earlier field.
+    Bitmap {
+        /// The field holding the number of bits.
+        bits_field: &'static str,
+    },
+    /// A nested description, no framing on the wire.
+    Struct {
+        /// The nested description.
+        description: &'static Description,
+        /// Loaded at this version instead of its own (QEMU's `VMS_VSTRUCT`).
+        pinned_version: Option<u32>,
+    },
+    /// A fixed-length array: `len` elements back to back, no count on the wire.
+    Array {
+        /// Number of elements.
+        len: usize,
+        /// Each element.
+        element: &'static Layout,
+    },
+    /// An array whose element count is the value of an earlier field.
+    VarArray {
+        /// The field holding the count.
+        count_field: &'static str,
+        /// The most elements the Rust container holds, if fixed.
+        capacity: Option<usize>,
+        /// Each element.
+        element: &'static Layout,
+    },
+    /// An element of an array of pointers: may be NULL (`0x30` on the wire).
+    Pointer {
+        /// Every element is preceded by a `0x30`/`0x31` marker.
+        auto_alloc: bool,
+        /// The pointee.
+        element: &'static Layout,
+    },
+    /// A `qtailq` or `qlist`: `01` + element per element, `00` at the end.
+    List {
+        /// [`WireType::Qtailq`] or [`WireType::Qlist`].
+        wire: WireType,
+        /// Each element (a struct in QEMU).
+        element: &'static Layout,
+    },
+    /// A `gtree`: be32 count, then `01` key value per node, `00` at the end.
+    Tree {
+        /// The key (a direct `uint64` key, or a struct).
+        key: &'static Layout,
+        /// The value (a struct in QEMU).
+        value: &'static Layout,
+    },
+    /// Computed wire fields run through a temporary (`VMSTATE_WITH_TMP`).
+    Tmp(&'static Description),
+    /// A load-time check that writes nothing (`VMSTATE_VALIDATE`).
+    Validate,
+}
+
+impl Layout {
+    /// The QEMU wire type name shown for this field (the element's type for arrays).
+    pub const fn wire_type(&self) -> WireType {
+        match self {
+            Layout::Scalar(w) => *w,
+            Layout::Buffer(_) | Layout::VarBuffer { .. } => WireType::Buffer,
+            Layout::Unused(_) => WireType::UnusedBuffer,
+            Layout::Bitmap { .. } => WireType::Bitmap,
+            Layout::Struct {
+                pinned_version: None,
+                ..
+            } => WireType::Struct,
+            Layout::Struct { .. } => WireType::VStruct,
+            Layout::Array { element, .. }
+            | Layout::VarArray { element, .. }
+            | Layout::Pointer { element, .. } => element.wire_type(),
+            Layout::List { wire, .. } => *wire,
+            Layout::Tree { .. } => WireType::Gtree,
+            Layout::Tmp(_) => WireType::Tmp,
+            Layout::Validate => WireType::Bool,
+        }
+    }
+
+    /// Bytes this field always occupies on the wire, if that is fixed
+    /// (structs with subsections, lists and variable arrays are not).
+    pub const fn fixed_size(&self) -> Option<usize> {
+        match self {
+            Layout::Scalar(w) => w.fixed_size(),
+            Layout::Buffer(n) | Layout::Unused(n) => Some(*n),
+            Layout::Validate => Some(0),
+            Layout::Struct { description, .. } | Layout::Tmp(description) => {
+                description.fixed_size()
+            }
+            Layout::Array { len, element } => match element.fixed_size() {
+                Some(n) => n.checked_mul(*len),
+                None => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The nested description, for struct-like layouts (through arrays).
+    pub const fn description(&self) -> Option<&'static Description> {
+        match self {
+            Layout::Struct { description, .. } | Layout::Tmp(description) => Some(description),
+            Layout::Tree { value: element, .. }
+            | Layout::List { element, .. }
+            | Layout::Array { element, .. }
+            | Layout::VarArray { element, .. }
+            | Layout::Pointer { element, .. } => element.description(),
+            _ => None,
+        }
+    }
+}
+
+impl Description {
+    /// Bytes a value of this description always occupies, if fixed: every
+    /// field fixed-size, always present, and no subsections.
+    pub const fn fixed_size(&self) -> Option<usize> {
+        if !self.subsections.is_empty() {
+            return None;
+        }
+        let mut total = 0usize;
+        let mut i = 0;
+        while i < self.fields.len() {
+            let f = &self.fields[i];
+            if f.since > self.minimum_version_id || f.has_exists_predicate {
+                return None;
+            }
+            match f.layout.fixed_size() {
+                Some(n) => total += n,
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(total)
+    }
+}

@@ -1,0 +1,193 @@
+//! The [`Visitor`]: one walk over a value, many uses.
+//!
+//! A `#[derive(VmState)]` type walks its fields in wire order and hands each
+//! one to a visitor, with its static name, as a `&mut` place. A saving visitor
+//! reads the place and writes bytes; a loading visitor reads bytes and writes
+//! the place; a pretty-printer or a token recorder only looks. The walk carries
+//! structure too (structs, arrays, elements, subsections), so visitors that
+//! care about names and nesting get them for free, and the binary visitors
+//! ignore them at no cost.
+
+use crate::{Description, Result, Timer};
+
+/// A subsection announced in the stream, found by [`Visitor::next_subsection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncomingSubsection {
+    /// Index into the parent's [`Description::subsections`].
+    pub index: usize,
+    /// The version to load it at (QEMU keeps only the low byte of the be32).
+    pub version_id: u32,
+}
+
+macro_rules! slice_default {
+    ($(#[$doc:meta])* $name:ident, $scalar:ident, $t:ty) => {
+        $(#[$doc])*
+        fn $name(&mut self, name: &'static str, items: &mut [$t]) -> Result<()> {
+            for (i, item) in items.iter_mut().enumerate() {
+                self.enter_element(i)?;
+                self.$scalar(name, item)
+                    .map_err(|e| e.within(crate::PathSegment::Index(i)))?;
+                self.leave_element()?;
+            }
+            Ok(())
+        }
+    };
+}
+
+/// Something that walks VMState values: a wire writer or reader, a
+/// pretty-printer, a recorder of calls.
+///
+/// Every scalar method gets the field's static name and a mutable place:
+/// saving visitors read it, loading visitors ([`Visitor::LOADING`]) fill it.
+/// Elements of arrays are visited with the array's name, between
+/// [`enter_element`](Visitor::enter_element) and
+/// [`leave_element`](Visitor::leave_element).
+pub trait Visitor {
+    /// True for visitors that fill values from input (the load direction).
+    /// Walks use it to run the load-side hooks and checks.
+    const LOADING: bool;
+
+    /// `bool`.
+    fn visit_bool(&mut self, name: &'static str, v: &mut bool) -> Result<()>;
+    /// `int8`.
+    fn visit_i8(&mut self, name: &'static str, v: &mut i8) -> Result<()>;
+    /// `int16`.
+    fn visit_i16(&mut self, name: &'static str, v: &mut i16) -> Result<()>;
+    /// `int32`.
+    fn visit_i32(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+    /// `int64`.
+    fn visit_i64(&mut self, name: &'static str, v: &mut i64) -> Result<()>;
+    /// `uint8`.
+    fn visit_u8(&mut self, name: &'static str, v: &mut u8) -> Result<()>;
+    /// `uint16`.
+    fn visit_u16(&mut self, name: &'static str, v: &mut u16) -> Result<()>;
+    /// `uint32`.
+    fn visit_u32(&mut self, name: &'static str, v: &mut u32) -> Result<()>;
+    /// `uint64`.
+    fn visit_u64(&mut self, name: &'static str, v: &mut u64) -> Result<()>;
+    /// `CPU_Double_U`: the double's bits as be64.
+    fn visit_f64(&mut self, name: &'static str, v: &mut f64) -> Result<()>;
+    /// `timer`: be64 expiry, -1 when not armed.
+    fn visit_timer(&mut self, name: &'static str, v: &mut Timer) -> Result<()>;
+
+    /// `uint8 equal`: a loading visitor fails unless the stream holds `*v`.
+    fn visit_u8_equal(&mut self, name: &'static str, v: &mut u8) -> Result<()>;
+    /// `uint16 equal`.
+    fn visit_u16_equal(&mut self, name: &'static str, v: &mut u16) -> Result<()>;
+    /// `uint32 equal`.
+    fn visit_u32_equal(&mut self, name: &'static str, v: &mut u32) -> Result<()>;
+    /// `int64 equal` (QEMU's name for the unsigned 64-bit equal type).
+    fn visit_u64_equal(&mut self, name: &'static str, v: &mut u64) -> Result<()>;
+    /// `int32 equal`.
+    fn visit_i32_equal(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+    /// `int32 le`: a loading visitor accepts `0..=*v` and stores it.
+    fn visit_i32_le(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+
+    /// `buffer`: raw bytes, as many as the slice holds.
+    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()>;
+    /// `buffer` of a length known only at run time, into a `Vec` (`VMSTATE_VBUFFER`).
+    /// Saving visitors get `bytes.len() == len`; loading visitors replace the
+    /// contents with `len` bytes, allocating only as the input delivers them.
+    fn visit_buffer_vec(
+        &mut self,
+        name: &'static str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()>;
+    /// `unused_buffer`: `len` zero bytes written, `len` bytes skipped on load.
+    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()>;
+    /// One be64 word of a `bitmap`.
+    fn visit_bitmap_word(&mut self, name: &'static str, word: &mut u64) -> Result<()>;
+    /// A pointer marker: `0x30` for an absent element, `0x31` for a present one.
+    /// Loading visitors refuse `0x31` unless `valid_allowed`, and any other byte.
+    fn visit_ptr_marker(
+        &mut self,
+        name: &'static str,
+        present: &mut bool,
+        valid_allowed: bool,
+    ) -> Result<()>;
+    /// A `qtailq`/`qlist`/`gtree` element marker: `01` before each element,
+    /// `00` after the last. Loading visitors read any nonzero byte as `true`.
+    fn visit_list_marker(&mut self, name: &'static str, more: &mut bool) -> Result<()>;
+
+    slice_default!(
+        /// A run of `uint8` array elements; binary visitors copy them at once.
+        visit_u8_slice, visit_u8, u8
+    );
+    slice_default!(
+        /// A run of `uint16` array elements.
+        visit_u16_slice, visit_u16, u16
+    );
+    slice_default!(
+        /// A run of `uint32` array elements.
+        visit_u32_slice, visit_u32, u32
+    );
+    slice_default!(
+        /// A run of `uint64` array elements.
+        visit_u64_slice, visit_u64, u64
+    );
+    slice_default!(
+        /// A run of `int32` array elements.
+        visit_i32_slice, visit_i32, i32
+    );
+
+    /// A struct begins: `name` is the field name (the description's own name
+    /// at the root), `version_id` the version it is walked at.
+    fn enter_struct(
+        &mut self,
+        name: &'static str,
+        description: &'static Description,
+        version_id: u32,
+    ) -> Result<()> {
+        let _ = (name, description, version_id);
+        Ok(())
+    }
+    /// The struct that began last ends (after its subsections).
+    fn leave_struct(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// An array of `len` elements of `element_size` wire bytes each (0 when
+    /// not fixed) begins.
+    fn enter_array(&mut self, name: &'static str, len: usize, element_size: usize) -> Result<()> {
+        let _ = (name, len, element_size);
+        Ok(())
+    }
+    /// The array that began last ends.
+    fn leave_array(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Element `index` of the current array begins.
+    fn enter_element(&mut self, index: usize) -> Result<()> {
+        let _ = index;
+        Ok(())
+    }
+    /// The current element ends.
+    fn leave_element(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Saving: a needed subsection begins; binary visitors write its header
+    /// (`05`, name, be32 version). Its struct walk follows.
+    fn enter_subsection(&mut self, description: &'static Description) -> Result<()> {
+        let _ = description;
+        Ok(())
+    }
+    /// The subsection that began last ends.
+    fn leave_subsection(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Loading: the next subsection of `parent` in the input, if the input
+    /// announces one, with its header consumed; `None` when the next bytes
+    /// are not a subsection of `parent` (nothing is consumed then).
+    /// Non-loading visitors return `None`.
+    fn next_subsection(
+        &mut self,
+        parent: &'static Description,
+    ) -> Result<Option<IncomingSubsection>> {
+        let _ = parent;
+        Ok(None)
+    }
+    /// Wraps an error from a hook or a check with the visitor's position.
+    fn locate(&self, error: crate::Error) -> crate::Error {
+        error
+    }
+}

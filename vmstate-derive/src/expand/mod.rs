@@ -1,0 +1,94 @@
+//! Code generation.
+
+mod describe;
+mod enums;
+mod structs;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::internals::Ctxt;
+use crate::internals::ast::{Container, Data};
+
+/// Expands the derive; on errors, the errors plus a fallback impl so that the
+/// user sees the real mistakes, not a cascade of "trait not implemented".
+pub fn derive(input: &syn::DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let container = Container::from_ast(&cx, input);
+    match container {
+        Some(c) if !cx.has_errors() => {
+            let krate = krate(&c);
+            let body = match &c.data {
+                Data::Struct(fields) => structs::expand(&c, fields),
+                Data::Enum(e) => enums::expand(&c, e),
+            };
+            wrap(&krate, body)
+        }
+        other => {
+            let errors = cx.into_compile_errors();
+            let fallback = fallback(input, other.as_ref());
+            quote! { #errors #fallback }
+        }
+    }
+}
+
+fn krate(c: &Container<'_>) -> TokenStream {
+    match c.attrs.krate.get() {
+        Some(path) => quote!(#path),
+        None => quote!(::vmstate_core),
+    }
+}
+
+/// Puts generated items in an anonymous const, with the private API under a
+/// name that cannot collide with the user's.
+fn wrap(krate: &TokenStream, body: TokenStream) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            use #krate::__private as __vm;
+            #body
+        };
+    }
+}
+
+/// An impl that satisfies the trait without doing anything, emitted next to
+/// compile errors so that uses of the type elsewhere still type-check.
+fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream {
+    let krate = c.map(krate).unwrap_or_else(|| quote!(::vmstate_core));
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let name = ident.to_string();
+    let body = match &input.data {
+        syn::Data::Struct(_) => quote! {
+            impl #impl_generics __vm::VmState for #ident #ty_generics #where_clause {
+                const DESCRIPTION: &'static __vm::Description = &__vm::Description {
+                    name: #name,
+                    version_id: 0,
+                    minimum_version_id: 0,
+                    fields: &[],
+                    subsections: &[],
+                };
+                fn visit_fields<__V: __vm::Visitor>(&mut self, _: &mut __V, _: u32) -> __vm::Result<()> {
+                    __vm::Ok(())
+                }
+            }
+            impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
+                const LAYOUT: __vm::Layout = __vm::Layout::Validate;
+                fn visit<__V: __vm::Visitor>(&mut self, _: &mut __V, _: &'static str) -> __vm::Result<()> {
+                    __vm::Ok(())
+                }
+            }
+        },
+        syn::Data::Enum(_) => quote! {
+            impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
+                const LAYOUT: __vm::Layout = __vm::Layout::Validate;
+                fn visit<__V: __vm::Visitor>(&mut self, _: &mut __V, _: &'static str) -> __vm::Result<()> {
+                    __vm::Ok(())
+                }
+            }
+        },
+        syn::Data::Union(_) => return TokenStream::new(),
+    };
+    wrap(&krate, body)
+}

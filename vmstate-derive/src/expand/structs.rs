@@ -1,0 +1,389 @@
+//! `VmState` + `VmStateField` for structs.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::Member;
+
+use super::describe;
+use crate::internals::ast::{Container, Field, FieldKind};
+
+/// The wire name of a field as an expression of type `&'static str`.
+pub fn wire_name(f: &Field<'_>) -> TokenStream {
+    match f.attrs.name.get() {
+        Some(expr) => quote!(#expr),
+        None => {
+            let s = f.rust_name();
+            quote!(#s)
+        }
+    }
+}
+
+/// The description name as an expression of type `&'static str`.
+pub fn container_name(c: &Container<'_>) -> TokenStream {
+    match c.attrs.name.get() {
+        Some(expr) => quote!(#expr),
+        None => {
+            let s = c.ident.to_string();
+            quote!(#s)
+        }
+    }
+}
+
+pub fn version(c: &Container<'_>) -> TokenStream {
+    match c.attrs.version.get() {
+        Some(e) => quote!(#e),
+        None => quote!(0),
+    }
+}
+
+pub fn minimum_version(c: &Container<'_>) -> TokenStream {
+    match c.attrs.minimum_version.get() {
+        Some(e) => quote!(#e),
+        None => quote!(0),
+    }
+}
+
+/// The wire name of the field that `member` refers to.
+pub fn count_name(fields: &[Field<'_>], member: &Member) -> TokenStream {
+    let key = member.to_token_stream().to_string();
+    fields
+        .iter()
+        .find(|f| f.member.to_token_stream().to_string() == key)
+        .map(wire_name)
+        .unwrap_or_else(|| quote!(#key))
+}
+
+/// True if `ty` mentions one of the generic type parameters.
+fn mentions(ty: &TokenStream, params: &[String]) -> bool {
+    ty.clone().into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => params.contains(&i.to_string()),
+        TokenTree::Group(g) => mentions(&g.stream(), params),
+        _ => false,
+    })
+}
+
+fn field_bound(f: &Field<'_>, self_ty: &TokenStream) -> Option<TokenStream> {
+    let ty = f.ty;
+    Some(match &f.kind {
+        FieldKind::Plain => quote!(#ty: __vm::VmStateField),
+        FieldKind::Equal => quote!(#ty: __vm::forms::EqualField),
+        FieldKind::VarArray { .. } => quote!(#ty: __vm::forms::VarArray),
+        FieldKind::VarBuffer { .. } => quote!(#ty: __vm::forms::VarBuffer),
+        FieldKind::Subsection | FieldKind::Pinned(_) => quote!(#ty: __vm::VmState),
+        FieldKind::List { .. } => quote!(#ty: __vm::forms::ListContainer),
+        FieldKind::Tree => quote!(#ty: __vm::forms::TreeContainer),
+        FieldKind::AutoAlloc => quote!(#ty: __vm::forms::PointerArray),
+        FieldKind::Tmp(t) => quote!(#t: __vm::forms::TmpState<#self_ty>),
+        _ => return None,
+    })
+}
+
+pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
+    let ident = c.ident;
+    let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
+    let self_ty = quote!(#ident #ty_generics);
+    let params: Vec<String> = c
+        .generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .collect();
+
+    // Infer bounds from the field types that use generic parameters.
+    let mut predicates: Vec<TokenStream> = where_clause
+        .map(|w| w.predicates.iter().map(|p| p.to_token_stream()).collect())
+        .unwrap_or_default();
+    if !params.is_empty() {
+        for f in fields {
+            let ty_tokens = match &f.kind {
+                FieldKind::Tmp(t) => t.to_token_stream(),
+                _ => f.ty.to_token_stream(),
+            };
+            if mentions(&ty_tokens, &params) {
+                predicates.extend(field_bound(f, &self_ty));
+            }
+        }
+    }
+    let where_clause = if predicates.is_empty() {
+        quote!()
+    } else {
+        quote!(where #(#predicates,)*)
+    };
+
+    let name = container_name(c);
+    let version = version(c);
+    let minimum = minimum_version(c);
+    let field_descriptions = fields
+        .iter()
+        .filter(|f| f.is_migrated())
+        .map(|f| describe::field(f, fields));
+    let subsections: Vec<&Field<'_>> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Subsection))
+        .collect();
+    let subsection_descriptions = subsections.iter().map(|f| {
+        let ty = f.ty;
+        quote_spanned!(ty.span()=> <#ty as __vm::VmState>::DESCRIPTION)
+    });
+
+    let visits = fields
+        .iter()
+        .filter(|f| f.is_migrated())
+        .map(|f| visit_field(c, f, fields));
+
+    let needed_arms = subsections.iter().enumerate().map(|(i, f)| {
+        let m = &f.member;
+        let ty = f.ty;
+        let own = quote_spanned!(ty.span()=> <#ty as __vm::VmState>::needed(&self.#m));
+        match f.attrs.needed.get() {
+            Some(path) => quote!(#i => #path(self) && #own,),
+            None => quote!(#i => #own,),
+        }
+    });
+    let visit_arms = subsections.iter().enumerate().map(|(i, f)| {
+        let m = &f.member;
+        let ty = f.ty;
+        quote_spanned! {ty.span()=>
+            #i => __vm::visit_struct_at(
+                &mut self.#m,
+                __v,
+                <#ty as __vm::VmState>::DESCRIPTION.name,
+                __version,
+            ),
+        }
+    });
+    let subsection_fns = if subsections.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn subsection_needed(&self, __index: usize) -> bool {
+                match __index {
+                    #(#needed_arms)*
+                    _ => false,
+                }
+            }
+            fn visit_subsection<__V: __vm::Visitor>(
+                &mut self,
+                __v: &mut __V,
+                __index: usize,
+                __version: u32,
+            ) -> __vm::Result<()> {
+                match __index {
+                    #(#visit_arms)*
+                    _ => __vm::Err(__vm::Error::msg("no such subsection")),
+                }
+            }
+        }
+    };
+
+    let hooks = hooks(c);
+    let checks = static_checks(c, fields, &params);
+
+    quote! {
+        impl #impl_generics __vm::VmState for #self_ty #where_clause {
+            const DESCRIPTION: &'static __vm::Description = &__vm::Description {
+                name: #name,
+                version_id: #version,
+                minimum_version_id: #minimum,
+                fields: &[#(#field_descriptions),*],
+                subsections: &[#(#subsection_descriptions),*],
+            };
+
+            #[inline]
+            fn visit_fields<__V: __vm::Visitor>(
+                &mut self,
+                __v: &mut __V,
+                __version: u32,
+            ) -> __vm::Result<()> {
+                let _ = &__version;
+                #(#visits)*
+                __vm::Ok(())
+            }
+
+            #subsection_fns
+            #hooks
+        }
+
+        impl #impl_generics __vm::VmStateField for #self_ty #where_clause {
+            const LAYOUT: __vm::Layout = __vm::Layout::Struct {
+                description: <Self as __vm::VmState>::DESCRIPTION,
+                pinned_version: __vm::None,
+            };
+
+            #[inline]
+            fn visit<__V: __vm::Visitor>(&mut self, __v: &mut __V, __name: &'static str) -> __vm::Result<()> {
+                __vm::visit_struct(self, __v, __name)
+            }
+
+            #[inline]
+            fn visit_at_version<__V: __vm::Visitor>(
+                &mut self,
+                __v: &mut __V,
+                __name: &'static str,
+                __version: u32,
+            ) -> __vm::Result<()> {
+                __vm::visit_struct_at(self, __v, __name, __version)
+            }
+        }
+
+        #checks
+    }
+}
+
+fn hooks(c: &Container<'_>) -> TokenStream {
+    let a = &c.attrs;
+    let mut out = TokenStream::new();
+    if let Some(p) = a.needed.get() {
+        out.extend(quote_spanned! {p.span()=>
+            fn needed(&self) -> bool { #p(self) }
+        });
+    }
+    if let Some(p) = a.pre_save.get() {
+        out.extend(quote_spanned! {p.span()=>
+            fn pre_save(&mut self) -> __vm::Result<()> {
+                #p(self).map_err(::core::convert::Into::<__vm::Error>::into)
+            }
+        });
+    }
+    if let Some(p) = a.post_save.get() {
+        out.extend(quote_spanned! {p.span()=>
+            fn post_save(&mut self) { #p(self) }
+        });
+    }
+    if let Some(p) = a.pre_load.get() {
+        out.extend(quote_spanned! {p.span()=>
+            fn pre_load(&mut self) -> __vm::Result<()> {
+                #p(self).map_err(::core::convert::Into::<__vm::Error>::into)
+            }
+        });
+    }
+    if let Some(p) = a.post_load.get() {
+        out.extend(quote_spanned! {p.span()=>
+            fn post_load(&mut self, __version: u32) -> __vm::Result<()> {
+                #p(self, __version).map_err(::core::convert::Into::<__vm::Error>::into)
+            }
+        });
+    }
+    out
+}
+
+fn visit_field(c: &Container<'_>, f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
+    let m = &f.member;
+    let ty = f.ty;
+    let span = ty.span();
+    let name = wire_name(f);
+    let since_opt = match f.attrs.since.get() {
+        Some(s) => quote!(__vm::Some(#s)),
+        None => quote!(__vm::None),
+    };
+    let call = match &f.kind {
+        FieldKind::Plain => quote_spanned! {span=>
+            __vm::VmStateField::visit(&mut self.#m, __v, #name)
+        },
+        FieldKind::Equal => quote_spanned! {span=>
+            __vm::forms::EqualField::visit_equal(&mut self.#m, __v, #name)
+        },
+        FieldKind::Le => quote_spanned! {span=>
+            __vm::forms::LessOrEqualField::visit_le(&mut self.#m, __v, #name)
+        },
+        FieldKind::Buffer => quote_spanned! {span=>
+            __vm::forms::buffer(__v, #name, &mut self.#m)
+        },
+        FieldKind::VarBuffer { len } => {
+            let count = count_name(fields, len);
+            quote_spanned! {span=>
+                __vm::forms::var_buffer(__v, #name, &mut self.#m, self.#len, #count)
+            }
+        }
+        FieldKind::VarArray { len } => {
+            let count = count_name(fields, len);
+            quote_spanned! {span=>
+                __vm::forms::var_array(__v, #name, &mut self.#m, self.#len, #count)
+            }
+        }
+        FieldKind::Bitmap { bits } => {
+            let count = count_name(fields, bits);
+            quote_spanned! {span=>
+                __vm::forms::bitmap(__v, #name, &mut self.#m, self.#bits, #count)
+            }
+        }
+        FieldKind::Unused(n) => quote_spanned! {n.span()=>
+            __vm::forms::unused(__v, #name, #n)
+        },
+        FieldKind::Pinned(version) => quote_spanned! {span=>
+            __vm::forms::pinned(__v, #name, &mut self.#m, #version)
+        },
+        FieldKind::List { .. } => quote_spanned! {span=>
+            __vm::forms::list(__v, #name, &mut self.#m, #since_opt)
+        },
+        FieldKind::Tree => quote_spanned! {span=>
+            __vm::forms::tree(__v, #name, &mut self.#m, #since_opt)
+        },
+        FieldKind::AutoAlloc => quote_spanned! {span=>
+            __vm::forms::auto_alloc(__v, #name, __vm::forms::PointerArray::slots(&mut self.#m))
+        },
+        FieldKind::Tmp(t) => quote_spanned! {t.span()=>
+            __vm::forms::tmp::<_, #t, _>(__v, #name, self, #since_opt)
+        },
+        FieldKind::Validate(p) => {
+            let desc = container_name(c);
+            quote_spanned! {p.span()=>
+                __vm::forms::validate(__v, #desc, #name, #p(self, __version))
+            }
+        }
+        FieldKind::Skip | FieldKind::Subsection => return quote!(),
+    };
+    let visit = quote! {
+        if let __vm::Err(__e) = #call {
+            return __vm::Err(__vm::in_field(__e, #name));
+        }
+    };
+    match (f.attrs.exists.get(), f.attrs.since.get()) {
+        (Some(p), _) => quote_spanned! {p.span()=> if #p(self, __version) { #visit } },
+        // Lists, trees and tmp use `since` as their load version as well.
+        (None, Some(since)) => quote! { if (#since) <= __version { #visit } },
+        (None, None) => visit,
+    }
+}
+
+/// Compile-time checks that need values only the compiler knows (versions
+/// given as constants, subsection names from other types).
+fn static_checks(c: &Container<'_>, fields: &[Field<'_>], params: &[String]) -> TokenStream {
+    let version = version(c);
+    let minimum = minimum_version(c);
+    let mut out = TokenStream::new();
+    let vspan = c
+        .attrs
+        .minimum_version
+        .tokens()
+        .and_then(|t| t.clone().into_iter().next())
+        .map(|t| t.span())
+        .unwrap_or_else(Span::call_site);
+    out.extend(quote_spanned! {vspan=>
+        const _: () = ::core::assert!(
+            (#minimum) <= (#version),
+            "vmstate: minimum_version is greater than version, so no stream could ever be loaded"
+        );
+    });
+    for f in fields {
+        if let Some(since) = f.attrs.since.get() {
+            out.extend(quote_spanned! {since.span()=>
+                const _: () = ::core::assert!(
+                    (#since) <= (#version),
+                    "vmstate: a field's `since` is greater than the struct's version: it would never be sent; bump `version` too"
+                );
+            });
+        }
+        if matches!(f.kind, FieldKind::Subsection) && !mentions(&f.ty.to_token_stream(), params) {
+            let ty = f.ty;
+            let parent = container_name(c);
+            out.extend(quote_spanned! {ty.span()=>
+                const _: () = ::core::assert!(
+                    __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
+                    "vmstate: a subsection's name must start with its parent's name (QEMU's prefix rule), e.g. \"parent/child\""
+                );
+            });
+        }
+    }
+    out
+}
