@@ -36,6 +36,53 @@
 //!
 //! Loading is transactional: [`load`] and [`load_from_slice`] work on a copy
 //! and replace the destination only when everything, hooks included, succeeded.
+//!
+//! # Attributes
+//!
+//! Values are Rust expressions and paths, checked by the compiler.
+//!
+//! On the struct, `#[vmstate(...)]`:
+//!
+//! | attribute | meaning (QEMU equivalent) |
+//! |---|---|
+//! | `name = "hpet"` | the description name (`.name`); default: the type's name |
+//! | `version = 2` | the version written and the newest loaded (`.version_id`); default 0 |
+//! | `minimum_version = 1` | the oldest version loaded (`.minimum_version_id`); default 0 |
+//! | `pre_save = path` | `fn(&mut Self) -> Result<(), E>`, `E: Into<Error>` (e.g. `String`) |
+//! | `post_save = path` | `fn(&mut Self)` |
+//! | `pre_load = path` | `fn(&mut Self) -> Result<(), E>` |
+//! | `post_load = path` | `fn(&mut Self, version_id: u32) -> Result<(), E>`; runs after the subsections |
+//! | `needed = path` | `fn(&Self) -> bool`: whether this subsection (or section) is sent |
+//! | `crate = path` | where `vmstate_core` is, if renamed |
+//!
+//! On a field, `#[vmstate(...)]`:
+//!
+//! | attribute | wire form (QEMU equivalent) |
+//! |---|---|
+//! | *(none)* | the type's own form: integers, `bool`, `f64` (`CPU_Double_U`), [`Timer`], `[T; N]` arrays, nested `VmState` structs (`VMSTATE_STRUCT`), `Box<T>`, `Option<T>` array elements (NULL = `0x30`), `repr` enums |
+//! | `name = "PCIDevice"` | the wire name (default: the Rust name) |
+//! | `since = 2` | present in streams of version 2 and newer (`VMSTATE_*_V`) |
+//! | `exists = path` | `fn(&Self, version_id: u32) -> bool` decides presence (`VMSTATE_*_TEST`) |
+//! | `skip` | not migrated |
+//! | `equal` | `uint8/16/32 equal`, `int64 equal`, `int32 equal`: load fails unless equal |
+//! | `le` | `int32 le`: load accepts `0..=current` |
+//! | `buffer` | on `[u8; N]`: one `buffer` of N bytes (`VMSTATE_BUFFER`) |
+//! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]`: `buffer` of `f` bytes (`VMSTATE_VBUFFER`) |
+//! | `len = f` | on `Vec<T>` or `[T; N]`: `f` elements, `f` an earlier `u8`/`u16`/`u32`/`i32` field (`VMSTATE_VARRAY_*`) |
+//! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`) |
+//! | `unused = 4` | on `()`: 4 zero bytes, skipped on load (`VMSTATE_UNUSED`) |
+//! | `subsection` | on a `VmState` type named `parent/...`: written after the fields when needed (`.subsections`) |
+//! | `subsection, needed = path` | also requires `fn(&Self) -> bool` of the parent |
+//! | `struct_version = 2` | a nested struct walked at version 2 (`VMSTATE_VSTRUCT`) |
+//! | `qtailq` / `qlist` | on `Vec<T>`/`VecDeque<T>`: `01` element … `00` (`VMSTATE_QTAILQ_V`, `VMSTATE_QLIST_V`); elements load at `since` if given |
+//! | `gtree` | on `BTreeMap<K, V>`: be32 count, `01` key value … `00` (`VMSTATE_GTREE_V`; `u64` keys = `DIRECT_KEY`) |
+//! | `auto_alloc` | on `[Option<T>; N]`: `0x30`/`0x31` marker before each element |
+//! | `tmp = T` | on `()`: `T: TmpState<Self>` computes wire fields (`VMSTATE_WITH_TMP`) |
+//! | `validate = path` | on `()`: `fn(&Self, u32) -> bool` checked on load, nothing written (`VMSTATE_VALIDATE`) |
+//!
+//! A field-less enum with `#[repr(u8)]` (or another integer) and
+//! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
+//! value that is not a discriminant fails.
 
 mod error;
 mod field;

@@ -2,8 +2,8 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::Member;
+use syn::spanned::Spanned;
 
 use super::describe;
 use crate::internals::ast::{Container, Field, FieldKind};
