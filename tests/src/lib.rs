@@ -1,1 +1,4 @@
-//! Conformance, round-trip and real-device tests of vmstate-rs.
+//! Conformance, round-trip and real-device tests of vmstate-rs, and the real
+//! QEMU device models they use.
+
+pub mod devices;
