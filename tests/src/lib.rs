@@ -2,3 +2,8 @@
 //! QEMU device models they use.
 
 pub mod devices;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
