@@ -292,7 +292,11 @@ fn check_duplicate_names(cx: &Ctxt, fields: &[Field<'_>]) {
         match seen.iter().find(|(n, _)| *n == name) {
             Some((_, first)) if !(tolerated(first) && tolerated(f)) => {
                 cx.error_spanned_by(
-                    f.attrs.name.tokens().cloned().unwrap_or_else(|| f.member.to_token_stream()),
+                    f.attrs
+                        .name
+                        .tokens()
+                        .cloned()
+                        .unwrap_or_else(|| f.member.to_token_stream()),
                     format!(
                         "duplicate wire name `{name}`: two fields would be indistinguishable in \
                          dumps, vmdesc and errors; rename one with #[vmstate(name = \"...\")] \
