@@ -84,6 +84,7 @@
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
 
+pub mod dump;
 mod error;
 mod field;
 pub mod forms;

@@ -1,0 +1,3 @@
+//! The `vmstate` command.
+
+fn main() {}
