@@ -33,6 +33,7 @@
 //! ```
 
 mod error;
+pub mod ram;
 mod read;
 pub mod stream;
 mod write;

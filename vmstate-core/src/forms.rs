@@ -449,6 +449,8 @@ pub fn list<L: ListContainer, V: Visitor>(
 ) -> Result<()> {
     let element = <L::Element as VmStateField>::LAYOUT.description();
     let load_version = element_version::<L::Element>(load_version);
+    // Both directions make the same calls: per element its `01` marker, then
+    // the element between enter/leave_element; the final `00` inside the array.
     if V::LOADING {
         check_element_version(v, element, load_version)?;
         list.clear();
@@ -473,11 +475,11 @@ pub fn list<L: ListContainer, V: Visitor>(
         v.enter_array(name, list.len(), 0)?;
         list.for_each_mut(|i, e| {
             let mut more = true;
-            v.enter_element(i)?;
             v.visit_list_marker(name, &mut more)
+                .and_then(|()| v.enter_element(i))
                 .and_then(|()| e.visit(v, name))
-                .map_err(|e| e.within(PathSegment::Index(i)))?;
-            v.leave_element()
+                .and_then(|()| v.leave_element())
+                .map_err(|err| err.within(PathSegment::Index(i)))
         })?;
         let mut more = false;
         v.visit_list_marker(name, &mut more)?;
@@ -501,6 +503,9 @@ where
     K: VmStateField + Ord + Clone + Default,
     T: VmStateField + Default,
 {
+    // Both directions make the same calls: the count, then per node its `01`
+    // marker and the node between enter/leave_element, the final `00` inside
+    // the array.
     if V::LOADING {
         let key_version = element_version::<K>(load_version);
         let value_version = element_version::<T>(load_version);
@@ -509,6 +514,7 @@ where
         let mut nnodes = 0u32;
         v.visit_u32(name, &mut nnodes)?;
         map.clear();
+        v.enter_array(name, 0, 0)?;
         let mut found: u64 = 0;
         loop {
             let mut more = false;
@@ -526,11 +532,14 @@ where
             let i = (found - 1) as usize;
             let mut key = K::default();
             let mut value = T::default();
-            key.visit_at_version(v, name, key_version)
+            v.enter_element(i)
+                .and_then(|()| key.visit_at_version(v, name, key_version))
                 .and_then(|()| value.visit_at_version(v, name, value_version))
+                .and_then(|()| v.leave_element())
                 .map_err(|e| e.within(PathSegment::Index(i)))?;
             map.insert(key, value);
         }
+        v.leave_array()?;
         if found != u64::from(nnodes) {
             return Err(v.locate(Error::new(ErrorKind::TreeCount {
                 expected: nnodes,
@@ -550,16 +559,16 @@ where
         for (i, (key, value)) in map.iter_mut().enumerate() {
             let mut more = true;
             let mut key = key.clone();
-            v.enter_element(i)?;
             v.visit_list_marker(name, &mut more)
+                .and_then(|()| v.enter_element(i))
                 .and_then(|()| key.visit(v, name))
                 .and_then(|()| value.visit(v, name))
+                .and_then(|()| v.leave_element())
                 .map_err(|e| e.within(PathSegment::Index(i)))?;
-            v.leave_element()?;
         }
-        v.leave_array()?;
         let mut more = false;
-        v.visit_list_marker(name, &mut more)
+        v.visit_list_marker(name, &mut more)?;
+        v.leave_array()
     }
 }
 

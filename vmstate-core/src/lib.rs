@@ -84,18 +84,21 @@
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
 
+pub mod drift;
 pub mod dump;
 mod error;
 mod field;
 pub mod forms;
 mod input;
+pub mod json;
 mod output;
 mod pretty;
-mod schema;
+pub mod schema;
 mod state;
 mod timer;
 pub mod tokens;
 mod visitor;
+pub mod vmdesc;
 mod wire;
 
 pub use error::{Error, ErrorKind, PathSegment, Result, VersionContext};

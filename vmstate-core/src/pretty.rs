@@ -20,8 +20,8 @@ use crate::{Description, Result, Timer, Visitor, WireType};
 pub struct PrettyPrinter<W: Write> {
     out: W,
     prefix: String,
-    /// Prefix lengths to restore on leave.
-    frames: Vec<usize>,
+    /// Prefix lengths and element flags to restore on leave.
+    frames: Vec<(usize, bool)>,
     /// The innermost frame is an array element: scalars and structs inside it
     /// are named by the element, not by their own name.
     in_element: bool,
@@ -44,17 +44,17 @@ impl<W: Write> PrettyPrinter<W> {
     }
 
     fn push(&mut self, segment: fmt::Arguments<'_>) -> Result<()> {
-        self.frames.push(self.prefix.len());
+        self.frames.push((self.prefix.len(), self.in_element));
         self.prefix.write_fmt(segment)?;
         self.in_element = false;
         Ok(())
     }
 
     fn pop(&mut self) {
-        if let Some(len) = self.frames.pop() {
+        if let Some((len, in_element)) = self.frames.pop() {
             self.prefix.truncate(len);
+            self.in_element = in_element;
         }
-        self.in_element = false;
     }
 
     fn line(&mut self, name: &str, wire: WireType, value: fmt::Arguments<'_>) -> Result<()> {
@@ -139,7 +139,7 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
     fn enter_struct(&mut self, name: &'static str, _: &'static Description, _: u32) -> Result<()> {
         if self.in_element {
             // The element path already names it.
-            self.frames.push(self.prefix.len());
+            self.frames.push((self.prefix.len(), true));
             self.in_element = false;
             Ok(())
         } else if self.prefix.is_empty() {

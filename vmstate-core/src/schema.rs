@@ -7,6 +7,8 @@
 
 use crate::WireType;
 
+pub use crate::drift::{assert_locked, check_locked};
+
 /// A VMState description: the name, versions, fields and subsections of one
 /// struct, as QEMU's `VMStateDescription`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +125,14 @@ pub enum Layout {
     Tmp(&'static Description),
     /// A load-time check that writes nothing (`VMSTATE_VALIDATE`).
     Validate,
+    /// A device-specific `VMStateInfo` of QEMU's (`"pci config"`, `"virtio"`,
+    /// ...): a type with its own `VmStateField` impl, shown under QEMU's name.
+    Info {
+        /// QEMU's `VMStateInfo` name.
+        name: &'static str,
+        /// Bytes on the wire, if fixed.
+        size: Option<usize>,
+    },
 }
 
 impl Layout {
@@ -145,6 +155,19 @@ impl Layout {
             Layout::Tree { .. } => WireType::Gtree,
             Layout::Tmp(_) => WireType::Tmp,
             Layout::Validate => WireType::Bool,
+            Layout::Info { .. } => WireType::Buffer,
+        }
+    }
+
+    /// The type name QEMU shows for this field in a vmdesc: the wire type's
+    /// name, or a device-specific `VMStateInfo` name (elements for arrays).
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Layout::Info { name, .. } => name,
+            Layout::Array { element, .. }
+            | Layout::VarArray { element, .. }
+            | Layout::Pointer { element, .. } => element.type_name(),
+            other => other.wire_type().name(),
         }
     }
 
@@ -154,6 +177,7 @@ impl Layout {
         match self {
             Layout::Scalar(w) => w.fixed_size(),
             Layout::Buffer(n) | Layout::Unused(n) => Some(*n),
+            Layout::Info { size, .. } => *size,
             Layout::Validate => Some(0),
             Layout::Struct { description, .. } | Layout::Tmp(description) => {
                 description.fixed_size()

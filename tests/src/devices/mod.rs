@@ -4,4 +4,13 @@
 //! order, wire types, versions, subsections) and is checked against the real
 //! sections of the streams in `tests/fixtures/`.
 
+pub mod fw_cfg;
+pub mod hpet;
+pub mod i8254;
 pub mod i8259;
+pub mod mc146818rtc;
+pub mod piix3;
+pub mod pl011;
+pub mod pl031;
+pub mod pl061;
+pub mod ps2;

@@ -1,0 +1,616 @@
+//! The vmdesc: the JSON description QEMU appends to a stream (after EOF) so
+//! that tools can split each device section into named, typed fields.
+//!
+//! [`VmdescVisitor`] saves a value exactly like [`OutputVisitor`] and, in the
+//! same walk, writes the JSON QEMU's `vmstate_save_vmsd` writes for it: per
+//! field `name` (made unique as `name[k]`), `array_len` for compressible arrays
+//! or `index` per element, `type` (QEMU's `VMStateInfo` name, `struct`,
+//! `vstruct`), a nested `struct` object, and `size`, the bytes actually
+//! written; `subsections` only when at least one was sent.
+
+use qemufile::QemuWrite;
+
+use crate::json::JsonWriter;
+use crate::{
+    Description, Error, FieldDescription, Layout, OutputVisitor, Result, Timer, Visitor, VmState,
+    visit_struct,
+};
+
+/// How the events of the current field map to vmdesc entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldMode {
+    /// One entry covering everything until the field ends.
+    Single,
+    /// One entry per element (or one compressed entry).
+    Elements,
+}
+
+#[derive(Debug)]
+struct FieldCtx {
+    description: &'static FieldDescription,
+    /// `name` or `name[k]`.
+    name: String,
+    mode: FieldMode,
+    compress: bool,
+    /// Events nested inside the field (arrays, structs) still open.
+    depth: usize,
+    /// Number of elements (Elements mode), known at `enter_array`.
+    n_elems: usize,
+    /// Depth at which the innermost array's elements are visited.
+    leaf_depth: usize,
+    /// Elements described so far (their `index`).
+    elements_seen: usize,
+    /// JSON is switched off for the elements after a compressed first one.
+    suppressing: bool,
+    /// Position where the current entry started.
+    entry_start: u64,
+    /// The JSON entry of the current element is open.
+    entry_open: bool,
+    /// A compressed array already described its first element.
+    compressed_done: bool,
+    /// A gtree's first call (its count) does not end the field.
+    expect_tree_end: bool,
+}
+
+#[derive(Debug)]
+struct StructFrame {
+    description: &'static Description,
+    next_field: usize,
+    field: Option<FieldCtx>,
+    fields_open: bool,
+    subsections_open: bool,
+    /// JSON is being written for this struct (false inside compressed arrays).
+    json: bool,
+    /// The struct is a subsection, not a field of its parent.
+    subsection: bool,
+}
+
+/// Saves values like [`OutputVisitor`] and writes their vmdesc JSON.
+#[derive(Debug)]
+pub struct VmdescVisitor<W: QemuWrite> {
+    out: OutputVisitor<W>,
+    json: JsonWriter,
+    frames: Vec<StructFrame>,
+    /// The next struct walked is a subsection announced by `enter_subsection`.
+    subsection_pending: bool,
+}
+
+/// The type name QEMU shows for a field.
+fn type_name(layout: &Layout) -> &'static str {
+    layout.type_name()
+}
+
+/// QEMU's `vmsd_can_compress`: no `exists` predicate, and for structs every
+/// nested field compressible and no subsections.
+fn can_compress(fd: &FieldDescription) -> bool {
+    !fd.has_exists_predicate && layout_compresses(&fd.layout)
+}
+
+fn layout_compresses(layout: &Layout) -> bool {
+    match layout {
+        Layout::Struct { description, .. } => {
+            description.subsections.is_empty() && description.fields.iter().all(can_compress)
+        }
+        Layout::Array { element, .. }
+        | Layout::VarArray { element, .. }
+        | Layout::Pointer { element, .. } => layout_compresses(element),
+        _ => true,
+    }
+}
+
+fn is_element_layout(layout: &Layout) -> bool {
+    matches!(layout, Layout::Array { .. } | Layout::VarArray { .. })
+}
+
+/// How many array levels nest (a 2-D array is one QEMU field of rows × columns).
+fn array_depth(layout: &Layout) -> usize {
+    match layout {
+        Layout::Array { element, .. } | Layout::VarArray { element, .. } => {
+            1 + array_depth(element)
+        }
+        _ => 0,
+    }
+}
+
+/// Elements per outer element: the product of the nested fixed array lengths.
+fn inner_elements(layout: &Layout) -> usize {
+    fn fixed(layout: &Layout) -> usize {
+        match layout {
+            Layout::Array { len, element } => len.saturating_mul(fixed(element)),
+            _ => 1,
+        }
+    }
+    match layout {
+        Layout::Array { element, .. } | Layout::VarArray { element, .. } => fixed(element),
+        _ => 1,
+    }
+}
+
+/// The innermost element layout of (nested) arrays and pointers.
+fn element_layout(layout: &Layout) -> &Layout {
+    match layout {
+        Layout::Array { element, .. }
+        | Layout::VarArray { element, .. }
+        | Layout::Pointer { element, .. } => element_layout(element),
+        other => other,
+    }
+}
+
+fn unique_name(d: &Description, index: usize) -> String {
+    let name = d.fields[index].name;
+    let total = d.fields.iter().filter(|f| f.name == name).count();
+    if total > 1 {
+        let k = d.fields[..index].iter().filter(|f| f.name == name).count();
+        format!("{name}[{k}]")
+    } else {
+        name.to_owned()
+    }
+}
+
+impl<W: QemuWrite> VmdescVisitor<W> {
+    /// Writes into `out`; the JSON goes into `json`, inside the object that is
+    /// open there (QEMU writes a device's keys into its device object).
+    pub fn new(out: W, json: JsonWriter) -> Self {
+        VmdescVisitor {
+            out: OutputVisitor::new(out),
+            json,
+            frames: Vec::new(),
+            subsection_pending: false,
+        }
+    }
+
+    /// The stream and the JSON.
+    pub fn into_parts(self) -> (W, JsonWriter) {
+        (self.out.into_inner(), self.json)
+    }
+
+    fn pos(&mut self) -> u64 {
+        self.out.get_mut().position()
+    }
+
+    fn json_on(&self) -> bool {
+        self.frames.last().is_none_or(|f| f.json)
+    }
+
+    /// Starts the field named `name` at the current struct level, if no field
+    /// is in progress there.
+    fn field_event(&mut self, name: &'static str) -> Result<()> {
+        let pos = self.pos();
+        let Some(frame) = self.frames.last_mut() else {
+            return Ok(());
+        };
+        if frame.field.is_some() {
+            return Ok(());
+        }
+        let d = frame.description;
+        let index = (frame.next_field..d.fields.len())
+            .find(|&i| d.fields[i].name == name)
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "vmdesc: field `{name}` is not in the description of `{}` (a hand-written \
+                     VmState impl whose walk and DESCRIPTION disagree?)",
+                    d.name
+                ))
+            })?;
+        frame.next_field = index + 1;
+        let fd = &d.fields[index];
+        let mode = if is_element_layout(&fd.layout) {
+            FieldMode::Elements
+        } else {
+            FieldMode::Single
+        };
+        let ctx = FieldCtx {
+            description: fd,
+            name: unique_name(d, index),
+            mode,
+            compress: can_compress(fd),
+            depth: 0,
+            n_elems: 0,
+            leaf_depth: array_depth(&fd.layout),
+            elements_seen: 0,
+            suppressing: false,
+            entry_start: pos,
+            entry_open: false,
+            compressed_done: false,
+            expect_tree_end: matches!(fd.layout, Layout::Tree { .. }),
+        };
+        let json = frame.json;
+        frame.field = Some(ctx);
+        if mode == FieldMode::Single && json {
+            self.open_entry(None);
+        }
+        Ok(())
+    }
+
+    /// Opens the JSON object of one entry of the current field.
+    fn open_entry(&mut self, index: Option<usize>) {
+        let pos = self.pos();
+        let Some(frame) = self.frames.last_mut() else {
+            return;
+        };
+        let Some(f) = frame.field.as_mut() else {
+            return;
+        };
+        f.entry_start = pos;
+        f.entry_open = true;
+        let layout = element_layout(&f.description.layout);
+        self.json.start_object(None);
+        self.json.str(Some("name"), &f.name);
+        if f.mode == FieldMode::Elements && f.n_elems > 1 {
+            if f.compress {
+                self.json.int(Some("array_len"), f.n_elems as i64);
+            } else if let Some(i) = index {
+                self.json.int(Some("index"), i as i64);
+            }
+        }
+        self.json
+            .str(Some("type"), type_name(&f.description.layout));
+        if matches!(
+            layout,
+            Layout::Struct {
+                pinned_version: None,
+                ..
+            }
+        ) {
+            self.json.start_object(Some("struct"));
+        }
+    }
+
+    /// Closes the current entry with its size.
+    fn close_entry(&mut self) {
+        let pos = self.pos();
+        let Some(frame) = self.frames.last_mut() else {
+            return;
+        };
+        let Some(f) = frame.field.as_mut() else {
+            return;
+        };
+        if !f.entry_open {
+            return;
+        }
+        f.entry_open = false;
+        if matches!(
+            element_layout(&f.description.layout),
+            Layout::Struct {
+                pinned_version: None,
+                ..
+            }
+        ) {
+            self.json.end_object();
+        }
+        self.json.int(Some("size"), (pos - f.entry_start) as i64);
+        self.json.end_object();
+    }
+
+    /// Ends the current field if its events are complete.
+    fn maybe_end_field(&mut self) {
+        let Some(frame) = self.frames.last_mut() else {
+            return;
+        };
+        let Some(f) = frame.field.as_ref() else {
+            return;
+        };
+        if f.depth > 0 || f.expect_tree_end {
+            return;
+        }
+        if f.mode == FieldMode::Single {
+            self.close_entry();
+        }
+        if let Some(frame) = self.frames.last_mut() {
+            frame.field = None;
+        }
+    }
+
+    /// A scalar call: starts (and possibly ends) a field at this level.
+    fn scalar(&mut self, name: &'static str) -> Result<()> {
+        self.field_event(name)
+    }
+
+    fn after_scalar(&mut self) {
+        self.maybe_end_field();
+    }
+
+    /// A run of `n` scalar elements of `size` bytes written in bulk.
+    fn bulk(&mut self, name: &'static str, n: usize, size: u64) -> Result<()> {
+        self.field_event(name)?;
+        let json = self.json_on();
+        let Some(frame) = self.frames.last_mut() else {
+            return Ok(());
+        };
+        let Some(f) = frame.field.as_mut() else {
+            return Ok(());
+        };
+        if f.mode != FieldMode::Elements || f.depth != f.leaf_depth {
+            return Ok(());
+        }
+        // Elements written at once: describe them as QEMU would one by one.
+        let first = f.elements_seen;
+        f.elements_seen += n;
+        if !json || f.compressed_done || n == 0 {
+            return Ok(());
+        }
+        let (field_name, ty, compress, total) = (
+            f.name.clone(),
+            type_name(&f.description.layout),
+            f.compress,
+            f.n_elems,
+        );
+        if compress {
+            f.compressed_done = true;
+        }
+        let count = if compress { 1 } else { n };
+        for i in first..first + count {
+            self.json.start_object(None);
+            self.json.str(Some("name"), &field_name);
+            if total > 1 {
+                if compress {
+                    self.json.int(Some("array_len"), total as i64);
+                } else {
+                    self.json.int(Some("index"), i as i64);
+                }
+            }
+            self.json.str(Some("type"), ty);
+            self.json.int(Some("size"), size as i64);
+            self.json.end_object();
+        }
+        Ok(())
+    }
+}
+
+macro_rules! delegate_scalar {
+    ($($method:ident($t:ty)),* $(,)?) => {$(
+        fn $method(&mut self, name: &'static str, v: &mut $t) -> Result<()> {
+            self.scalar(name)?;
+            self.out.$method(name, v)?;
+            self.after_scalar();
+            Ok(())
+        }
+    )*};
+}
+
+macro_rules! delegate_slice {
+    ($($method:ident($t:ty, $size:expr)),* $(,)?) => {$(
+        fn $method(&mut self, name: &'static str, items: &mut [$t]) -> Result<()> {
+            self.bulk(name, items.len(), $size)?;
+            self.out.$method(name, items)
+        }
+    )*};
+}
+
+impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
+    const LOADING: bool = false;
+
+    delegate_scalar!(
+        visit_bool(bool),
+        visit_i8(i8),
+        visit_i16(i16),
+        visit_i32(i32),
+        visit_i64(i64),
+        visit_u8(u8),
+        visit_u16(u16),
+        visit_u32(u32),
+        visit_u64(u64),
+        visit_f64(f64),
+        visit_timer(Timer),
+        visit_u8_equal(u8),
+        visit_u16_equal(u16),
+        visit_u32_equal(u32),
+        visit_u64_equal(u64),
+        visit_i32_equal(i32),
+        visit_i32_le(i32),
+        visit_bitmap_word(u64),
+    );
+    delegate_slice!(
+        visit_u8_slice(u8, 1),
+        visit_u16_slice(u16, 2),
+        visit_u32_slice(u32, 4),
+        visit_u64_slice(u64, 8),
+        visit_i32_slice(i32, 4),
+    );
+
+    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()> {
+        self.scalar(name)?;
+        self.out.visit_buffer(name, bytes)?;
+        self.after_scalar();
+        Ok(())
+    }
+    fn visit_buffer_vec(
+        &mut self,
+        name: &'static str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        self.scalar(name)?;
+        self.out.visit_buffer_vec(name, bytes, len)?;
+        self.after_scalar();
+        Ok(())
+    }
+    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
+        self.scalar(name)?;
+        self.out.visit_unused(name, len)?;
+        self.after_scalar();
+        Ok(())
+    }
+    fn visit_ptr_marker(
+        &mut self,
+        name: &'static str,
+        present: &mut bool,
+        valid: bool,
+    ) -> Result<()> {
+        self.scalar(name)?;
+        self.out.visit_ptr_marker(name, present, valid)?;
+        self.after_scalar();
+        Ok(())
+    }
+    fn visit_list_marker(&mut self, name: &'static str, more: &mut bool) -> Result<()> {
+        self.scalar(name)?;
+        self.out.visit_list_marker(name, more)?;
+        self.after_scalar();
+        Ok(())
+    }
+
+    fn enter_struct(
+        &mut self,
+        name: &'static str,
+        d: &'static Description,
+        version: u32,
+    ) -> Result<()> {
+        let subsection = std::mem::take(&mut self.subsection_pending);
+        if !subsection {
+            self.field_event(name)?;
+            if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
+                f.depth += 1;
+            }
+        }
+        let json = self.json_on();
+        if json {
+            self.json.str(Some("vmsd_name"), d.name);
+            self.json.int(Some("version"), i64::from(version));
+            self.json.start_array(Some("fields"));
+        }
+        self.frames.push(StructFrame {
+            description: d,
+            next_field: 0,
+            field: None,
+            fields_open: json,
+            subsections_open: false,
+            json,
+            subsection,
+        });
+        Ok(())
+    }
+
+    fn leave_struct(&mut self) -> Result<()> {
+        let Some(frame) = self.frames.pop() else {
+            return Ok(());
+        };
+        if frame.fields_open {
+            self.json.end_array();
+        }
+        if frame.subsections_open {
+            self.json.end_array();
+        }
+        if !frame.subsection {
+            if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
+                f.depth = f.depth.saturating_sub(1);
+            }
+            self.maybe_end_field();
+        }
+        Ok(())
+    }
+
+    fn enter_array(&mut self, name: &'static str, len: usize, size: usize) -> Result<()> {
+        self.field_event(name)?;
+        if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
+            f.depth += 1;
+            // A gtree's count comes before its array; the array's end ends the field.
+            f.expect_tree_end = false;
+            if f.depth == 1 && f.mode == FieldMode::Elements {
+                // A 2-D array is one field of rows × columns elements in QEMU.
+                f.n_elems = len.saturating_mul(inner_elements(&f.description.layout));
+            }
+        }
+        self.out.enter_array(name, len, size)
+    }
+
+    fn leave_array(&mut self) -> Result<()> {
+        if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
+            f.depth = f.depth.saturating_sub(1);
+        }
+        self.maybe_end_field();
+        self.out.leave_array()
+    }
+
+    fn enter_element(&mut self, index: usize) -> Result<()> {
+        let json = self.json_on();
+        let mut open = None;
+        if let Some(frame) = self.frames.last_mut() {
+            if let Some(f) = frame.field.as_mut() {
+                if f.mode == FieldMode::Elements && f.depth == f.leaf_depth {
+                    let i = f.elements_seen;
+                    f.elements_seen += 1;
+                    if f.compressed_done {
+                        if frame.json {
+                            f.suppressing = true;
+                            frame.json = false;
+                        }
+                    } else if json {
+                        open = Some(i);
+                    }
+                }
+            }
+        }
+        let _ = index;
+        if let Some(i) = open {
+            self.open_entry(Some(i));
+        }
+        self.out.enter_element(index)
+    }
+
+    fn leave_element(&mut self) -> Result<()> {
+        let mut close = false;
+        if let Some(frame) = self.frames.last_mut() {
+            if let Some(f) = frame.field.as_mut() {
+                if f.mode == FieldMode::Elements && f.depth == f.leaf_depth {
+                    close = f.entry_open;
+                    if f.compress {
+                        f.compressed_done = true;
+                    }
+                    if f.suppressing {
+                        f.suppressing = false;
+                        frame.json = true;
+                    }
+                }
+            }
+        }
+        if close {
+            self.close_entry();
+        }
+        self.out.leave_element()
+    }
+
+    fn enter_subsection(&mut self, d: &'static Description) -> Result<()> {
+        if let Some(frame) = self.frames.last_mut() {
+            if frame.json {
+                if frame.fields_open {
+                    self.json.end_array();
+                    frame.fields_open = false;
+                }
+                if !frame.subsections_open {
+                    self.json.start_array(Some("subsections"));
+                    frame.subsections_open = true;
+                }
+                self.json.start_object(None);
+            }
+        }
+        self.subsection_pending = true;
+        self.out.enter_subsection(d)
+    }
+
+    fn leave_subsection(&mut self) -> Result<()> {
+        if self.json_on() {
+            self.json.end_object();
+        }
+        self.out.leave_subsection()
+    }
+
+    fn locate(&self, error: Error) -> Error {
+        self.out.locate(error)
+    }
+}
+
+/// Saves `value` into `out` and returns its vmdesc keys (`vmsd_name`,
+/// `version`, `fields`, `subsections`) as the inside of a JSON object, e.g.
+/// `"vmsd_name": "i8259", "version": 1, "fields": [...]`.
+pub fn save_with_vmdesc<T: VmState, W: QemuWrite>(value: &mut T, out: W) -> Result<String> {
+    let mut json = JsonWriter::new();
+    json.start_object(None);
+    let mut v = VmdescVisitor::new(out, json);
+    visit_struct(value, &mut v, T::DESCRIPTION.name)
+        .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name)))?;
+    let (_, mut json) = v.into_parts();
+    json.end_object();
+    let text = json.into_string();
+    // Strip the braces: the caller places these keys into its device object.
+    Ok(text[1..text.len() - 1].to_owned())
+}
