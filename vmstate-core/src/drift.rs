@@ -172,6 +172,38 @@ impl fmt::Display for LockError {
 
 impl std::error::Error for LockError {}
 
+/// How [`check_locked_with`] treats the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// From the environment: [`LockMode::Bless`] when `VMSTATE_BLESS` is set
+    /// (and not `0`); otherwise verify, recording a missing file unless the
+    /// `CI` variable is set.
+    FromEnv,
+    /// Verify; record the file only if it is missing.
+    VerifyOrRecord,
+    /// Verify; a missing file is an error.
+    Verify,
+    /// (Re-)record the file unconditionally.
+    Bless,
+}
+
+impl LockMode {
+    fn resolve(self) -> LockMode {
+        match self {
+            LockMode::FromEnv => {
+                if std::env::var_os(BLESS_VAR).is_some_and(|v| v != "0" && !v.is_empty()) {
+                    LockMode::Bless
+                } else if std::env::var_os("CI").is_some() {
+                    LockMode::Verify
+                } else {
+                    LockMode::VerifyOrRecord
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 /// What [`check_locked`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockStatus {
@@ -187,11 +219,21 @@ pub fn lock_text<T: VmState>() -> String {
 }
 
 /// Checks `T`'s wire schema against the lock file at `path` (relative paths
-/// are relative to the current directory, the package root under `cargo test`).
+/// are relative to the current directory, the package root under `cargo test`),
+/// in [`LockMode::FromEnv`].
 pub fn check_locked<T: VmState>(path: impl AsRef<Path>) -> Result<LockStatus, LockError> {
+    check_locked_with::<T>(path, LockMode::FromEnv)
+}
+
+/// Checks `T`'s wire schema against the lock file at `path` in `mode`.
+pub fn check_locked_with<T: VmState>(
+    path: impl AsRef<Path>,
+    mode: LockMode,
+) -> Result<LockStatus, LockError> {
     let path = path.as_ref();
     let current = lock_text::<T>();
-    let bless = std::env::var_os(BLESS_VAR).is_some_and(|v| v != "0" && !v.is_empty());
+    let mode = mode.resolve();
+    let bless = mode == LockMode::Bless;
     let file_error = |message: String| LockError::File {
         path: path.to_path_buf(),
         message,
@@ -209,7 +251,7 @@ pub fn check_locked<T: VmState>(path: impl AsRef<Path>) -> Result<LockStatus, Lo
     let locked = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var_os("CI").is_some() {
+            if mode == LockMode::Verify {
                 return Err(LockError::Missing {
                     path: path.to_path_buf(),
                 });

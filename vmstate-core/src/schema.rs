@@ -7,7 +7,7 @@
 
 use crate::WireType;
 
-pub use crate::drift::{assert_locked, check_locked};
+pub use crate::drift::{LockMode, assert_locked, check_locked, check_locked_with};
 
 /// A VMState description: the name, versions, fields and subsections of one
 /// struct, as QEMU's `VMStateDescription`.
