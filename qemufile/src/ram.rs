@@ -441,7 +441,7 @@ impl RamReader {
 
     /// Reads the next `buf.len()` payload bytes of the last item (page data,
     /// XBZRLE data, or a mapped-ram region), in as many calls as wanted.
-    pub fn read_payload<R: QemuRead + ?Sized>(&mut self, r: &mut R, buf: &mut [u8]) -> Result<()> {
+    pub fn read_payload<R: QemuRead>(&mut self, r: &mut R, buf: &mut [u8]) -> Result<()> {
         if buf.len() as u64 > self.pending {
             return Err(Error::new(
                 r.position(),
@@ -455,7 +455,7 @@ impl RamReader {
 
     /// Skips what is left of the payload (without copying when the input
     /// supports it); returns the bytes skipped.
-    pub fn skip_payload<R: QemuRead + ?Sized>(&mut self, r: &mut R) -> Result<u64> {
+    pub fn skip_payload<R: QemuRead>(&mut self, r: &mut R) -> Result<u64> {
         let n = self.pending;
         if n > 0 {
             r.skip(n)?;
@@ -465,11 +465,7 @@ impl RamReader {
     }
 
     /// Copies what is left of the payload from `r` to `w` in bounded chunks.
-    pub fn copy_payload<R: QemuRead + ?Sized, W: QemuWrite + ?Sized>(
-        &mut self,
-        r: &mut R,
-        w: &mut W,
-    ) -> Result<u64> {
+    pub fn copy_payload<R: QemuRead, W: QemuWrite>(&mut self, r: &mut R, w: &mut W) -> Result<u64> {
         let mut buf = [0u8; 8192];
         let total = self.pending;
         while self.pending > 0 {
@@ -481,7 +477,7 @@ impl RamReader {
     }
 
     /// Reads the next item, first skipping any unread payload of the previous one.
-    pub fn next_item<R: QemuRead + ?Sized>(&mut self, r: &mut R) -> Result<RamItem> {
+    pub fn next_item<R: QemuRead>(&mut self, r: &mut R) -> Result<RamItem> {
         self.skip_payload(r)?;
         self.region = None;
         let at = r.position();
@@ -543,7 +539,7 @@ impl RamReader {
         }))
     }
 
-    fn read_block<R: QemuRead + ?Sized>(&mut self, r: &mut R, at: u64) -> Result<RamBlock> {
+    fn read_block<R: QemuRead>(&mut self, r: &mut R, at: u64) -> Result<RamBlock> {
         let name = IdStr::read_allow_empty(r)?;
         let length = r.get_be64()?;
         if length > self.blocks_left {
@@ -666,7 +662,7 @@ impl RamWriter {
     /// write the data, after a mapped-ram block its region (for example with
     /// [`write_mapped_region`]). The fields present in a [`RamBlock`] must
     /// match the configuration.
-    pub fn write_item<W: QemuWrite + ?Sized>(&self, w: &mut W, item: &RamItem) -> Result<()> {
+    pub fn write_item<W: QemuWrite>(&self, w: &mut W, item: &RamItem) -> Result<()> {
         let at = w.position();
         let bad = |m: String| Error::new(at, ErrorKind::InvalidArgument(m));
         self.config.check(at)?;
@@ -735,7 +731,7 @@ impl RamWriter {
 /// its bit is set, else zeros (a hole in QEMU's sparse file). `page(i, buf)`
 /// fills page `i`. `w.position()` must be the file offset right after the
 /// block's header.
-pub fn write_mapped_region<W: QemuWrite + ?Sized>(
+pub fn write_mapped_region<W: QemuWrite>(
     w: &mut W,
     header: &MappedRamHeader,
     length: u64,
@@ -773,7 +769,7 @@ pub fn write_mapped_region<W: QemuWrite + ?Sized>(
     put_zeros64(w, length - pages * ps)
 }
 
-fn put_zeros64<W: QemuWrite + ?Sized>(w: &mut W, mut n: u64) -> Result<()> {
+fn put_zeros64<W: QemuWrite>(w: &mut W, mut n: u64) -> Result<()> {
     while n > 0 {
         let c = n.min(1 << 20);
         w.put_zeros(c as usize)?;

@@ -63,7 +63,10 @@ pub trait QemuRead {
 
     /// Reads exactly `N` bytes.
     #[inline]
-    fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N]>
+    where
+        Self: Sized,
+    {
         let mut out = [0u8; N];
         self.read_into(&mut out)?;
         Ok(out)
@@ -71,25 +74,37 @@ pub trait QemuRead {
 
     /// Reads one byte (`qemu_get_byte`).
     #[inline]
-    fn get_u8(&mut self) -> Result<u8> {
+    fn get_u8(&mut self) -> Result<u8>
+    where
+        Self: Sized,
+    {
         Ok(self.read_array::<1>()?[0])
     }
 
     /// Reads a big-endian 16-bit integer (`qemu_get_be16`).
     #[inline]
-    fn get_be16(&mut self) -> Result<u16> {
+    fn get_be16(&mut self) -> Result<u16>
+    where
+        Self: Sized,
+    {
         Ok(u16::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a big-endian 32-bit integer (`qemu_get_be32`).
     #[inline]
-    fn get_be32(&mut self) -> Result<u32> {
+    fn get_be32(&mut self) -> Result<u32>
+    where
+        Self: Sized,
+    {
         Ok(u32::from_be_bytes(self.read_array()?))
     }
 
     /// Reads a big-endian 64-bit integer (`qemu_get_be64`).
     #[inline]
-    fn get_be64(&mut self) -> Result<u64> {
+    fn get_be64(&mut self) -> Result<u64>
+    where
+        Self: Sized,
+    {
         Ok(u64::from_be_bytes(self.read_array()?))
     }
 
@@ -101,7 +116,10 @@ pub trait QemuRead {
 
     /// Reads a counted string: a length byte, then that many bytes
     /// (`qemu_get_counted_string`). A zero length is an error, as in QEMU.
-    fn get_counted_string(&mut self) -> Result<CountedString> {
+    fn get_counted_string(&mut self) -> Result<CountedString>
+    where
+        Self: Sized,
+    {
         let at = self.position();
         let len = self.get_u8()?;
         if len == 0 {
@@ -116,7 +134,7 @@ pub trait QemuRead {
     }
 }
 
-impl<T: QemuRead + ?Sized> QemuRead for &mut T {
+impl<T: QemuRead> QemuRead for &mut T {
     #[inline]
     fn position(&self) -> u64 {
         (**self).position()
@@ -136,6 +154,27 @@ impl<T: QemuRead + ?Sized> QemuRead for &mut T {
     #[inline]
     fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
         (**self).read_array()
+    }
+}
+
+/// Reading through a trait object, for code that cannot be generic (a
+/// registry of devices of different types).
+impl QemuRead for &mut dyn QemuRead {
+    #[inline]
+    fn position(&self) -> u64 {
+        (**self).position()
+    }
+    #[inline]
+    fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
+        (**self).read_into(buf)
+    }
+    #[inline]
+    fn skip(&mut self, n: u64) -> Result<()> {
+        (**self).skip(n)
+    }
+    #[inline]
+    fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
+        (**self).peek(offset, len)
     }
 }
 

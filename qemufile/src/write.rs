@@ -79,7 +79,7 @@ impl QemuWrite for Vec<u8> {
     }
 }
 
-impl<T: QemuWrite + ?Sized> QemuWrite for &mut T {
+impl<T: QemuWrite> QemuWrite for &mut T {
     #[inline]
     fn put_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         (**self).put_bytes(bytes)

@@ -214,6 +214,8 @@ struct Inner {
     /// Innermost first: segments are appended while the error propagates out.
     path: Vec<PathSegment>,
     versions: Option<VersionContext>,
+    /// The stream section (idstr, instance id) the error happened in.
+    section: Option<(String, u32)>,
 }
 
 impl Error {
@@ -225,6 +227,7 @@ impl Error {
             offset: None,
             path: Vec::new(),
             versions: None,
+            section: None,
         }))
     }
 
@@ -315,6 +318,21 @@ impl Error {
         self
     }
 
+    /// Records the stream section the error happened in (QEMU's "error while
+    /// loading state for instance 0x%x of device '%s'").
+    #[cold]
+    pub fn in_section(mut self, idstr: &str, instance_id: u32) -> Self {
+        self.0
+            .section
+            .get_or_insert_with(|| (idstr.to_owned(), instance_id));
+        self
+    }
+
+    /// The stream section (idstr, instance id) the error happened in.
+    pub fn section(&self) -> Option<(&str, u32)> {
+        self.0.section.as_ref().map(|(s, i)| (s.as_str(), *i))
+    }
+
     /// Turns a free-form message from a hook into a hook failure.
     #[cold]
     pub(crate) fn in_hook(self, hook: &'static str) -> Self {
@@ -367,6 +385,16 @@ impl From<fmt::Error> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.path_string();
+        if let Some((idstr, instance)) = &self.0.section {
+            let verb = match &self.0.versions {
+                Some(v) if !v.loading => "saving",
+                _ => "loading",
+            };
+            write!(
+                f,
+                "error while {verb} state for instance {instance:#x} of device '{idstr}': "
+            )?;
+        }
         match (self.0.offset, path.is_empty()) {
             (Some(off), false) => write!(f, "at byte offset {off}, field {path}: ")?,
             (Some(off), true) => write!(f, "at byte offset {off}: ")?,
@@ -393,6 +421,7 @@ impl fmt::Debug for Error {
             .field("offset", &self.0.offset)
             .field("path", &self.path_string())
             .field("versions", &self.0.versions)
+            .field("section", &self.0.section)
             .finish()
     }
 }

@@ -80,6 +80,23 @@ impl JsonWriter {
         let _ = write!(self.out, "{value}");
     }
 
+    /// Pre-rendered members (`"a": 1, "b": 2`, as [`save_with_vmdesc`]
+    /// returns them) appended to the open object.
+    ///
+    /// [`save_with_vmdesc`]: crate::vmdesc::save_with_vmdesc
+    pub fn raw_members(&mut self, members: &str) {
+        if members.is_empty() {
+            return;
+        }
+        if let Some(need) = self.need_comma.last_mut() {
+            if *need {
+                self.out.push_str(", ");
+            }
+            *need = true;
+        }
+        self.out.push_str(members);
+    }
+
     /// A boolean member or item.
     pub fn bool(&mut self, name: Option<&str>, value: bool) {
         self.item(name);

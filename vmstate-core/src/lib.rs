@@ -93,6 +93,7 @@ mod input;
 pub mod json;
 mod output;
 mod pretty;
+pub mod registry;
 pub mod schema;
 mod state;
 mod timer;

@@ -116,7 +116,7 @@ impl Configuration {
     }
 
     /// Reads the section body after the `0x07` byte.
-    pub(crate) fn read<R: QemuRead + ?Sized>(r: &mut R) -> Result<Self> {
+    pub(crate) fn read<R: QemuRead>(r: &mut R) -> Result<Self> {
         let at_len = r.position();
         let len = r.get_be32()?;
         if len > MAX_MACHINE_NAME {
@@ -198,7 +198,7 @@ impl Configuration {
     }
 
     /// Writes `07` and the section body.
-    pub(crate) fn write<W: QemuWrite + ?Sized>(&self, w: &mut W) -> Result<()> {
+    pub(crate) fn write<W: QemuWrite>(&self, w: &mut W) -> Result<()> {
         let len = u32::try_from(self.machine.len())
             .ok()
             .filter(|&l| l <= MAX_MACHINE_NAME)

@@ -30,7 +30,7 @@ impl IdStr {
     /// Reads a length byte and that many bytes. Unlike
     /// [`QemuRead::get_counted_string`], a zero length is accepted (QEMU reads
     /// RAM block names and capabilities this way).
-    pub(crate) fn read_allow_empty<R: QemuRead + ?Sized>(r: &mut R) -> Result<Self> {
+    pub(crate) fn read_allow_empty<R: QemuRead>(r: &mut R) -> Result<Self> {
         let len = usize::from(r.get_u8()?);
         let mut v = vec![0u8; len];
         r.read_into(&mut v)?;
@@ -38,7 +38,7 @@ impl IdStr {
     }
 
     /// Reads a counted string (zero length refused, as QEMU does for idstrs).
-    pub(crate) fn read<R: QemuRead + ?Sized>(r: &mut R) -> Result<Self> {
+    pub(crate) fn read<R: QemuRead>(r: &mut R) -> Result<Self> {
         Ok(IdStr(r.get_counted_string()?.as_bytes().to_vec()))
     }
 }

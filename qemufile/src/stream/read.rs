@@ -466,7 +466,7 @@ fn at_fn(offset: u64) -> impl FnOnce(ErrorKind) -> Error {
 
 /// Reads `len` bytes, growing the buffer as data arrives, so that a large
 /// length on a short input fails at EOF before allocating all of it.
-pub(crate) fn read_chunked<R: QemuRead + ?Sized>(r: &mut R, len: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_chunked<R: QemuRead>(r: &mut R, len: usize) -> Result<Vec<u8>> {
     const CHUNK: usize = 1 << 16;
     let mut out = Vec::with_capacity(len.min(CHUNK));
     let start = r.position();
