@@ -127,11 +127,6 @@ impl<W: QemuWrite> Visitor for OutputVisitor<W> {
     fn visit_buffer(&mut self, _: &'static str, bytes: &mut [u8]) -> Result<()> {
         Ok(self.out.put_bytes(bytes)?)
     }
-    fn visit_buffer_vec(&mut self, _: &'static str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
-        // The caller checked that the lengths agree; write what the count says.
-        let n = len.min(bytes.len());
-        Ok(self.out.put_bytes(&bytes[..n])?)
-    }
     #[inline]
     fn visit_unused(&mut self, _: &'static str, len: usize) -> Result<()> {
         Ok(self.out.put_zeros(len)?)

@@ -112,15 +112,6 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
     fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()> {
         self.line(name, WireType::Buffer, format_args!("0x{}", Hex(bytes)))
     }
-    fn visit_buffer_vec(
-        &mut self,
-        name: &'static str,
-        bytes: &mut Vec<u8>,
-        len: usize,
-    ) -> Result<()> {
-        let n = len.min(bytes.len());
-        self.visit_buffer(name, &mut bytes[..n])
-    }
     fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
         self.line(name, WireType::UnusedBuffer, format_args!("{len} byte(s)"))
     }

@@ -133,15 +133,6 @@ impl Visitor for TokenRecorder {
         self.tokens.push(Token::Buffer(name, bytes.to_vec()));
         Ok(())
     }
-    fn visit_buffer_vec(
-        &mut self,
-        name: &'static str,
-        bytes: &mut Vec<u8>,
-        len: usize,
-    ) -> Result<()> {
-        let n = len.min(bytes.len());
-        self.visit_buffer(name, &mut bytes[..n])
-    }
     fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
         self.tokens.push(Token::Unused(name, len));
         Ok(())

@@ -86,14 +86,19 @@ pub trait Visitor {
     /// `buffer`: raw bytes, as many as the slice holds.
     fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()>;
     /// `buffer` of a length known only at run time, into a `Vec` (`VMSTATE_VBUFFER`).
-    /// Saving visitors get `bytes.len() == len`; loading visitors replace the
-    /// contents with `len` bytes, allocating only as the input delivers them.
+    /// Saving visitors get `bytes.len() == len` and by default see the bytes
+    /// as a [`visit_buffer`](Visitor::visit_buffer); loading visitors must
+    /// replace the contents with `len` bytes, allocating only as the input
+    /// delivers them.
     fn visit_buffer_vec(
         &mut self,
         name: &'static str,
         bytes: &mut Vec<u8>,
         len: usize,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let n = len.min(bytes.len());
+        self.visit_buffer(name, &mut bytes[..n])
+    }
     /// `unused_buffer`: `len` zero bytes written, `len` bytes skipped on load.
     fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()>;
     /// One be64 word of a `bitmap`.

@@ -414,17 +414,6 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         self.after_scalar();
         Ok(())
     }
-    fn visit_buffer_vec(
-        &mut self,
-        name: &'static str,
-        bytes: &mut Vec<u8>,
-        len: usize,
-    ) -> Result<()> {
-        self.scalar(name)?;
-        self.out.visit_buffer_vec(name, bytes, len)?;
-        self.after_scalar();
-        Ok(())
-    }
     fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
         self.scalar(name)?;
         self.out.visit_unused(name, len)?;
