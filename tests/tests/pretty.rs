@@ -338,7 +338,7 @@ fn timers_doubles_buffers_unused_bitmaps_pointers() {
          misc.raw = (buffer) 0xdead0b0e\n\
          misc.len = (uint8) 0x2\n\
          misc.blob = (buffer) 0x000f\n\
-         misc._gone = (unused_buffer) 4 byte(s)\n\
+         misc.unused = (unused_buffer) 4 byte(s)\n\
          misc.nbits = (uint32) 0x46\n\
          misc.map(2)(8).[0] = (bitmap) 0x8000000000000001\n\
          misc.map(2)(8).[1] = (bitmap) 0x20\n\

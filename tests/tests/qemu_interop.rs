@@ -20,7 +20,10 @@ fn shared_qemu() -> PathBuf {
 /// The reason the tests cannot run here, if any.
 fn unavailable(binary: &str) -> Option<String> {
     if !shared_qemu().join("load-stream.sh").exists() {
-        return Some(format!("{} not found", shared_qemu().join("load-stream.sh").display()));
+        return Some(format!(
+            "{} not found",
+            shared_qemu().join("load-stream.sh").display()
+        ));
     }
     let out = Command::new(binary).arg("--version").output();
     match out {
@@ -31,7 +34,11 @@ fn unavailable(binary: &str) -> Option<String> {
                 .skip_while(|w| *w != "version")
                 .nth(1)
                 .unwrap_or("0");
-            let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+            let major: u32 = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
             (major < 10).then(|| format!("{binary} is {version}, these streams need QEMU >= 10.0"))
         }
         _ => Some(format!("{binary} is not installed")),
@@ -48,7 +55,12 @@ macro_rules! require_qemu {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -92,8 +104,17 @@ fn edit_section<T: VmState + Clone + Default>(
         .unwrap();
     edit(&mut dev);
     let body = vmstate_core::save_to_vec(&mut dev).unwrap();
-    assert_eq!(body.len(), section.body.len(), "same size keeps the vmdesc right");
-    [&stream[..section.body.start], &body[..], &stream[section.body.end..]].concat()
+    assert_eq!(
+        body.len(),
+        section.body.len(),
+        "same size keeps the vmdesc right"
+    );
+    [
+        &stream[..section.body.start],
+        &body[..],
+        &stream[section.body.end..],
+    ]
+    .concat()
 }
 
 fn section_state<T: VmState + Clone + Default>(stream: &[u8], idstr: &str) -> T {
@@ -109,7 +130,10 @@ fn section_state<T: VmState + Clone + Default>(stream: &[u8], idstr: &str) -> T 
 fn qemu_accepts_its_own_fixture_and_resaves_it_identically() {
     require_qemu!("qemu-system-x86_64");
     let stream = fixture("x86-pc-min.mig");
-    assert_eq!(load_and_resave("x86-pc-min", &stream, "pc-identity"), stream);
+    assert_eq!(
+        load_and_resave("x86-pc-min", &stream, "pc-identity"),
+        stream
+    );
 }
 
 #[test]
@@ -161,12 +185,19 @@ fn qemu_and_we_refuse_a_section_version_that_is_too_new() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unsupported version 3 for 'hpet' v2"), "{stderr}");
+    assert!(
+        stderr.contains("unsupported version 3 for 'hpet' v2"),
+        "{stderr}"
+    );
     let err = vmstate_core::load_from_slice(
         &mut vmstate_tests::devices::hpet::Hpet::default(),
         &bad[hpet.body.clone()],
         3,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("incoming version_id 3 is too new for local version_id 2"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("incoming version_id 3 is too new for local version_id 2"),
+        "{err}"
+    );
 }

@@ -407,7 +407,7 @@ fn piix3() {
     assert_eq!(&dev.dev.config[..4], [0x86, 0x80, 0x00, 0x70]);
     assert_eq!(&dev.dev.config[0x0a..0x0c], [0x01, 0x06]);
     assert_eq!(dev.dev.config[0x60..0x64], [0x80; 4]);
-    assert_eq!(dev.dev.irq_state, [PciIrqLevel::Low; 4]);
+    assert_eq!(dev.dev.irq_state.0, [PciIrqLevel::Low; 4]);
     assert_eq!(dev.pci_irq_levels_vmstate, [0; 4]);
     assert_eq!(dev.rcr.rcr, 0);
 

@@ -581,7 +581,7 @@ fn every_scalar_token_and_the_special_forms() {
             I32Equal("ei32", -9),
             I32Le("le", 10),
             Buffer("raw", vec![1, 2, 3]),
-            Unused("_pad", 2),
+            Unused("unused", 2),
             // A 2-D array: arrays in elements.
             Array {
                 name: "grid",

@@ -10,6 +10,11 @@ use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
 /// (an element of an array of pointers, NULL when `None`), and every type with
 /// `#[derive(VmState)]` (a nested struct) or a `#[derive(VmState)]` enum with
 /// an integer `repr`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a VmState field",
+    label = "no wire form",
+    note = "add #[derive(VmState)] to the type, or choose a form: #[vmstate(len = n)], qtailq, gtree, buffer, skip ..."
+)]
 pub trait VmStateField {
     /// What a value of this type looks like on the wire.
     const LAYOUT: Layout;

@@ -12,6 +12,10 @@ use crate::{
 };
 
 /// Integer types that have an `equal` wire form (`#[vmstate(equal)]`).
+#[diagnostic::on_unimplemented(
+    message = "`equal` needs u8, u16, u32, u64 or i32, not `{Self}`",
+    label = "no `equal` form"
+)]
 pub trait EqualField {
     /// The wire type (`uint32 equal`, ...).
     const WIRE: WireType;
@@ -37,6 +41,10 @@ equal!(u64, Uint64Equal, visit_u64_equal);
 equal!(i32, Int32Equal, visit_i32_equal);
 
 /// The `int32 le` form (`#[vmstate(le)]`): only `i32` has it, as in QEMU.
+#[diagnostic::on_unimplemented(
+    message = "`le` is QEMU's `int32 le`: the field must be i32, not `{Self}`",
+    label = "not i32"
+)]
 pub trait LessOrEqualField {
     /// Walks the value in its `int32 le` form.
     fn visit_le<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
@@ -52,6 +60,10 @@ impl LessOrEqualField for i32 {
 /// Integer types that can hold the element count of a variable array or the
 /// length of a variable buffer: `u8`, `u16`, `u32` and `i32`, the widths QEMU's
 /// `VMSTATE_VARRAY_*` macros read.
+#[diagnostic::on_unimplemented(
+    message = "a count field must be u8, u16, u32 or i32, not `{Self}`",
+    label = "not a count type"
+)]
 pub trait CountField: Copy {
     /// The count as a length; negative counts are refused.
     fn to_len(self, count_field: &'static str) -> Result<usize>;
@@ -93,6 +105,10 @@ impl CountField for i32 {
 /// Containers for a variable array (`#[vmstate(len = count_field)]`): a fixed
 /// array of which the first `count` elements are migrated (count larger than
 /// the array is refused), or a `Vec` that holds exactly `count` elements.
+#[diagnostic::on_unimplemented(
+    message = "`len = ..` needs an array `[T; N]` or `Vec<T>`, not `{Self}`",
+    label = "not a variable array"
+)]
 pub trait VarArray {
     /// The element type.
     type Element: VmStateField;
@@ -192,6 +208,10 @@ pub fn var_array<A: VarArray, C: CountField, V: Visitor>(
 }
 
 /// Byte containers for a variable buffer (`#[vmstate(buffer, len = len_field)]`).
+#[diagnostic::on_unimplemented(
+    message = "`buffer, len = ..` needs `Vec<u8>` or `[u8; N]`, not `{Self}`",
+    label = "not a byte buffer"
+)]
 pub trait VarBuffer {
     /// The most bytes the container holds, if fixed.
     const CAPACITY: Option<usize>;
@@ -347,6 +367,10 @@ pub fn auto_alloc<T: VmStateField + Default, V: Visitor>(
 }
 
 /// Containers for `qtailq`/`qlist` fields (`#[vmstate(qtailq)]`, `#[vmstate(qlist)]`).
+#[diagnostic::on_unimplemented(
+    message = "`qtailq`/`qlist` needs `Vec<T>` or `VecDeque<T>`, not `{Self}`",
+    label = "not a list"
+)]
 pub trait ListContainer {
     /// The element type.
     type Element: VmStateField + Default;
@@ -574,6 +598,10 @@ where
 
 /// Computed wire fields (`#[vmstate(tmp = T)]`, QEMU's `VMSTATE_WITH_TMP`):
 /// a temporary `T` is built from the parent, walked, and on load applied back.
+#[diagnostic::on_unimplemented(
+    message = "`tmp = {Self}` needs `impl TmpState<{Parent}> for {Self}`",
+    label = "missing TmpState impl"
+)]
 pub trait TmpState<Parent>: VmState + Sized {
     /// Builds the temporary from the parent (saving, and as the starting
     /// point of a load).
@@ -619,6 +647,10 @@ pub fn validate<V: Visitor>(
 }
 
 /// Names the types inside a `gtree` container, for the schema.
+#[diagnostic::on_unimplemented(
+    message = "`gtree` needs `BTreeMap<K, V>`, not `{Self}`",
+    label = "not a tree"
+)]
 pub trait TreeContainer {
     /// The key type.
     type Key: VmStateField;
@@ -632,6 +664,10 @@ impl<K: VmStateField, T: VmStateField> TreeContainer for BTreeMap<K, T> {
 }
 
 /// Names the pointee and length of an `auto_alloc` array, for the schema.
+#[diagnostic::on_unimplemented(
+    message = "`auto_alloc` needs `[Option<T>; N]`, not `{Self}`",
+    label = "not an array of options"
+)]
 pub trait PointerArray {
     /// The pointee type.
     type Pointee: VmStateField;
@@ -666,6 +702,10 @@ pub const fn name_has_prefix(name: &str, prefix: &str) -> bool {
 }
 
 /// The length of a fixed byte buffer, for the schema.
+#[diagnostic::on_unimplemented(
+    message = "`buffer` needs a byte array `[u8; N]`, not `{Self}`",
+    label = "not a byte array"
+)]
 pub trait FixedBuffer {
     /// Number of bytes.
     const LEN: usize;

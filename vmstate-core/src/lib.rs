@@ -70,7 +70,7 @@
 //! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]`: `buffer` of `f` bytes (`VMSTATE_VBUFFER`) |
 //! | `len = f` | on `Vec<T>` or `[T; N]`: `f` elements, `f` an earlier `u8`/`u16`/`u32`/`i32` field (`VMSTATE_VARRAY_*`) |
 //! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`) |
-//! | `unused = 4` | on `()`: 4 zero bytes, skipped on load (`VMSTATE_UNUSED`) |
+//! | `unused = 4` | on `()`: 4 zero bytes, skipped on load (`VMSTATE_UNUSED`); its wire name is `unused`, as in QEMU |
 //! | `subsection` | on a `VmState` type named `parent/...`: written after the fields when needed (`.subsections`) |
 //! | `subsection, needed = path` | also requires `fn(&Self) -> bool` of the parent |
 //! | `struct_version = 2` | a nested struct walked at version 2 (`VMSTATE_VSTRUCT`) |

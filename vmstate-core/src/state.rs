@@ -7,6 +7,11 @@ use crate::{Description, Error, ErrorKind, PathSegment, Result, VersionContext, 
 ///
 /// A type implementing it can be saved and loaded as a device section body, be
 /// nested in another (a `struct` field), or be a subsection of another.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a VmState struct",
+    label = "needs #[derive(VmState)]",
+    note = "`subsection`, `struct_version` and `tmp` need a struct with #[derive(VmState)]"
+)]
 pub trait VmState {
     /// The static wire schema: name, versions, fields, subsections.
     const DESCRIPTION: &'static Description;

@@ -136,6 +136,16 @@ pub trait Visitor {
         visit_i32_slice, visit_i32, i32
     );
 
+    /// Field `index` of the current struct's [`Description::fields`] begins
+    /// (only fields present at the walked version are visited).
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        let _ = index;
+        Ok(())
+    }
+    /// The field that began last ends.
+    fn leave_field(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// A struct begins: `name` is the field name (the description's own name
     /// at the root), `version_id` the version it is walked at.
     fn enter_struct(

@@ -23,6 +23,8 @@ enum FieldMode {
     Single,
     /// One entry per element (or one compressed entry).
     Elements,
+    /// No entry: a `validate` check has no elements (QEMU: `num` = 0).
+    Silent,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,8 @@ struct FieldCtx {
     compressed_done: bool,
     /// A gtree's first call (its count) does not end the field.
     expect_tree_end: bool,
+    /// Started by `enter_field`: only `leave_field` ends it.
+    explicit: bool,
 }
 
 #[derive(Debug)]
@@ -173,9 +177,8 @@ impl<W: QemuWrite> VmdescVisitor<W> {
     }
 
     /// Starts the field named `name` at the current struct level, if no field
-    /// is in progress there.
+    /// is in progress there (for walks that do not announce their fields).
     fn field_event(&mut self, name: &'static str) -> Result<()> {
-        let pos = self.pos();
         let Some(frame) = self.frames.last_mut() else {
             return Ok(());
         };
@@ -192,10 +195,27 @@ impl<W: QemuWrite> VmdescVisitor<W> {
                     d.name
                 ))
             })?;
+        self.start_field(index, false)
+    }
+
+    /// Starts field `index` of the current struct.
+    fn start_field(&mut self, index: usize, explicit: bool) -> Result<()> {
+        let pos = self.pos();
+        let Some(frame) = self.frames.last_mut() else {
+            return Ok(());
+        };
+        let d = frame.description;
+        let Some(fd) = d.fields.get(index) else {
+            return Err(Error::msg(format!(
+                "vmdesc: `{}` has no field number {index}",
+                d.name
+            )));
+        };
         frame.next_field = index + 1;
-        let fd = &d.fields[index];
         let mode = if is_element_layout(&fd.layout) {
             FieldMode::Elements
+        } else if matches!(fd.layout, Layout::Validate) {
+            FieldMode::Silent
         } else {
             FieldMode::Single
         };
@@ -213,6 +233,7 @@ impl<W: QemuWrite> VmdescVisitor<W> {
             entry_open: false,
             compressed_done: false,
             expect_tree_end: matches!(fd.layout, Layout::Tree { .. }),
+            explicit,
         };
         let json = frame.json;
         frame.field = Some(ctx);
@@ -220,6 +241,21 @@ impl<W: QemuWrite> VmdescVisitor<W> {
             self.open_entry(None);
         }
         Ok(())
+    }
+
+    /// Ends the current field.
+    fn end_field(&mut self) {
+        let single = self
+            .frames
+            .last()
+            .and_then(|f| f.field.as_ref())
+            .is_some_and(|f| f.mode == FieldMode::Single);
+        if single {
+            self.close_entry();
+        }
+        if let Some(frame) = self.frames.last_mut() {
+            frame.field = None;
+        }
     }
 
     /// Opens the JSON object of one entry of the current field.
@@ -290,15 +326,10 @@ impl<W: QemuWrite> VmdescVisitor<W> {
         let Some(f) = frame.field.as_ref() else {
             return;
         };
-        if f.depth > 0 || f.expect_tree_end {
+        if f.explicit || f.depth > 0 || f.expect_tree_end {
             return;
         }
-        if f.mode == FieldMode::Single {
-            self.close_entry();
-        }
-        if let Some(frame) = self.frames.last_mut() {
-            frame.field = None;
-        }
+        self.end_field();
     }
 
     /// A scalar call: starts (and possibly ends) a field at this level.
@@ -435,6 +466,15 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         self.scalar(name)?;
         self.out.visit_list_marker(name, more)?;
         self.after_scalar();
+        Ok(())
+    }
+
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        self.start_field(index, true)
+    }
+
+    fn leave_field(&mut self) -> Result<()> {
+        self.end_field();
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The PIIX3 PCI-to-ISA bridge (`hw/isa/piix.c`, `vmstate_piix3`) and the
 //! common PCI device state it embeds (`hw/pci/pci.c`, `vmstate_pci_device`).
 
-use vmstate_core::VmState;
+use vmstate_core::{Error, Layout, Result, Visitor, VmState, VmStateField};
 
 /// A PCI interrupt pin level, sent as a be32 that must be 0 or 1
 /// (`vmstate_info_pci_irq_state`).
@@ -15,43 +15,132 @@ pub enum PciIrqLevel {
     High = 1,
 }
 
+/// A PCI configuration space as QEMU migrates it: `N` raw bytes shown as
+/// QEMU's `pci config` `VMStateInfo` (`vmstate_info_pci_config`), walked as a
+/// `uint8` array. The bytes live in a `Vec` that is empty while the
+/// alternative is not in use (a conventional function has no 4 KiB space).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PciConfig<const N: usize>(pub Vec<u8>);
+
+impl<const N: usize> PciConfig<N> {
+    /// A zeroed configuration space of `N` bytes.
+    pub fn zeroed() -> Self {
+        PciConfig(vec![0; N])
+    }
+}
+
+impl<const N: usize> std::ops::Deref for PciConfig<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const N: usize> std::ops::DerefMut for PciConfig<N> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl<const N: usize> VmStateField for PciConfig<N> {
+    const LAYOUT: Layout = Layout::Info {
+        name: "pci config",
+        size: Some(N),
+    };
+
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        if V::LOADING {
+            self.0.resize(N, 0);
+        } else if self.0.len() != N {
+            return Err(Error::msg(format!(
+                "the configuration space holds {} bytes, the wire needs {N}",
+                self.0.len()
+            )));
+        }
+        v.enter_array(name, N, 1)?;
+        v.visit_u8_slice(name, &mut self.0)?;
+        v.leave_array()
+    }
+}
+
+/// The four INTx pin levels (`vmstate_info_pci_irq_state`: 4 × be32, each 0 or 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PciIrqState(pub [PciIrqLevel; 4]);
+
+impl VmStateField for PciIrqState {
+    const LAYOUT: Layout = Layout::Info {
+        name: "pci irq state",
+        size: Some(16),
+    };
+
+    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+        self.0.visit(v, name)
+    }
+}
+
 /// The state every PCI function migrates: nested struct `PCIDevice`,
-/// version 2 (loads 1 and 2).
-///
-/// QEMU declares two alternative `config` fields, 256 bytes for conventional
-/// PCI and 4096 bytes for PCI Express, chosen by `field_exists` tests; exactly
-/// one is sent. Here the size is the const parameter `N`:
-/// [`ConventionalPciDevice`] (256) or [`PciExpressDevice`] (4096).
+/// version 2 (loads 1 and 2), field for field as QEMU's
+/// `vmstate_pci_device`: QEMU declares two alternative `config` fields, 256
+/// bytes for conventional PCI and 4096 for PCI Express, chosen by
+/// `field_exists` tests, so that exactly one is sent.
 ///
 /// Not modelled: QEMU's `pci config` loader also refuses bytes that differ
 /// from the local configuration in read-only bits (`cmask & ~wmask &
 /// ~w1cmask`); those masks are device-specific and not part of this state.
 #[derive(VmState, Clone, Debug, PartialEq, Eq)]
 #[vmstate(name = "PCIDevice", version = 2, minimum_version = 1)]
-pub struct PciDevice<const N: usize> {
+pub struct PciDevice {
     /// `VMSTATE_INT32_POSITIVE_LE(version_id)`: accepted if `0..=` the local value (2).
     #[vmstate(le)]
     pub version_id: i32,
-    /// Configuration space (`pci config`).
-    #[vmstate(buffer)]
-    pub config: [u8; N],
+    /// Configuration space of a conventional function (`pci config`, 256 bytes).
+    #[vmstate(exists = PciDevice::is_conventional)]
+    pub config: PciConfig<256>,
+    /// Configuration space of a PCI Express function (`pci config`, 4096 bytes).
+    #[vmstate(name = "config", exists = PciDevice::is_express)]
+    pub config_express: PciConfig<4096>,
     /// Levels of the INTA..INTD pins (`pci irq state`, version 2 and newer).
     #[vmstate(since = 2)]
-    pub irq_state: [PciIrqLevel; 4],
+    pub irq_state: PciIrqState,
+    /// Whether the function is PCI Express (a property, not migrated).
+    #[vmstate(skip)]
+    pub express: bool,
 }
 
-/// A conventional PCI function (256-byte configuration space).
-pub type ConventionalPciDevice = PciDevice<256>;
-/// A PCI Express function (4096-byte configuration space).
-pub type PciExpressDevice = PciDevice<4096>;
-
-impl<const N: usize> Default for PciDevice<N> {
-    fn default() -> Self {
+impl PciDevice {
+    /// A conventional PCI function (256-byte configuration space).
+    pub fn conventional() -> Self {
         PciDevice {
             version_id: 2,
-            config: [0; N],
-            irq_state: [PciIrqLevel::Low; 4],
+            config: PciConfig::zeroed(),
+            config_express: PciConfig::default(),
+            irq_state: PciIrqState::default(),
+            express: false,
         }
+    }
+
+    /// A PCI Express function (4096-byte configuration space).
+    pub fn express() -> Self {
+        PciDevice {
+            config: PciConfig::default(),
+            config_express: PciConfig::zeroed(),
+            express: true,
+            ..PciDevice::conventional()
+        }
+    }
+
+    fn is_conventional(&self, _: u32) -> bool {
+        !self.express
+    }
+
+    fn is_express(&self, _: u32) -> bool {
+        self.express
+    }
+}
+
+impl Default for PciDevice {
+    fn default() -> Self {
+        PciDevice::conventional()
     }
 }
 
@@ -61,7 +150,7 @@ impl<const N: usize> Default for PciDevice<N> {
 #[vmstate(name = "PIIX3", version = 3, minimum_version = 2)]
 pub struct Piix3 {
     /// The PCI function (`VMSTATE_PCI_DEVICE`).
-    pub dev: ConventionalPciDevice,
+    pub dev: PciDevice,
     /// Levels of the four PIRQ lines (version 3 and newer).
     #[vmstate(since = 3)]
     pub pci_irq_levels_vmstate: [i32; 4],

@@ -69,7 +69,7 @@ pub fn field(f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
         FieldKind::Tmp(t) => quote_spanned!(t.span()=>
             __vm::Layout::Tmp(<#t as __vm::VmState>::DESCRIPTION)),
         FieldKind::Validate(_) => quote!(__vm::Layout::Validate),
-        FieldKind::Skip | FieldKind::Subsection => return quote!(),
+        FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken => return quote!(),
     };
     quote! {
         __vm::FieldDescription {

@@ -12,6 +12,8 @@ use crate::internals::ast::{Container, Field, FieldKind};
 pub fn wire_name(f: &Field<'_>) -> TokenStream {
     match f.attrs.name.get() {
         Some(expr) => quote!(#expr),
+        // QEMU's VMSTATE_UNUSED fields are all called "unused".
+        None if matches!(f.kind, FieldKind::Unused(_)) => quote!("unused"),
         None => {
             let s = f.rust_name();
             quote!(#s)
@@ -129,14 +131,21 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     let visits = fields
         .iter()
         .filter(|f| f.is_migrated())
-        .map(|f| visit_field(c, f, fields));
+        .enumerate()
+        .map(|(index, f)| visit_field(c, f, fields, index));
 
     let needed_arms = subsections.iter().enumerate().map(|(i, f)| {
         let m = &f.member;
         let ty = f.ty;
         let own = quote_spanned!(ty.span()=> <#ty as __vm::VmState>::needed(&self.#m));
         match f.attrs.needed.get() {
-            Some(path) => quote!(#i => #path(self) && #own,),
+            Some(path) => {
+                let hook = quote_spanned!(path.span()=> {
+                    let __hook: fn(&Self) -> bool = #path;
+                    __hook(self)
+                });
+                quote!(#i => (#hook) && #own,)
+            }
             None => quote!(#i => #own,),
         }
     });
@@ -177,16 +186,27 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     };
 
     let hooks = hooks(c);
-    let checks = static_checks(c, fields, &params);
+    // Checks that mention generic parameters can only run per instance, when
+    // the description is evaluated; the others run for every build.
+    let all_params: Vec<String> = c
+        .generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .chain(c.generics.const_params().map(|p| p.ident.to_string()))
+        .collect();
+    let (checks, generic_checks) = static_checks(c, fields, &all_params);
 
     quote! {
         impl #impl_generics __vm::VmState for #self_ty #where_clause {
-            const DESCRIPTION: &'static __vm::Description = &__vm::Description {
-                name: #name,
-                version_id: #version,
-                minimum_version_id: #minimum,
-                fields: &[#(#field_descriptions),*],
-                subsections: &[#(#subsection_descriptions),*],
+            const DESCRIPTION: &'static __vm::Description = {
+                #generic_checks
+                &__vm::Description {
+                    name: #name,
+                    version_id: #version,
+                    minimum_version_id: #minimum,
+                    fields: &[#(#field_descriptions),*],
+                    subsections: &[#(#subsection_descriptions),*],
+                }
             };
 
             #[inline]
@@ -233,41 +253,57 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
 fn hooks(c: &Container<'_>) -> TokenStream {
     let a = &c.attrs;
     let mut out = TokenStream::new();
+    // Each hook is first bound to a function pointer of the documented
+    // signature, so a mismatch is reported as such, on the user's path.
     if let Some(p) = a.needed.get() {
         out.extend(quote_spanned! {p.span()=>
-            fn needed(&self) -> bool { #p(self) }
+            fn needed(&self) -> bool {
+                let __hook: fn(&Self) -> bool = #p;
+                __hook(self)
+            }
         });
     }
     if let Some(p) = a.pre_save.get() {
         out.extend(quote_spanned! {p.span()=>
             fn pre_save(&mut self) -> __vm::Result<()> {
-                #p(self).map_err(::core::convert::Into::<__vm::Error>::into)
+                let __hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
+                __hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
     if let Some(p) = a.post_save.get() {
         out.extend(quote_spanned! {p.span()=>
-            fn post_save(&mut self) { #p(self) }
+            fn post_save(&mut self) {
+                let __hook: fn(&mut Self) = #p;
+                __hook(self)
+            }
         });
     }
     if let Some(p) = a.pre_load.get() {
         out.extend(quote_spanned! {p.span()=>
             fn pre_load(&mut self) -> __vm::Result<()> {
-                #p(self).map_err(::core::convert::Into::<__vm::Error>::into)
+                let __hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
+                __hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
     if let Some(p) = a.post_load.get() {
         out.extend(quote_spanned! {p.span()=>
             fn post_load(&mut self, __version: u32) -> __vm::Result<()> {
-                #p(self, __version).map_err(::core::convert::Into::<__vm::Error>::into)
+                let __hook: fn(&mut Self, u32) -> ::core::result::Result<(), _> = #p;
+                __hook(self, __version).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
     out
 }
 
-fn visit_field(c: &Container<'_>, f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
+fn visit_field(
+    c: &Container<'_>,
+    f: &Field<'_>,
+    fields: &[Field<'_>],
+    index: usize,
+) -> TokenStream {
     let m = &f.member;
     let ty = f.ty;
     let span = ty.span();
@@ -327,63 +363,139 @@ fn visit_field(c: &Container<'_>, f: &Field<'_>, fields: &[Field<'_>]) -> TokenS
         },
         FieldKind::Validate(p) => {
             let desc = container_name(c);
-            quote_spanned! {p.span()=>
-                __vm::forms::validate(__v, #desc, #name, #p(self, __version))
+            let check = quote_spanned! {p.span()=> {
+                let __check: fn(&Self, u32) -> bool = #p;
+                __check(self, __version)
+            }};
+            quote! {
+                __vm::forms::validate(__v, #desc, #name, #check)
             }
         }
-        FieldKind::Skip | FieldKind::Subsection => return quote!(),
+        FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken => return quote!(),
     };
+    // `index` is the field's position in DESCRIPTION.fields.
     let visit = quote! {
-        if let __vm::Err(__e) = #call {
+        let __walked = match __vm::Visitor::enter_field(__v, #index) {
+            __vm::Ok(()) => match #call {
+                __vm::Ok(()) => __vm::Visitor::leave_field(__v),
+                __failed => __failed,
+            },
+            __failed => __failed,
+        };
+        if let __vm::Err(__e) = __walked {
             return __vm::Err(__vm::in_field(__e, #name));
         }
     };
     match (f.attrs.exists.get(), f.attrs.since.get()) {
-        (Some(p), _) => quote_spanned! {p.span()=> if #p(self, __version) { #visit } },
+        (Some(p), _) => {
+            let test = quote_spanned! {p.span()=> {
+                let __exists: fn(&Self, u32) -> bool = #p;
+                __exists(self, __version)
+            }};
+            quote! { if #test { #visit } }
+        }
         // Lists, trees and tmp use `since` as their load version as well.
         (None, Some(since)) => quote! { if (#since) <= __version { #visit } },
         (None, None) => visit,
     }
 }
 
+/// A string for messages: the literal, if the expression is one.
+fn literal_str(e: &TokenStream) -> Option<String> {
+    let lit: syn::LitStr = syn::parse2(e.clone()).ok()?;
+    Some(lit.value())
+}
+
 /// Compile-time checks that need values only the compiler knows (versions
-/// given as constants, subsection names from other types).
-fn static_checks(c: &Container<'_>, fields: &[Field<'_>], params: &[String]) -> TokenStream {
+/// given as constants, subsection names from other types). Returns the
+/// checks for every build and those that depend on generic parameters (to be
+/// evaluated with the description of each instance).
+fn static_checks(
+    c: &Container<'_>,
+    fields: &[Field<'_>],
+    params: &[String],
+) -> (TokenStream, TokenStream) {
     let version = version(c);
     let minimum = minimum_version(c);
-    let mut out = TokenStream::new();
+    let mut always = TokenStream::new();
+    let mut generic = TokenStream::new();
+    let mut push = |deps: &[&TokenStream], check: TokenStream| {
+        if deps.iter().any(|d| mentions(d, params)) {
+            generic.extend(quote!(#check;));
+        } else {
+            always.extend(quote!(const _: () = #check;));
+        }
+    };
     let vspan = c
         .attrs
         .minimum_version
-        .tokens()
-        .and_then(|t| t.clone().into_iter().next())
-        .map(|t| t.span())
+        .get()
+        .map(|e| e.span())
         .unwrap_or_else(Span::call_site);
-    out.extend(quote_spanned! {vspan=>
-        const _: () = ::core::assert!(
-            (#minimum) <= (#version),
-            "vmstate: minimum_version is greater than version, so no stream could ever be loaded"
-        );
-    });
+    push(
+        &[&version, &minimum],
+        quote_spanned! {vspan=>
+            ::core::assert!(
+                (#minimum) <= (#version),
+                "vmstate: minimum_version is greater than version, so no stream could ever be loaded; the minimum must be <= the version"
+            )
+        },
+    );
+    let parent = container_name(c);
     for f in fields {
         if let Some(since) = f.attrs.since.get() {
-            out.extend(quote_spanned! {since.span()=>
-                const _: () = ::core::assert!(
-                    (#since) <= (#version),
-                    "vmstate: a field's `since` is greater than the struct's version: it would never be sent; bump `version` too"
-                );
-            });
+            let msg = format!(
+                "vmstate: `since` of field `{}` is greater than the struct's version, so the field would never be sent; raise the struct's `version`",
+                f.rust_name()
+            );
+            push(
+                &[&since.to_token_stream(), &version],
+                quote_spanned! {since.span()=>
+                    ::core::assert!((#since) <= (#version), #msg)
+                },
+            );
         }
-        if matches!(f.kind, FieldKind::Subsection) && !mentions(&f.ty.to_token_stream(), params) {
-            let ty = f.ty;
-            let parent = container_name(c);
-            out.extend(quote_spanned! {ty.span()=>
-                const _: () = ::core::assert!(
-                    __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
-                    "vmstate: a subsection's name must start with its parent's name (QEMU's prefix rule), e.g. \"parent/child\""
+        let ty = f.ty;
+        match &f.kind {
+            FieldKind::Subsection => {
+                let msg = match literal_str(&parent) {
+                    Some(p) => format!(
+                        "vmstate: the name of subsection `{0}` must start with its parent's name \"{p}\" and be longer (QEMU's prefix rule): name the subsection's struct e.g. #[vmstate(name = \"{p}/{0}\")]",
+                        f.rust_name()
+                    ),
+                    None => format!(
+                        "vmstate: the name of subsection `{}` must start with its parent's name and be longer (QEMU's prefix rule), e.g. \"parent/child\"",
+                        f.rust_name()
+                    ),
+                };
+                push(
+                    &[&ty.to_token_stream(), &parent],
+                    quote_spanned! {ty.span()=>
+                        ::core::assert!(
+                            __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
+                            #msg
+                        )
+                    },
                 );
-            });
+            }
+            FieldKind::Pinned(v) => {
+                let msg = format!(
+                    "vmstate: `struct_version` of field `{}` is outside the versions its struct can load (its minimum_version..=version)",
+                    f.rust_name()
+                );
+                push(
+                    &[&ty.to_token_stream(), &v.to_token_stream()],
+                    quote_spanned! {v.span()=>
+                        ::core::assert!(
+                            (#v) <= <#ty as __vm::VmState>::DESCRIPTION.version_id
+                                && (#v) >= <#ty as __vm::VmState>::DESCRIPTION.minimum_version_id,
+                            #msg
+                        )
+                    },
+                );
+            }
+            _ => {}
         }
     }
-    out
+    (always, generic)
 }

@@ -27,7 +27,6 @@ pub struct Enum<'a> {
 pub struct Field<'a> {
     pub member: Member,
     pub ty: &'a Type,
-    pub original: &'a syn::Field,
     pub attrs: attr::Field,
     pub kind: FieldKind,
 }
@@ -36,6 +35,8 @@ pub struct Field<'a> {
 pub enum FieldKind {
     /// Not migrated.
     Skip,
+    /// Its attributes had errors (already reported); no further checks.
+    Broken,
     /// Walked by its type's `VmStateField` impl.
     Plain,
     /// `equal` form.
@@ -85,7 +86,6 @@ impl<'a> Container<'a> {
                         Field {
                             member,
                             ty: &f.ty,
-                            original: f,
                             attrs: attr::Field::from_ast(cx, &f.attrs),
                             kind: FieldKind::Plain,
                         }
@@ -131,6 +131,9 @@ impl Field<'_> {
 
     /// True if the field is written on the wire in the field list.
     pub fn is_migrated(&self) -> bool {
-        !matches!(self.kind, FieldKind::Skip | FieldKind::Subsection)
+        !matches!(
+            self.kind,
+            FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken
+        )
     }
 }

@@ -16,12 +16,18 @@ pub fn enum_shape<'a>(
     data: &'a syn::DataEnum,
 ) -> Option<Enum<'a>> {
     let mut repr = None;
+    let mut other_repr = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
         let _ = attr.parse_nested_meta(|meta| {
             if let Some(ident) = meta.path.get_ident() {
                 if REPRS.contains(&ident.to_string().as_str()) {
                     repr = Some(ident.clone());
+                } else if ident != "align" && ident != "packed" {
+                    other_repr = Some(ident.clone());
                 }
+            }
+            if meta.input.peek(syn::token::Paren) {
+                let _group: proc_macro2::Group = meta.input.parse()?;
             }
             Ok(())
         });
@@ -31,19 +37,46 @@ pub fn enum_shape<'a>(
         super::attr::forbid_on_variant(cx, &v.attrs);
         if !matches!(v.fields, syn::Fields::Unit) {
             cx.error_spanned_by(
-                v,
-                "VmState enums must have only unit variants: the wire carries just the \
-                 discriminant; move data into a struct",
+                &v.fields,
+                format!(
+                    "variant `{}` carries data, but a VmState enum is sent as its discriminant \
+                     only: make it a unit variant and move the data into a struct field",
+                    v.ident
+                ),
             );
             ok = false;
         }
     }
-    if repr.is_none() {
+    if data.variants.is_empty() {
         cx.error_spanned_by(
             &input.ident,
-            "a VmState enum needs an explicit integer representation for its wire width: \
-             add #[repr(u8)] (or u16, u32, u64, i8, i16, i32, i64)",
+            "a VmState enum needs at least one variant: an enum without values cannot be \
+             saved or loaded",
         );
+        return None;
+    }
+    if repr.is_none() {
+        match other_repr {
+            Some(r) if r == "usize" || r == "isize" => cx.error_spanned_by(
+                &r,
+                format!(
+                    "#[repr({r})] has no fixed wire width (it depends on the host): use \
+                     #[repr(u32)] or #[repr(u64)] (or u8, u16, i8, i16, i32, i64)"
+                ),
+            ),
+            Some(r) => cx.error_spanned_by(
+                &r,
+                format!(
+                    "#[repr({r})] gives no wire width: a VmState enum needs an integer repr \
+                     such as #[repr(u8)] (or u16, u32, u64, i8, i16, i32, i64)"
+                ),
+            ),
+            None => cx.error_spanned_by(
+                &input.ident,
+                "a VmState enum needs an explicit integer representation for its wire width: \
+                 add #[repr(u8)] (or u16, u32, u64, i8, i16, i32, i64)",
+            ),
+        }
         ok = false;
     }
     if !ok {
@@ -59,102 +92,437 @@ fn is_unit(ty: &Type) -> bool {
     matches!(ty, Type::Tuple(t) if t.elems.is_empty())
 }
 
+/// What a field type visibly is, as far as the derive can tell from the
+/// tokens. `Other` (user types, aliases, generics) is left to the compiler's
+/// trait checks.
+enum Shape<'a> {
+    Unit,
+    /// A primitive with a wire form: bool, the 8..64-bit integers, f64.
+    Scalar(String),
+    /// A primitive or std type with no wire form of its own.
+    NoWire(String),
+    Array(&'a Type),
+    Vec(&'a Type),
+    VecDeque(&'a Type),
+    BTreeMap,
+    /// `HashMap`, `HashSet`, `BTreeSet`.
+    Collection(String),
+    Option(&'a Type),
+    Reference,
+    Tuple,
+    Other,
+}
+
+const SCALARS: &[&str] = &[
+    "bool", "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f64",
+];
+
+fn generic_arg(seg: &syn::PathSegment, n: usize) -> Option<&Type> {
+    match &seg.arguments {
+        syn::PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|g| match g {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .nth(n),
+        _ => None,
+    }
+}
+
+fn shape(ty: &Type) -> Shape<'_> {
+    match ty {
+        Type::Paren(p) => shape(&p.elem),
+        Type::Group(g) => shape(&g.elem),
+        Type::Tuple(t) if t.elems.is_empty() => Shape::Unit,
+        Type::Tuple(_) => Shape::Tuple,
+        Type::Array(a) => Shape::Array(&a.elem),
+        Type::Reference(_) | Type::Ptr(_) => Shape::Reference,
+        Type::Slice(_) => Shape::NoWire("[T]".to_owned()),
+        Type::Path(p) if p.qself.is_none() => {
+            let segs = &p.path.segments;
+            let Some(last) = segs.last() else {
+                return Shape::Other;
+            };
+            let name = last.ident.to_string();
+            if segs.len() == 1 && p.path.leading_colon.is_none() && last.arguments.is_empty() {
+                if SCALARS.contains(&name.as_str()) {
+                    return Shape::Scalar(name);
+                }
+                if ["usize", "isize", "f32", "char", "str", "u128", "i128"].contains(&name.as_str())
+                {
+                    return Shape::NoWire(name);
+                }
+            }
+            let std_path = segs.len() == 1
+                || ["std", "alloc", "core"].contains(&segs[0].ident.to_string().as_str());
+            if !std_path {
+                return Shape::Other;
+            }
+            match (name.as_str(), generic_arg(last, 0)) {
+                ("String", None) => Shape::NoWire(name),
+                ("Vec", Some(t)) => Shape::Vec(t),
+                ("VecDeque", Some(t)) => Shape::VecDeque(t),
+                ("Option", Some(t)) => Shape::Option(t),
+                ("BTreeMap", Some(_)) => Shape::BTreeMap,
+                ("HashMap" | "HashSet" | "BTreeSet", Some(_)) => Shape::Collection(name),
+                _ => Shape::Other,
+            }
+        }
+        _ => Shape::Other,
+    }
+}
+
+fn is_scalar(ty: &Type, names: &[&str]) -> bool {
+    matches!(shape(ty), Shape::Scalar(n) if names.contains(&n.as_str()))
+}
+
+/// The type as the user would write it.
+fn show(ty: &Type) -> String {
+    let mut s = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" ;", ";"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (":: ", "::"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
+/// Why a type cannot be a plain field, if the derive can tell.
+fn plain_field_error(ty: &Type) -> Option<(&Type, String)> {
+    let t = show(ty);
+    let msg = match shape(ty) {
+        Shape::Unit => "a `()` field carries no state: use `#[vmstate(unused = N)]` for padding \
+                        bytes, `tmp = T` for computed fields, `validate = f` for a check, or \
+                        `skip`"
+            .to_owned(),
+        Shape::NoWire(n) => match n.as_str() {
+            "usize" | "isize" => format!(
+                "`{n}` has no wire form: its width depends on the host; use u32 or u64 (i32 or \
+                 i64), the width QEMU's field has"
+            ),
+            "f32" => "`f32` has no wire form: QEMU migrates floating point as 64-bit \
+                      (`CPU_Double_U`); use f64"
+                .to_owned(),
+            "u128" | "i128" => format!(
+                "`{n}` has no wire form: QEMU has no 128-bit field; use two u64 fields or \
+                 `[u64; 2]`"
+            ),
+            _ => format!(
+                "`{t}` has no wire form: QEMU migrates bytes, not text; use `[u8; N]` with \
+                 #[vmstate(buffer)], or `Vec<u8>` with #[vmstate(buffer, len = count_field)]"
+            ),
+        },
+        Shape::Vec(_) | Shape::VecDeque(_) => format!(
+            "`{t}` has no wire form of its own; say how it is sent: \
+             #[vmstate(len = count_field)] for a variable array counted by an earlier field, \
+             `qtailq` or `qlist` for a list with markers, or for bytes \
+             #[vmstate(buffer, len = count_field)]"
+        ),
+        Shape::BTreeMap => format!("`{t}` is sent as a tree: add #[vmstate(gtree)]"),
+        Shape::Collection(n) => format!(
+            "`{n}` has no wire form: a map is sent as a `gtree` in key order; use \
+             `BTreeMap<K, V>` with #[vmstate(gtree)]"
+        ),
+        Shape::Reference => format!(
+            "`{t}` cannot be a field: loading writes into the field, so it must own its value; \
+             use the value type itself (or `Box<T>`)"
+        ),
+        Shape::Tuple => format!(
+            "`{t}`: tuples have no wire form; use separate fields, or a struct with \
+             #[derive(VmState)]"
+        ),
+        Shape::Array(elem) | Shape::Option(elem) => return plain_field_error(elem),
+        Shape::Scalar(_) | Shape::Other => return None,
+    };
+    Some((ty, msg))
+}
+
+/// Checks that the field type fits the wire form chosen by its attributes.
+fn check_type(cx: &Ctxt, f: &Field<'_>, form: Option<&str>) {
+    let ty = f.ty;
+    let t = show(ty);
+    let sh = shape(ty);
+    let definite = !matches!(sh, Shape::Other);
+    let a = &f.attrs;
+    let at = |key: Option<&proc_macro2::TokenStream>| {
+        key.cloned().unwrap_or_else(|| ty.to_token_stream())
+    };
+    match (form, &f.kind) {
+        (_, FieldKind::Plain) => {
+            if let Some((ty, msg)) = plain_field_error(ty) {
+                cx.error_spanned_by(ty, msg);
+            }
+        }
+        (_, FieldKind::Equal)
+            if definite && !is_scalar(ty, &["u8", "u16", "u32", "u64", "i32"]) =>
+        {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "`equal` compares an integer on load and exists only for u8, u16, u32, \
+                     u64 and i32 fields, not `{t}`: change the type or remove `equal`"
+                ),
+            );
+        }
+        (_, FieldKind::Le) if definite && !is_scalar(ty, &["i32"]) => {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "`le` is QEMU's `int32 le` and exists only for i32 fields, not `{t}`: \
+                     declare the field as i32, or use `equal` for an exact match"
+                ),
+            );
+        }
+        (_, FieldKind::Buffer) => {
+            let ok = matches!(sh, Shape::Array(e) if is_scalar(e, &["u8"]));
+            if definite && !ok {
+                let msg = match sh {
+                    Shape::Vec(e) if is_scalar(e, &["u8"]) => format!(
+                        "a `{t}` buffer needs its length: #[vmstate(buffer, len = count_field)]"
+                    ),
+                    Shape::Array(_) => format!(
+                        "`buffer` needs a byte array `[u8; N]`, not `{t}`: remove `buffer` to \
+                         send the array element by element"
+                    ),
+                    _ => format!("`buffer` needs a byte array `[u8; N]`, not `{t}`"),
+                };
+                cx.error_spanned_by(ty, msg);
+            }
+        }
+        (_, FieldKind::VarBuffer { .. }) => {
+            let ok = matches!(sh, Shape::Array(e) | Shape::Vec(e) if is_scalar(e, &["u8"]));
+            if definite && !ok {
+                let msg = match sh {
+                    Shape::Array(_) | Shape::Vec(_) => format!(
+                        "`buffer, len = ..` needs bytes, `Vec<u8>` or `[u8; N]`, not `{t}`: for \
+                         other elements write `len = ..` without `buffer` (a variable array)"
+                    ),
+                    _ => {
+                        format!("`buffer, len = ..` needs bytes, `Vec<u8>` or `[u8; N]`, not `{t}`")
+                    }
+                };
+                cx.error_spanned_by(ty, msg);
+            }
+        }
+        (_, FieldKind::VarArray { .. }) => match sh {
+            Shape::Array(e) | Shape::Vec(e) => {
+                if let Some((ty, msg)) = plain_field_error(e) {
+                    cx.error_spanned_by(ty, msg);
+                }
+            }
+            Shape::Other => {}
+            Shape::BTreeMap => cx.error_spanned_by(
+                at(a.len.tokens()),
+                format!(
+                    "`len` makes a variable array, but `{t}` is a map: remove `len` and use \
+                     #[vmstate(gtree)]"
+                ),
+            ),
+            _ => cx.error_spanned_by(
+                at(a.len.tokens()),
+                format!(
+                    "`len` makes `{}` a variable array, but `{t}` is not an array: declare it \
+                     as `[T; N]` or `Vec<T>`, or remove `len`",
+                    f.rust_name()
+                ),
+            ),
+        },
+        (_, FieldKind::Bitmap { .. }) => {
+            let ok = matches!(sh, Shape::Vec(e) if is_scalar(e, &["u64"]));
+            if definite && !ok {
+                cx.error_spanned_by(
+                    ty,
+                    format!(
+                        "a `bitmap` is held as 64-bit words, `Vec<u64>`, not `{t}` (QEMU's \
+                         `unsigned long` bitmap, sent as be64 words)"
+                    ),
+                );
+            }
+        }
+        (_, FieldKind::Subsection) if definite => {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "a `subsection` is a struct with #[derive(VmState)] whose name starts \
+                     with this struct's name (e.g. \"parent/child\"), not `{t}`; for a \
+                     field that is sent only sometimes, use `since = N` or `exists = path`"
+                ),
+            );
+        }
+        (_, FieldKind::Pinned(_)) if definite => {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "`struct_version` walks a nested #[derive(VmState)] struct at a fixed \
+                     version; `{t}` is not such a struct: remove `struct_version`"
+                ),
+            );
+        }
+        (Some(key), FieldKind::List { .. }) => match sh {
+            Shape::Vec(e) | Shape::VecDeque(e) => {
+                if let Some((ty, msg)) = plain_field_error(e) {
+                    cx.error_spanned_by(ty, msg);
+                }
+            }
+            Shape::Other => {}
+            _ => cx.error_spanned_by(
+                ty,
+                format!("`{key}` needs a list, `Vec<T>` or `VecDeque<T>`, not `{t}`"),
+            ),
+        },
+        (_, FieldKind::Tree) => match sh {
+            Shape::BTreeMap | Shape::Other => {}
+            Shape::Collection(n) if n == "HashMap" => cx.error_spanned_by(
+                ty,
+                "`gtree` needs a `BTreeMap<K, V>`: QEMU sends the nodes in key order, so use a \
+                 BTreeMap instead of a HashMap",
+            ),
+            _ => cx.error_spanned_by(
+                ty,
+                format!("`gtree` needs a map, `BTreeMap<K, V>`, not `{t}`"),
+            ),
+        },
+        (_, FieldKind::AutoAlloc) => {
+            let ok = matches!(sh, Shape::Array(e) if matches!(shape(e), Shape::Option(_) | Shape::Other));
+            if definite && !ok {
+                cx.error_spanned_by(
+                    ty,
+                    format!(
+                        "`auto_alloc` needs an array of optional elements, `[Option<T>; N]` \
+                         (`None` is QEMU's NULL pointer), not `{t}`"
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Decides each field's kind from its attributes, reporting conflicts.
 pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
     for f in fields.iter_mut() {
-        let a = &f.attrs;
-        // Attributes that choose the wire form; at most one may be given.
-        let forms: Vec<(&str, bool)> = vec![
-            ("skip", a.skip.is_set()),
-            ("equal", a.equal.is_set()),
-            ("le", a.le.is_set()),
-            ("buffer", a.buffer.is_set()),
-            ("bitmap", a.bitmap.is_set()),
-            ("unused", a.unused.is_set()),
-            ("subsection", a.subsection.is_set()),
-            ("struct_version", a.struct_version.is_set()),
-            ("qtailq", a.qtailq.is_set()),
-            ("qlist", a.qlist.is_set()),
-            ("gtree", a.gtree.is_set()),
-            ("auto_alloc", a.auto_alloc.is_set()),
-            ("tmp", a.tmp.is_set()),
-            ("validate", a.validate.is_set()),
-        ];
-        let chosen: Vec<&str> = forms.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
-        let span_tokens = f.original.to_token_stream();
-        if chosen.len() > 1 {
-            cx.error_spanned_by(
-                &span_tokens,
-                format!(
-                    "conflicting vmstate attributes `{}`: a field has one wire form",
-                    chosen.join("` and `")
-                ),
-            );
-            f.kind = FieldKind::Skip;
+        if f.attrs.broken {
+            f.kind = FieldKind::Broken;
             continue;
         }
-        let form = chosen.first().copied();
+        let before = cx.error_count();
+        let a = &f.attrs;
+        // Attributes that choose the wire form; at most one may be given.
+        let forms = [
+            ("skip", a.skip.tokens()),
+            ("equal", a.equal.tokens()),
+            ("le", a.le.tokens()),
+            ("buffer", a.buffer.tokens()),
+            ("bitmap", a.bitmap.tokens()),
+            ("unused", a.unused.tokens()),
+            ("subsection", a.subsection.tokens()),
+            ("struct_version", a.struct_version.tokens()),
+            ("qtailq", a.qtailq.tokens()),
+            ("qlist", a.qlist.tokens()),
+            ("gtree", a.gtree.tokens()),
+            ("auto_alloc", a.auto_alloc.tokens()),
+            ("tmp", a.tmp.tokens()),
+            ("validate", a.validate.tokens()),
+        ];
+        let chosen: Vec<(&str, &proc_macro2::TokenStream)> = forms
+            .iter()
+            .filter_map(|(n, t)| t.map(|t| (*n, t)))
+            .collect();
+        if chosen.len() > 1 {
+            for (name, tokens) in &chosen[1..] {
+                cx.error_spanned_by(
+                    *tokens,
+                    format!(
+                        "`{name}` conflicts with `{}`: each chooses how the field is sent, and a \
+                         field has one wire form; keep one of them",
+                        chosen[0].0
+                    ),
+                );
+            }
+            f.kind = FieldKind::Broken;
+            continue;
+        }
+        let form = chosen.first().map(|(n, _)| *n);
+        let ty_tokens = f.ty.to_token_stream();
         let len = a.len.get().cloned();
         if a.len.is_set() && !matches!(form, None | Some("buffer")) {
             cx.error_spanned_by(
-                a.len.tokens().unwrap_or(&span_tokens),
-                format!("`len` does not apply to a `{}` field", form.unwrap_or("")),
+                a.len.tokens().unwrap_or(&ty_tokens),
+                format!(
+                    "`len` does not apply to a `{}` field: it counts the elements of a variable \
+                     array (`len = n` alone) or the bytes of a buffer (`buffer, len = n`)",
+                    form.unwrap_or("")
+                ),
             );
         }
         if a.bits.is_set() && form != Some("bitmap") {
             cx.error_spanned_by(
-                a.bits.tokens().unwrap_or(&span_tokens),
+                a.bits.tokens().unwrap_or(&ty_tokens),
                 "`bits` only applies together with `bitmap`: #[vmstate(bitmap, bits = nbits)]",
             );
         }
         if a.needed.is_set() && form != Some("subsection") {
             cx.error_spanned_by(
-                a.needed.tokens().unwrap_or(&span_tokens),
+                a.needed.tokens().unwrap_or(&ty_tokens),
                 "`needed` on a field only applies to a `subsection` field; to decide whether a \
                  plain field is sent, use `since = N` or `exists = path`",
             );
         }
         if a.since.is_set() && a.exists.is_set() {
             cx.error_spanned_by(
-                a.exists.tokens().unwrap_or(&span_tokens),
+                a.exists.tokens().unwrap_or(&ty_tokens),
                 "`since` and `exists` conflict: an exists predicate alone decides whether the \
-                 field is present (QEMU ignores the version then); keep one",
+                 field is present (QEMU ignores the version then); keep one, e.g. check the \
+                 version inside the predicate",
             );
         }
-        if matches!(form, Some("skip") | Some("subsection"))
-            && (a.since.is_set() || a.exists.is_set() || a.name.is_set())
-        {
-            cx.error_spanned_by(
-                &span_tokens,
-                format!(
-                    "a `{}` field is not in the field list, so `since`, `exists` and `name` do \
-                     not apply",
-                    form.unwrap_or("")
-                ),
-            );
+        if let Some(form @ ("skip" | "subsection")) = form {
+            let why = if form == "skip" {
+                "a `skip` field is not sent at all"
+            } else {
+                "a `subsection` is sent after the fields, under its own name and version, when \
+                 its `needed` says so"
+            };
+            for (key, tokens) in [
+                ("since", a.since.tokens()),
+                ("exists", a.exists.tokens()),
+                ("name", a.name.tokens()),
+            ] {
+                if let Some(tokens) = tokens {
+                    cx.error_spanned_by(
+                        tokens,
+                        format!("`{key}` does not apply here: {why}; remove `{key}`"),
+                    );
+                }
+            }
         }
         let unit_only = matches!(form, Some("unused") | Some("tmp") | Some("validate"));
-        if unit_only && !is_unit(f.ty) {
+        if let Some(form) = form.filter(|_| unit_only && !is_unit(f.ty)) {
+            let example = match form {
+                "unused" => "#[vmstate(unused = 4)] _pad: ()",
+                "tmp" => "#[vmstate(tmp = TmpType)] _tmp: ()",
+                _ => "#[vmstate(validate = Dev::check)] _check: ()",
+            };
             cx.error_spanned_by(
                 f.ty,
                 format!(
-                    "a `{}` field holds no state of its own: declare it as `()`, e.g. \
-                     `#[vmstate({} ...)] _pad: ()`",
-                    form.unwrap_or(""),
-                    form.unwrap_or("")
+                    "an `{form}` field holds no state of its own: declare it as `()`, e.g. \
+                     `{example}`"
                 ),
-            );
-        }
-        if !unit_only && form != Some("skip") && is_unit(f.ty) {
-            cx.error_spanned_by(
-                f.ty,
-                "a `()` field carries no state: use `#[vmstate(unused = N)]` for padding bytes, \
-                 `tmp = T` for computed fields, `validate = f` for a check, or `skip`",
             );
         }
         if form == Some("bitmap") && !a.bits.is_set() {
             cx.error_spanned_by(
-                &span_tokens,
+                a.bitmap.tokens().unwrap_or(&ty_tokens),
                 "a bitmap needs its bit count: #[vmstate(bitmap, bits = field_with_bit_count)]",
             );
         }
@@ -172,7 +540,7 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
             },
             Some("bitmap") => match a.bits.get() {
                 Some(bits) => FieldKind::Bitmap { bits: bits.clone() },
-                None => FieldKind::Skip,
+                None => FieldKind::Broken,
             },
             Some("unused") => FieldKind::Unused(
                 a.unused
@@ -193,17 +561,72 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
             Some("auto_alloc") => FieldKind::AutoAlloc,
             Some("tmp") => match a.tmp.get() {
                 Some(t) => FieldKind::Tmp(t.clone()),
-                None => FieldKind::Skip,
+                None => FieldKind::Broken,
             },
             Some("validate") => match a.validate.get() {
                 Some(p) => FieldKind::Validate(p.clone()),
-                None => FieldKind::Skip,
+                None => FieldKind::Broken,
             },
             Some(_) => FieldKind::Plain,
         };
+        check_literals(cx, &f.attrs);
+        if cx.error_count() > before {
+            // The type checks would only restate the attribute mistake.
+            continue;
+        }
+        if !unit_only {
+            check_type(cx, f, form);
+        }
     }
     check_count_fields(cx, fields);
     check_duplicate_names(cx, fields);
+}
+
+/// Values given as literals must have the type the attribute takes.
+fn check_literals(cx: &Ctxt, a: &super::attr::Field) {
+    check_name(cx, &a.name);
+    check_int(cx, &a.since, "u32", "since = 2");
+    check_int(cx, &a.struct_version, "u32", "struct_version = 2");
+    check_int(cx, &a.unused, "usize", "unused = 4");
+}
+
+/// An integer attribute written as a literal of another type.
+pub fn check_int(cx: &Ctxt, attr: &super::attr::Attr<syn::Expr>, ty: &str, example: &str) {
+    let Some(e) = attr.get() else { return };
+    let bad = match e {
+        syn::Expr::Lit(syn::ExprLit { lit, .. }) => match lit {
+            syn::Lit::Int(i) => !i.suffix().is_empty() && i.suffix() != ty,
+            _ => true,
+        },
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            ..
+        }) => true,
+        _ => false,
+    };
+    if bad {
+        cx.error_spanned_by(
+            e,
+            format!("this value is a {ty}, a non-negative integer: write e.g. `{example}`"),
+        );
+    }
+}
+
+/// Wire names may not be empty.
+fn check_name(cx: &Ctxt, name: &super::attr::Attr<syn::Expr>) {
+    if let Some(syn::Expr::Lit(syn::ExprLit { lit, .. })) = name.get() {
+        let syn::Lit::Str(s) = lit else {
+            cx.error_spanned_by(lit, "a name is a string: write e.g. `name = \"irq_level\"`");
+            return;
+        };
+        if s.value().is_empty() {
+            cx.error_spanned_by(
+                s,
+                "a wire name cannot be empty: dumps, vmdesc and errors name things by it; \
+                 write a name, or remove `name` to use the Rust name",
+            );
+        }
+    }
 }
 
 fn member_eq(a: &Member, b: &Member) -> bool {
@@ -223,12 +646,29 @@ fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
         let Some(pos) = fields.iter().position(|g| member_eq(&g.member, count)) else {
             cx.error_spanned_by(
                 count,
-                format!("`{what} = {name}` names no field of this struct"),
+                format!(
+                    "`{what} = {name}` names no field of this struct: name an earlier \
+                     integer field (u8, u16, u32 or i32) that holds the count"
+                ),
             );
             continue;
         };
         let target = &fields[pos];
-        if pos >= i {
+        if matches!(target.kind, FieldKind::Broken)
+            || (matches!(target.kind, FieldKind::Plain) && plain_field_error(target.ty).is_some())
+        {
+            // Already reported on the count field itself.
+            continue;
+        }
+        if pos == i {
+            cx.error_spanned_by(
+                count,
+                format!(
+                    "`{what} = {name}` names the field itself: the count must be another, \
+                     earlier integer field (u8, u16, u32 or i32)"
+                ),
+            );
+        } else if pos > i {
             cx.error_spanned_by(
                 count,
                 format!(
@@ -251,7 +691,11 @@ fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
         ) {
             cx.error_spanned_by(
                 count,
-                format!("the count field `{name}` must be a plain integer field"),
+                format!(
+                    "the count field `{name}` must be a plain integer field (u8, u16, u32 or \
+                     i32), sent as itself before `{}`",
+                    f.rust_name()
+                ),
             );
         } else {
             let ty = target.ty.to_token_stream().to_string();
@@ -311,45 +755,100 @@ fn check_duplicate_names(cx: &Ctxt, fields: &[Field<'_>]) {
     }
 }
 
+fn int_literal(e: Option<&syn::Expr>) -> Option<u64> {
+    match e? {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse().ok(),
+        syn::Expr::Group(g) => int_literal(Some(&g.expr)),
+        syn::Expr::Paren(p) => int_literal(Some(&p.expr)),
+        _ => None,
+    }
+}
+
 /// Container-level checks.
 pub fn container(cx: &Ctxt, c: &Container<'_>) {
+    let a = &c.attrs;
     if let Data::Enum(_) = &c.data {
-        for (set, key) in [
-            (c.attrs.version.is_set(), "version"),
-            (c.attrs.minimum_version.is_set(), "minimum_version"),
-            (c.attrs.pre_save.is_set(), "pre_save"),
-            (c.attrs.post_save.is_set(), "post_save"),
-            (c.attrs.pre_load.is_set(), "pre_load"),
-            (c.attrs.post_load.is_set(), "post_load"),
-            (c.attrs.needed.is_set(), "needed"),
-            (c.attrs.name.is_set(), "name"),
+        for (tokens, key) in [
+            (a.version.tokens(), "version"),
+            (a.minimum_version.tokens(), "minimum_version"),
+            (a.pre_save.tokens(), "pre_save"),
+            (a.post_save.tokens(), "post_save"),
+            (a.pre_load.tokens(), "pre_load"),
+            (a.post_load.tokens(), "post_load"),
+            (a.needed.tokens(), "needed"),
+            (a.name.tokens(), "name"),
         ] {
-            if set {
+            if let Some(tokens) = tokens {
                 cx.error_spanned_by(
-                    c.ident,
-                    format!("`{key}` does not apply to an enum: an enum is a field value, not a description"),
+                    tokens,
+                    format!(
+                        "`{key}` does not apply to an enum: an enum is a field value (its \
+                         discriminant), not a description with a name, versions and hooks; \
+                         only `crate` may be given"
+                    ),
                 );
             }
         }
+        return;
     }
-    if let (Some(syn::Expr::Lit(v)), Some(syn::Expr::Lit(m))) =
-        (c.attrs.version.get(), c.attrs.minimum_version.get())
-    {
-        if let (syn::Lit::Int(v), syn::Lit::Int(m)) = (&v.lit, &m.lit) {
-            if let (Ok(v), Ok(m)) = (v.base10_parse::<u32>(), m.base10_parse::<u32>()) {
-                if m > v {
-                    cx.error_spanned_by(
-                        c.attrs
-                            .minimum_version
-                            .tokens()
-                            .cloned()
-                            .unwrap_or_default(),
-                        format!(
-                            "minimum_version {m} is greater than version {v}: no stream could \
-                             ever be loaded; the minimum must be <= the version"
-                        ),
-                    );
-                }
+    check_name(cx, &a.name);
+    let before = cx.error_count();
+    check_int(cx, &a.version, "u32", "version = 2");
+    check_int(cx, &a.minimum_version, "u32", "minimum_version = 1");
+    if cx.error_count() > before {
+        return;
+    }
+    // Versions that are literals are checked here with a precise span;
+    // others by a const assertion in the generated code.
+    let version_given = a.version.is_set();
+    let version = if version_given {
+        int_literal(a.version.get())
+    } else {
+        Some(0)
+    };
+    let no_version = |n: u64| {
+        if version_given {
+            String::new()
+        } else {
+            format!(
+                "; the struct has no `version`, so it is at version 0: add `version = {n}` to \
+                 the #[vmstate(...)] on the struct"
+            )
+        }
+    };
+    if let (Some(v), Some(m)) = (version, int_literal(a.minimum_version.get())) {
+        if m > v {
+            cx.error_spanned_by(
+                a.minimum_version.get(),
+                format!(
+                    "minimum_version {m} is greater than version {v}: no stream could ever be \
+                     loaded; the minimum must be <= the version{}",
+                    no_version(m)
+                ),
+            );
+        }
+    }
+    let Data::Struct(fields) = &c.data else {
+        return;
+    };
+    for f in fields {
+        if let (Some(v), Some(s)) = (version, int_literal(f.attrs.since.get())) {
+            if s > v && !matches!(f.kind, FieldKind::Broken) {
+                let fix = if version_given {
+                    format!("; raise the struct's version: `version = {s}`")
+                } else {
+                    no_version(s)
+                };
+                cx.error_spanned_by(
+                    f.attrs.since.get(),
+                    format!(
+                        "`since = {s}` is newer than the struct's version {v}: the field would \
+                         never be sent or loaded{fix}"
+                    ),
+                );
             }
         }
     }

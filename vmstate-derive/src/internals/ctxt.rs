@@ -28,6 +28,11 @@ impl Ctxt {
         self.errors.borrow_mut().push(err);
     }
 
+    /// How many errors were reported so far.
+    pub fn error_count(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.borrow().is_empty()
     }

@@ -1,0 +1,6 @@
+use vmstate_core::VmState;
+
+#[derive(VmState)]
+enum Never {}
+
+fn main() {}

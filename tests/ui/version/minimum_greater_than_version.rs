@@ -1,0 +1,9 @@
+use vmstate_core::VmState;
+
+#[derive(VmState)]
+#[vmstate(version = 1, minimum_version = 3)]
+struct Dev {
+    a: u32,
+}
+
+fn main() {}
