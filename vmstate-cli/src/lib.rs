@@ -1,5 +1,18 @@
 //! The library behind the `vmstate` command: one module per subcommand, so
 //! that tests (and other tools) can call them without spawning a process.
+//!
+//! * [`compat`], [`compat_cmd`]: `vmstate compat` (QEMU's
+//!   vmstate-static-checker.py).
+//! * [`decode`]: schema-driven decoding of whole migration streams with
+//!   their own vmdesc; [`render`] shows the result, [`pyjson`] reads the
+//!   vmdesc and prints JSON like QEMU's `analyze-migration.py`, [`input`]
+//!   opens files, standard input and the built-in sample.
+//! * [`stream_cmd`]: `vmstate dump`, `desc`, `reencode`, `check`, `diff`.
 
 pub mod compat;
 pub mod compat_cmd;
+pub mod decode;
+pub mod input;
+pub mod pyjson;
+pub mod render;
+pub mod stream_cmd;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vmstate_cli::{compat_cmd, stream_cmd};
 
 /// Inspect, check and compare QEMU migration state.
 #[derive(Debug, Parser)]
@@ -17,17 +18,34 @@ struct Cli {
 enum Command {
     /// Compare two -dump-vmstate files like QEMU's vmstate-static-checker.py;
     /// the exit status is the number of problems (at most 255).
-    Compat(vmstate_cli::compat_cmd::CompatArgs),
+    Compat(compat_cmd::CompatArgs),
+    /// Decode a migration stream with its own vmdesc: every section, field
+    /// by field (text), or the JSON of QEMU's analyze-migration.py.
+    Dump(stream_cmd::DumpArgs),
+    /// Print a stream's vmdesc like analyze-migration.py -d desc.
+    Desc(stream_cmd::DescArgs),
+    /// Decode every section and write the stream again (byte-identical).
+    Reencode(stream_cmd::ReencodeArgs),
+    /// Validate a stream: structure, footers, sizes against the vmdesc;
+    /// exit status 1 and the byte offset of the first problem.
+    Check(stream_cmd::CheckArgs),
+    /// Show which devices and fields differ between two streams (exit
+    /// status 0: same, 1: different, 2: trouble).
+    Diff(stream_cmd::DiffArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
+    let (out, err) = (&mut stdout.lock(), &mut stderr.lock());
     let status = match &cli.command {
-        Command::Compat(args) => {
-            vmstate_cli::compat_cmd::run(args, &mut stdout.lock(), &mut stderr.lock())
-        }
+        Command::Compat(args) => compat_cmd::run(args, out, err),
+        Command::Dump(args) => stream_cmd::run_dump(args, out, err),
+        Command::Desc(args) => stream_cmd::run_desc(args, out, err),
+        Command::Reencode(args) => stream_cmd::run_reencode(args, out, err),
+        Command::Check(args) => stream_cmd::run_check(args, out, err),
+        Command::Diff(args) => stream_cmd::run_diff(args, out, err),
     };
     ExitCode::from(status)
 }
