@@ -1,0 +1,1069 @@
+//! Schema-driven decoding of whole migration streams.
+//!
+//! A device section body carries no names, types or lengths: only the
+//! loading QEMU's descriptions tell where one field ends and the next begins.
+//! A stream written by QEMU describes itself, though: after EOF it carries
+//! the *vmdesc* JSON (reference §1.12), listing for every device section the
+//! fields actually written, with their type and size, nested structs and the
+//! subsections sent. [`Schema`] holds that description and [`decode_body`]
+//! splits a section body with it into a [`Body`] of named, typed [`Field`]s.
+//!
+//! The value tree keeps every byte it was decoded from, so that
+//! [`Body::encode`] writes the identical bytes back.
+//!
+//! [`Decoder`] walks a whole stream with bounded memory: header and
+//! configuration (decoded with the vmdesc `"configuration"` entry when there
+//! is one), device sections (one [`Event::Section`] each), the `"ram"`
+//! sections item by item ([`Event::Ram`], page data left in the input to be
+//! read, copied or skipped), commands, EOF and the vmdesc.
+//!
+//! Types (`"type"` in the vmdesc, reference §1.7):
+//!
+//! | type | decoded as |
+//! |---|---|
+//! | `bool` | [`Value::Bool`], `size` bytes |
+//! | `int8`..`int64`, `uint8`..`uint64`, `int32 equal`, `int32 le`, `uint8 equal`, `uint16 equal`, `uint32 equal`, `int64 equal` | [`Value::Int`], `size` big-endian bytes |
+//! | `struct` | [`Value::Struct`]: the nested `"struct"` description |
+//! | `vstruct` (with `"struct"`), `tmp` (description inline) | [`Value::Embedded`] when the nested description accounts for exactly `size` bytes, else opaque |
+//! | `qtailq`, `qlist` (description inline) | [`Value::List`]: `01` + element per element, `00` (exactly `size` bytes), else opaque |
+//! | `capability` | [`Value::Capability`]: a counted string |
+//! | `nullptr` | [`Value::Null`]: the `0x30` marker |
+//! | anything else (`buffer`, `unused_buffer`, `timer`, `float64`, `CPU_Double_U`, `bitmap`, `ptr-marker`, `gtree`, `virtio`, `pci config`, `unknown`, ...) | [`Value::Bytes`], `size` bytes |
+
+use std::collections::HashMap;
+use std::fmt;
+
+use qemufile::ram::{RamConfig, RamItem, RamKind, RamReader, RamRecord};
+use qemufile::stream::{
+    Command, Configuration, Item, SectionHeader, StreamOptions, StreamReader, StreamWriter, Vmdesc,
+};
+use qemufile::{QemuRead, QemuWrite, SliceReader};
+
+use crate::pyjson::Json;
+
+/// Largest single opaque field read into memory (bounds lying sizes).
+pub const MAX_FIELD_SIZE: u64 = 256 << 20;
+/// Deepest struct nesting followed.
+pub const MAX_NESTING: usize = 64;
+
+/// A decoding failure: where, in which section and field, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the stream where the failing read started.
+    pub offset: u64,
+    /// The section, as `"idstr (section_id)"`, if inside one.
+    pub section: Option<String>,
+    /// The field path inside the section (`cpu.env.regs[3]`), empty if none.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(offset: u64, message: impl Into<String>) -> Self {
+        DecodeError {
+            offset,
+            section: None,
+            path: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at byte offset {} (0x{:x})", self.offset, self.offset)?;
+        if let Some(s) = &self.section {
+            write!(f, ", section {s}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ", field {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<qemufile::Error> for DecodeError {
+    fn from(e: qemufile::Error) -> Self {
+        DecodeError::new(e.offset(), e.kind().to_string())
+    }
+}
+
+/// Result of the decoder.
+pub type Result<T, E = DecodeError> = std::result::Result<T, E>;
+
+/// The vmdesc of a stream: its JSON plus an index of the device entries.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    root: Json,
+    devices: HashMap<(String, u64), usize>,
+}
+
+impl Schema {
+    /// Parses vmdesc JSON text.
+    pub fn parse(json: &[u8]) -> Result<Schema, String> {
+        let root = Json::parse(json).map_err(|e| format!("vmdesc: {e}"))?;
+        if !matches!(root, Json::Object(_)) {
+            return Err("vmdesc: not a JSON object".into());
+        }
+        let mut devices = HashMap::new();
+        if let Some(list) = root.get("devices").and_then(Json::as_array) {
+            for (i, d) in list.iter().enumerate() {
+                let (Some(name), Some(inst)) = (
+                    d.get("name").and_then(Json::as_str),
+                    d.get("instance_id").and_then(Json::as_u64),
+                ) else {
+                    return Err(format!(
+                        "vmdesc: device entry {i} has no \"name\" or \"instance_id\""
+                    ));
+                };
+                // Like the analyzer's dict: a later duplicate wins.
+                devices.insert((name.to_owned(), inst), i);
+            }
+        } else {
+            return Err("vmdesc: no \"devices\" list".into());
+        }
+        Ok(Schema { root, devices })
+    }
+
+    /// The whole vmdesc JSON.
+    pub fn json(&self) -> &Json {
+        &self.root
+    }
+
+    /// The device entry for `(idstr, instance_id)`.
+    pub fn device(&self, idstr: &str, instance_id: u32) -> Option<&Json> {
+        let i = *self
+            .devices
+            .get(&(idstr.to_owned(), u64::from(instance_id)))?;
+        self.root.get("devices")?.as_array()?.get(i)
+    }
+
+    /// The device entries' `(name, instance_id)` keys, in vmdesc order
+    /// (duplicates once).
+    pub fn device_keys(&self) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        if let Some(list) = self.root.get("devices").and_then(Json::as_array) {
+            for (i, d) in list.iter().enumerate() {
+                if let (Some(n), Some(inst)) = (
+                    d.get("name").and_then(Json::as_str),
+                    d.get("instance_id").and_then(Json::as_u64),
+                ) {
+                    if self.devices.get(&(n.to_owned(), inst)) == Some(&i) {
+                        out.push((n.to_owned(), u32::try_from(inst).unwrap_or(u32::MAX)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The `"configuration"` description, in streams that have it.
+    pub fn configuration(&self) -> Option<&Json> {
+        self.root.get("configuration")
+    }
+
+    /// `"page_size"`.
+    pub fn page_size(&self) -> Option<u64> {
+        self.root.get("page_size").and_then(Json::as_u64)
+    }
+}
+
+/// A decoded body: fields, then subsections.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Body {
+    /// `"vmsd_name"` of the description, if given.
+    pub vmsd_name: Option<String>,
+    /// The fields in wire order (arrays unfolded: one entry per element).
+    pub fields: Vec<Field>,
+    /// The subsections in wire order.
+    pub subsections: Vec<Subsection>,
+}
+
+/// A subsection: `05 | counted name | be32 version | body`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subsection {
+    /// The name on the wire.
+    pub name: String,
+    /// The version on the wire.
+    pub version: u32,
+    /// Stream offset of the `0x05` byte.
+    pub offset: u64,
+    /// The subsection's body.
+    pub body: Body,
+}
+
+/// One field entry (one element of an array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The name in the vmdesc (`name[k]` for repeated names).
+    pub name: String,
+    /// The element index for array elements (`"index"`, or unfolded `"array_len"`).
+    pub index: Option<u64>,
+    /// The vmdesc type.
+    pub ty: String,
+    /// The vmdesc size (bytes written for this element).
+    pub size: u64,
+    /// Stream offset of the field's first byte.
+    pub offset: u64,
+    /// The value.
+    pub value: Value,
+}
+
+/// A decoded value; every variant keeps the bytes it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A bool (`size` bytes, normally one; nonzero first byte is true).
+    Bool(Vec<u8>),
+    /// A big-endian integer of `raw.len()` bytes.
+    Int {
+        /// The bytes.
+        raw: Vec<u8>,
+        /// Whether `analyze-migration.py` shows it signed.
+        signed: bool,
+    },
+    /// Opaque bytes (buffers, timers, doubles, unknown types).
+    Bytes(Vec<u8>),
+    /// The NULL pointer marker (`nullptr`).
+    Null(Vec<u8>),
+    /// A counted string (`capability`).
+    Capability(Vec<u8>),
+    /// A nested struct (`struct`).
+    Struct(Body),
+    /// A nested description the analyzer shows as bytes (`tmp`, `vstruct`).
+    Embedded(Body),
+    /// A list of elements, each `01` + body, ended by `00` (`qtailq`, `qlist`).
+    List(Vec<Body>),
+}
+
+/// True for the types `analyze-migration.py` reads as signed integers.
+pub fn is_signed_int_type(ty: &str) -> Option<bool> {
+    Some(match ty {
+        "int8" | "int16" | "int32" | "int64" | "int32 equal" | "int32 le" | "int64 equal"
+        | "uint8 equal" | "uint16 equal" => true,
+        "uint8" | "uint16" | "uint32" | "uint64" | "uint32 equal" => false,
+        _ => return None,
+    })
+}
+
+impl Body {
+    /// Writes the body's bytes.
+    pub fn encode<W: QemuWrite + ?Sized>(&self, w: &mut W) -> qemufile::Result<()> {
+        for f in &self.fields {
+            f.value.encode(w)?;
+        }
+        for s in &self.subsections {
+            w.put_u8(qemufile::stream::SUBSECTION)?;
+            w.put_counted_string(s.name.as_bytes())?;
+            w.put_be32(s.version)?;
+            s.body.encode(w)?;
+        }
+        Ok(())
+    }
+
+    /// The body's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        // Writing to a Vec only fails for names longer than 255 bytes,
+        // which the decoder never produces.
+        let _ = self.encode(&mut v);
+        v
+    }
+}
+
+impl Value {
+    /// Writes the value's bytes.
+    pub fn encode<W: QemuWrite + ?Sized>(&self, w: &mut W) -> qemufile::Result<()> {
+        match self {
+            Value::Bool(b) | Value::Bytes(b) | Value::Null(b) => w.put_bytes(b),
+            Value::Int { raw, .. } => w.put_bytes(raw),
+            Value::Capability(s) => w.put_counted_string(s),
+            Value::Struct(b) | Value::Embedded(b) => b.encode(w),
+            Value::List(items) => {
+                for b in items {
+                    w.put_u8(1)?;
+                    b.encode(w)?;
+                }
+                w.put_u8(0)
+            }
+        }
+    }
+
+    /// The value's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        let _ = self.encode(&mut v);
+        v
+    }
+}
+
+/// How strictly to compare the stream with its vmdesc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecodeOptions {
+    /// Fail when the stream disagrees with the vmdesc where a reader
+    /// following the vmdesc (like `analyze-migration.py`) would not notice:
+    /// struct sizes, subsection names and versions, section versions,
+    /// devices listed but never sent, bytes after the vmdesc.
+    pub strict: bool,
+}
+
+struct Ctx {
+    path: Vec<String>,
+    opts: DecodeOptions,
+    depth: usize,
+}
+
+impl Ctx {
+    fn path(&self) -> String {
+        let mut s = String::new();
+        for seg in &self.path {
+            if !s.is_empty() && !seg.starts_with('[') {
+                s.push('.');
+            }
+            s.push_str(seg);
+        }
+        s
+    }
+
+    fn err(&self, offset: u64, message: impl Into<String>) -> DecodeError {
+        DecodeError {
+            offset,
+            section: None,
+            path: self.path(),
+            message: message.into(),
+        }
+    }
+
+    fn wrap(&self, e: qemufile::Error) -> DecodeError {
+        self.err(e.offset(), e.kind().to_string())
+    }
+}
+
+/// Decodes a body described by `desc` (an object with `"fields"` and
+/// optional `"subsections"`) from `r`.
+pub fn decode_body<R: QemuRead>(r: &mut R, desc: &Json, opts: DecodeOptions) -> Result<Body> {
+    let mut ctx = Ctx {
+        path: Vec::new(),
+        opts,
+        depth: 0,
+    };
+    if let Some(n) = desc.get("vmsd_name").and_then(Json::as_str) {
+        ctx.path.push(n.to_owned());
+    }
+    body(r, desc, &mut ctx)
+}
+
+fn body<R: QemuRead>(r: &mut R, desc: &Json, ctx: &mut Ctx) -> Result<Body> {
+    if ctx.depth >= MAX_NESTING {
+        return Err(ctx.err(r.position(), "descriptions nested too deeply"));
+    }
+    ctx.depth += 1;
+    let out = body_inner(r, desc, ctx);
+    ctx.depth -= 1;
+    out
+}
+
+fn body_inner<R: QemuRead>(r: &mut R, desc: &Json, ctx: &mut Ctx) -> Result<Body> {
+    let mut out = Body {
+        vmsd_name: desc
+            .get("vmsd_name")
+            .and_then(Json::as_str)
+            .map(str::to_owned),
+        ..Body::default()
+    };
+    let empty = [];
+    let fields = match desc.get("fields") {
+        Some(Json::Array(a)) => a.as_slice(),
+        None => &empty[..],
+        Some(_) => return Err(ctx.err(r.position(), "vmdesc \"fields\" is not a list")),
+    };
+    for fd in fields {
+        let name = fd
+            .get("name")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let (count, index) = match (fd.get("array_len"), fd.get("index")) {
+            (Some(n), _) => {
+                let n = n
+                    .as_u64()
+                    .ok_or_else(|| ctx.err(r.position(), format!("bad array_len of {name}")))?;
+                (n, Some(0))
+            }
+            (None, Some(i)) => (
+                1,
+                Some(
+                    i.as_u64()
+                        .ok_or_else(|| ctx.err(r.position(), format!("bad index of {name}")))?,
+                ),
+            ),
+            (None, None) => (1, None),
+        };
+        for k in 0..count {
+            let index = index.map(|i| i + k);
+            let seg = match index {
+                Some(i) => format!("{name}[{i}]"),
+                None => name.clone(),
+            };
+            ctx.path.push(seg);
+            let f = field(r, fd, &name, index, ctx);
+            ctx.path.pop();
+            out.fields.push(f?);
+        }
+    }
+    let subs = match desc.get("subsections") {
+        Some(Json::Array(a)) => a.as_slice(),
+        None => &empty[..],
+        Some(_) => return Err(ctx.err(r.position(), "vmdesc \"subsections\" is not a list")),
+    };
+    for sd in subs {
+        let expect = sd.get("vmsd_name").and_then(Json::as_str).unwrap_or("");
+        let at = r.position();
+        let b = r.get_u8().map_err(|e| ctx.wrap(e))?;
+        if b != qemufile::stream::SUBSECTION {
+            return Err(ctx.err(
+                at,
+                format!("subsection {expect} not found: byte 0x{b:02x} instead of 0x05"),
+            ));
+        }
+        let name = r.get_counted_string().map_err(|e| ctx.wrap(e))?;
+        let name = name.to_string_lossy();
+        let version = r.get_be32().map_err(|e| ctx.wrap(e))?;
+        if ctx.opts.strict {
+            if name != expect {
+                return Err(ctx.err(
+                    at,
+                    format!("subsection {name} on the wire, the vmdesc says {expect}"),
+                ));
+            }
+            if let Some(v) = sd.get("version").and_then(Json::as_u64) {
+                if v != u64::from(version) {
+                    return Err(ctx.err(
+                        at,
+                        format!("subsection {name} version {version}, the vmdesc says {v}"),
+                    ));
+                }
+            }
+        }
+        ctx.path.push(name.clone());
+        let b = body(r, sd, ctx);
+        ctx.path.pop();
+        out.subsections.push(Subsection {
+            name,
+            version,
+            offset: at,
+            body: b?,
+        });
+    }
+    Ok(out)
+}
+
+fn read_bytes<R: QemuRead>(r: &mut R, size: u64, ctx: &Ctx) -> Result<Vec<u8>> {
+    if size > MAX_FIELD_SIZE {
+        return Err(ctx.err(
+            r.position(),
+            format!("field of {size} bytes exceeds the limit of {MAX_FIELD_SIZE}"),
+        ));
+    }
+    // Grow as data arrives: a lying size on a short input fails at EOF.
+    let start = r.position();
+    let mut out = Vec::with_capacity(size.min(1 << 16) as usize);
+    let mut left = size as usize;
+    while left > 0 {
+        let n = left.min(1 << 16);
+        let old = out.len();
+        out.resize(old + n, 0);
+        r.read_into(&mut out[old..]).map_err(|e| {
+            if e.is_eof() {
+                ctx.err(
+                    start,
+                    format!(
+                        "unexpected end of stream: field of {size} bytes, only {} left",
+                        old as u64
+                            + match e.kind() {
+                                qemufile::ErrorKind::UnexpectedEof { available, .. } => *available,
+                                _ => 0,
+                            }
+                    ),
+                )
+            } else {
+                ctx.wrap(e)
+            }
+        })?;
+        left -= n;
+    }
+    Ok(out)
+}
+
+fn field<R: QemuRead>(
+    r: &mut R,
+    fd: &Json,
+    name: &str,
+    index: Option<u64>,
+    ctx: &mut Ctx,
+) -> Result<Field> {
+    let offset = r.position();
+    let ty = fd.get("type").and_then(Json::as_str).unwrap_or("unknown");
+    let size = fd.get("size").and_then(Json::as_u64);
+    let need_size = |ctx: &Ctx| {
+        size.ok_or_else(|| {
+            ctx.err(
+                offset,
+                format!("vmdesc gives no size for {ty} field {name}"),
+            )
+        })
+    };
+    let value = match ty {
+        "struct" if fd.get("struct").is_some() => {
+            let sd = fd.get("struct").unwrap_or(&Json::Null);
+            let b = body(r, sd, ctx)?;
+            let got = r.position() - offset;
+            if ctx.opts.strict {
+                if let Some(s) = size {
+                    if s != got {
+                        return Err(ctx.err(
+                            offset,
+                            format!("struct of {got} bytes, the vmdesc says {s}"),
+                        ));
+                    }
+                }
+            }
+            Value::Struct(b)
+        }
+        "bool" => Value::Bool(read_bytes(r, need_size(ctx)?, ctx)?),
+        "capability" => {
+            let len = r.get_u8().map_err(|e| ctx.wrap(e))?;
+            Value::Capability(read_bytes(r, len.into(), ctx)?)
+        }
+        "nullptr" => {
+            let b = read_bytes(r, need_size(ctx)?, ctx)?;
+            if b != [qemufile::stream::PTR_MARKER_NULL] {
+                return Err(ctx.err(offset, format!("nullptr marker {b:02x?} is not 0x30")));
+            }
+            Value::Null(b)
+        }
+        "tmp" | "vstruct" | "qtailq" | "qlist" => {
+            let raw = read_bytes(r, need_size(ctx)?, ctx)?;
+            let inner = if ty == "vstruct" {
+                fd.get("struct")
+            } else {
+                Some(fd)
+            };
+            match inner.filter(|d| d.get("fields").is_some()) {
+                Some(d) => nested(&raw, offset, d, ty, ctx).unwrap_or(Value::Bytes(raw)),
+                None => Value::Bytes(raw),
+            }
+        }
+        _ => {
+            let raw = read_bytes(r, need_size(ctx)?, ctx)?;
+            match is_signed_int_type(ty) {
+                Some(signed) => Value::Int { raw, signed },
+                None => Value::Bytes(raw),
+            }
+        }
+    };
+    Ok(Field {
+        name: name.to_owned(),
+        index,
+        ty: ty.to_owned(),
+        size: size.unwrap_or_else(|| r.position() - offset),
+        offset,
+        value,
+    })
+}
+
+/// Decodes `raw` (a field's bytes) with a nested description; `None` unless
+/// the description accounts for exactly all the bytes.
+fn nested(raw: &[u8], offset: u64, desc: &Json, ty: &str, ctx: &mut Ctx) -> Option<Value> {
+    let mut sr = SliceReader::with_base_offset(raw, offset);
+    let v = if ty == "qtailq" || ty == "qlist" {
+        let mut items = Vec::new();
+        loop {
+            match sr.get_u8().ok()? {
+                0 => break,
+                1 => items.push(body(&mut sr, desc, ctx).ok()?),
+                _ => return None,
+            }
+        }
+        Value::List(items)
+    } else {
+        Value::Embedded(body(&mut sr, desc, ctx).ok()?)
+    };
+    sr.is_empty().then_some(v)
+}
+
+/// A decoded device section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSection {
+    /// The section header.
+    pub header: SectionHeader,
+    /// Stream offset of the section type byte.
+    pub offset: u64,
+    /// The decoded body.
+    pub body: Body,
+}
+
+impl DeviceSection {
+    /// `"idstr (section_id)"`, the analyzer's key.
+    pub fn key(&self) -> String {
+        section_key(&self.header)
+    }
+}
+
+/// `"idstr (section_id)"` of a header.
+pub fn section_key(h: &SectionHeader) -> String {
+    format!("{} ({})", h.idstr, h.section_id)
+}
+
+/// The configuration section, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSection {
+    /// What `qemufile` parsed (machine name, subsections); used to re-encode.
+    pub config: Configuration,
+    /// The body split by the vmdesc `"configuration"` entry, when the vmdesc
+    /// has one (QEMU >= 8.2 or so).
+    pub body: Option<Body>,
+}
+
+/// One step of a [`Decoder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A whole device section (FULL), decoded and its footer checked.
+    Section(Box<DeviceSection>),
+    /// The header of a `"ram"` section (START, PART or END): RAM items follow.
+    RamHeader(SectionHeader),
+    /// One RAM item. Its payload (page data) is still in the input: read it
+    /// with [`Decoder::read_payload`], copy it with [`Decoder::copy_payload`],
+    /// or leave it to be skipped.
+    Ram(RamItem),
+    /// The end of a `"ram"` section body (after its EOS record): footer checked.
+    RamEnd,
+    /// A command.
+    Command(Command),
+    /// EOF and the trailer after it.
+    Eof(Vmdesc),
+}
+
+/// Walks a whole stream, decoding device sections with a [`Schema`].
+#[derive(Debug)]
+pub struct Decoder<R: QemuRead> {
+    reader: StreamReader<R>,
+    schema: Option<Schema>,
+    opts: DecodeOptions,
+    config: Option<ConfigSection>,
+    ram: RamReader,
+    in_ram: bool,
+    ram_end_pending: bool,
+    done: bool,
+    sent: HashMap<(String, u32), u64>,
+    section: Option<String>,
+}
+
+impl<R: QemuRead> Decoder<R> {
+    /// Reads the header and configuration. `schema` is the stream's vmdesc
+    /// (found beforehand, e.g. with [`qemufile::stream::find_vmdesc`]);
+    /// without it only RAM sections, commands and EOF can be read.
+    pub fn open(mut input: R, schema: Option<Schema>, opts: DecodeOptions) -> Result<Self> {
+        // The configuration section is optional (hw_compat_2_3, Xen): look.
+        let has_config = input.peek(8, 1)?.first() == Some(&qemufile::stream::CONFIGURATION);
+        let sopts = StreamOptions {
+            send_configuration: has_config,
+            ..StreamOptions::default()
+        };
+        let reader = StreamReader::open(input, sopts.clone())?;
+        let mut config = None;
+        if let Some(cfg) = reader.configuration() {
+            let body = match schema.as_ref().and_then(Schema::configuration) {
+                Some(desc) => Some(decode_config(cfg, desc, &sopts, opts)?),
+                None => None,
+            };
+            config = Some(ConfigSection {
+                config: cfg.clone(),
+                body,
+            });
+        }
+        let default_page = schema.as_ref().and_then(Schema::page_size).unwrap_or(4096);
+        let ram_cfg = RamConfig::from_configuration(reader.configuration(), default_page);
+        Ok(Decoder {
+            reader,
+            schema,
+            opts,
+            config,
+            ram: RamReader::new(ram_cfg),
+            in_ram: false,
+            ram_end_pending: false,
+            done: false,
+            sent: HashMap::new(),
+            section: None,
+        })
+    }
+
+    /// The configuration section, if the stream has one.
+    pub fn configuration(&self) -> Option<&ConfigSection> {
+        self.config.as_ref()
+    }
+
+    /// The stream options in effect (configuration present, footers).
+    pub fn stream_options(&self) -> &StreamOptions {
+        self.reader.options()
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
+    }
+
+    /// The RAM format configuration.
+    pub fn ram_config(&self) -> &RamConfig {
+        self.ram.config()
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> u64 {
+        self.reader.position()
+    }
+
+    fn in_section(&self, mut e: DecodeError) -> DecodeError {
+        if e.section.is_none() {
+            e.section.clone_from(&self.section);
+        }
+        e
+    }
+
+    /// The next event, `None` after [`Event::Eof`].
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        let r = self.step();
+        r.map_err(|e| self.in_section(e))
+    }
+
+    fn step(&mut self) -> Result<Option<Event>> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.ram_end_pending {
+            self.ram_end_pending = false;
+            self.reader.finish_section()?;
+            self.section = None;
+            return Ok(Some(Event::RamEnd));
+        }
+        if self.in_ram {
+            let item = self.ram.next_item(self.reader.body())?;
+            if matches!(
+                item,
+                RamItem::Record(RamRecord {
+                    kind: RamKind::Eos,
+                    ..
+                })
+            ) {
+                self.in_ram = false;
+                self.ram_end_pending = true;
+            }
+            return Ok(Some(Event::Ram(item)));
+        }
+        let item = self.reader.next_item()?;
+        let at = self.reader.item_offset();
+        match item {
+            Item::Eof => {
+                self.done = true;
+                let vmdesc = self.reader.read_vmdesc()?;
+                if self.opts.strict {
+                    if let Vmdesc::Absent { found: Some(b) } = vmdesc {
+                        return Err(DecodeError::new(
+                            self.position(),
+                            format!("byte 0x{b:02x} after EOF instead of the vmdesc (0x06)"),
+                        ));
+                    }
+                    if !self.reader.at_end()? {
+                        return Err(DecodeError::new(
+                            self.position(),
+                            "bytes after the vmdesc: the stream should end here",
+                        ));
+                    }
+                    if let Some(s) = &self.schema {
+                        for (name, inst) in s.device_keys() {
+                            if !self.sent.contains_key(&(name.clone(), inst)) {
+                                return Err(DecodeError::new(
+                                    at,
+                                    format!(
+                                        "the vmdesc lists device {name} instance {inst}, \
+                                         but the stream has no section for it"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Ok(Some(Event::Eof(vmdesc)))
+            }
+            Item::Command(c) => Ok(Some(Event::Command(c))),
+            Item::Section(h) => {
+                self.section = Some(section_key(&h));
+                let idstr = h.idstr.to_string_lossy();
+                if idstr == "ram" && h.instance_id == 0 {
+                    if h.kind.has_full_header() && h.version_id != qemufile::ram::SECTION_VERSION {
+                        return Err(DecodeError::new(
+                            at,
+                            format!("unknown RAM section version {}", h.version_id),
+                        ));
+                    }
+                    self.in_ram = true;
+                    return Ok(Some(Event::RamHeader(h)));
+                }
+                if h.kind != qemufile::stream::SectionKind::Full {
+                    return Err(DecodeError::new(
+                        at,
+                        format!(
+                            "iterative section {idstr} ({:?}) is not supported: only \"ram\" is",
+                            h.kind
+                        ),
+                    ));
+                }
+                let Some(schema) = &self.schema else {
+                    return Err(DecodeError::new(
+                        at,
+                        format!(
+                            "cannot decode section {idstr}: the stream has no vmdesc at its end \
+                             (truncated, or written with suppress-vmdesc)"
+                        ),
+                    ));
+                };
+                let Some(desc) = schema.device(&idstr, h.instance_id) else {
+                    return Err(DecodeError::new(
+                        at,
+                        format!(
+                            "unknown section {idstr} instance {}: not in the stream's vmdesc",
+                            h.instance_id
+                        ),
+                    ));
+                };
+                if self.opts.strict {
+                    if let Some(v) = desc.get("version").and_then(Json::as_u64) {
+                        if v != u64::from(h.version_id) {
+                            return Err(DecodeError::new(
+                                at,
+                                format!(
+                                    "section {idstr} has version {}, the vmdesc says {v}",
+                                    h.version_id
+                                ),
+                            ));
+                        }
+                    }
+                    if let Some(first) = self.sent.get(&(idstr.clone(), h.instance_id)) {
+                        return Err(DecodeError::new(
+                            at,
+                            format!(
+                                "second section for {idstr} instance {} (first at {first})",
+                                h.instance_id
+                            ),
+                        ));
+                    }
+                }
+                let body = decode_body(self.reader.body(), desc, self.opts)?;
+                self.reader.finish_section()?;
+                self.sent.insert((idstr, h.instance_id), at);
+                self.section = None;
+                Ok(Some(Event::Section(Box::new(DeviceSection {
+                    header: h,
+                    offset: at,
+                    body,
+                }))))
+            }
+        }
+    }
+
+    /// Bytes of payload of the last RAM item not read yet.
+    pub fn payload_remaining(&self) -> u64 {
+        self.ram.payload_remaining()
+    }
+
+    /// Reads payload bytes of the last RAM item.
+    pub fn read_payload(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.ram
+            .read_payload(self.reader.body(), buf)
+            .map_err(|e| self.in_section(e.into()))
+    }
+
+    /// Copies the rest of the last RAM item's payload to `w`.
+    pub fn copy_payload<W: QemuWrite>(&mut self, w: &mut W) -> Result<u64> {
+        self.ram
+            .copy_payload(self.reader.body(), w)
+            .map_err(|e| self.in_section(e.into()))
+    }
+}
+
+fn decode_config(
+    cfg: &Configuration,
+    desc: &Json,
+    sopts: &StreamOptions,
+    opts: DecodeOptions,
+) -> Result<Body> {
+    let mut w = StreamWriter::new(Vec::new(), sopts.clone());
+    w.write_configuration(cfg)?;
+    let bytes = w.into_inner();
+    // Offset 8 is the 0x07 byte; the body follows.
+    let body_bytes = bytes.get(1..).unwrap_or(&[]);
+    let mut sr = SliceReader::with_base_offset(body_bytes, 9);
+    let body = decode_body(&mut sr, desc, opts).map_err(|mut e| {
+        e.section = Some("configuration".into());
+        e
+    })?;
+    if !sr.is_empty() {
+        return Err(DecodeError {
+            offset: sr.position(),
+            section: Some("configuration".into()),
+            path: String::new(),
+            message: "the vmdesc's configuration description does not cover the section".into(),
+        });
+    }
+    Ok(body)
+}
+
+/// Re-encodes a stream: decodes every section from `dec` and writes it to
+/// `w`, copying RAM payloads. Calls `progress` with the input position now
+/// and then. Returns the bytes written.
+pub fn reencode<R: QemuRead, W: QemuWrite>(
+    dec: &mut Decoder<R>,
+    w: W,
+    mut progress: impl FnMut(u64),
+) -> Result<W> {
+    let mut sw = StreamWriter::new(w, dec.stream_options().clone());
+    let werr = |e: qemufile::Error| DecodeError::new(e.offset(), format!("writing: {}", e.kind()));
+    sw.write_header().map_err(werr)?;
+    if let Some(c) = dec.configuration() {
+        sw.write_configuration(&c.config).map_err(werr)?;
+    }
+    let rw = qemufile::ram::RamWriter::new(dec.ram_config().clone());
+    while let Some(ev) = dec.next_event()? {
+        match ev {
+            Event::Section(s) => {
+                sw.write_section_header(&s.header).map_err(werr)?;
+                s.body.encode(sw.body()).map_err(werr)?;
+                sw.write_section_footer().map_err(werr)?;
+                progress(dec.position());
+            }
+            Event::RamHeader(h) => sw.write_section_header(&h).map_err(werr)?,
+            Event::Ram(item) => {
+                rw.write_item(sw.body(), &item).map_err(werr)?;
+                dec.copy_payload(sw.body())?;
+                progress(dec.position());
+            }
+            Event::RamEnd => sw.write_section_footer().map_err(werr)?,
+            Event::Command(c) => sw.write_command(&c).map_err(werr)?,
+            Event::Eof(v) => {
+                sw.write_eof().map_err(werr)?;
+                if let Some(j) = v.json() {
+                    sw.write_vmdesc(j).map_err(werr)?;
+                }
+            }
+        }
+    }
+    Ok(sw.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips() {
+        let desc = br#"{"vmsd_name": "dev", "version": 1, "fields": [
+            {"name": "b", "type": "bool", "size": 1},
+            {"name": "i", "type": "int16", "size": 2},
+            {"name": "u", "array_len": 2, "type": "uint8", "size": 1},
+            {"name": "e", "type": "int64 equal", "size": 8},
+            {"name": "d", "type": "CPU_Double_U", "size": 8},
+            {"name": "p", "index": 0, "type": "nullptr", "size": 1},
+            {"name": "p", "index": 1, "type": "uint32", "size": 4},
+            {"name": "c", "type": "capability", "size": 5},
+            {"name": "t", "type": "tmp", "vmsd_name": "t_tmp", "version": 0,
+             "fields": [{"name": "x", "type": "uint16", "size": 2}], "size": 2},
+            {"name": "v", "type": "vstruct", "struct": {"vmsd_name": "vs", "version": 2,
+             "fields": [{"name": "y", "type": "uint8", "size": 1}]}, "size": 1},
+            {"name": "q", "type": "qtailq", "vmsd_name": "el", "version": 1,
+             "fields": [{"name": "z", "type": "uint8", "size": 1}],
+             "vmsd_name": "el", "version": 1,
+             "fields": [{"name": "z", "type": "uint8", "size": 1}], "size": 5},
+            {"name": "o", "type": "virtio", "size": 3},
+            {"name": "s", "type": "struct", "struct": {"vmsd_name": "inner", "version": 1,
+             "fields": [{"name": "w", "type": "uint32", "size": 4}],
+             "subsections": [{"vmsd_name": "inner/sub", "version": 7,
+               "fields": [{"name": "k", "type": "uint8", "size": 1}]}]}, "size": 20}],
+            "subsections": [{"vmsd_name": "dev/x", "version": 1, "fields": []}]}"#;
+        let desc = Json::parse(desc).unwrap();
+        let mut wire: Vec<u8> = vec![1, 0xff, 0xfe, 7, 8];
+        wire.extend_from_slice(&(-1i64).to_be_bytes());
+        wire.extend_from_slice(&1.5f64.to_bits().to_be_bytes());
+        wire.push(0x30);
+        wire.extend_from_slice(&9u32.to_be_bytes());
+        wire.extend_from_slice(b"\x04abcd");
+        wire.extend_from_slice(&[0x12, 0x34, 0x56, 1, 0xa, 1, 0xb, 0]);
+        wire.extend_from_slice(&[0xaa, 0xbb, 0xcc]);
+        wire.extend_from_slice(&[0, 0, 0, 5, 5, 9]);
+        wire.extend_from_slice(b"inner/sub");
+        wire.extend_from_slice(&[0, 0, 0, 7, 0x42, 5, 5]);
+        wire.extend_from_slice(b"dev/x");
+        wire.extend_from_slice(&[0, 0, 0, 1]);
+        let mut r = SliceReader::new(&wire);
+        let b = decode_body(&mut r, &desc, DecodeOptions { strict: true }).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(b.to_bytes(), wire);
+        let kinds: Vec<&str> = b
+            .fields
+            .iter()
+            .map(|f| match &f.value {
+                Value::Bool(_) => "bool",
+                Value::Int { .. } => "int",
+                Value::Bytes(_) => "bytes",
+                Value::Null(_) => "null",
+                Value::Capability(_) => "cap",
+                Value::Struct(_) => "struct",
+                Value::Embedded(_) => "embedded",
+                Value::List(_) => "list",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "bool", "int", "int", "int", "int", "bytes", "null", "int", "cap", "embedded",
+                "embedded", "list", "bytes", "struct"
+            ]
+        );
+        let j = crate::render::body_json(&b).to_python_string();
+        assert!(j.contains("\"i\": \"0xfffe (-2)\""), "{j}");
+        assert!(
+            j.contains("\"p\": [\n        \"nullptr\",\n        \"0x00000009\"\n    ]"),
+            "{j}"
+        );
+        assert!(j.contains("\"q\": \"01 0a 01 0b 00\""), "{j}");
+        assert!(j.contains("\"inner/sub\": {"), "{j}");
+        assert!(j.contains("\"dev/x\": {}"), "{j}");
+        let mut lines = Vec::new();
+        crate::render::text_lines(&b, "dev", &mut |p, t, v| {
+            lines.push(format!("{p} = ({t}) {v}"))
+        });
+        for l in [
+            "dev.u(2)(1).[1] = (uint8) 0x8",
+            "dev.d = (CPU_Double_U) 0x3ff8000000000000",
+            "dev.t.x = (uint16) 0x1234",
+            "dev.q.[1].z = (uint8) 0xb",
+            "dev.s.inner/sub.k = (uint8) 0x42",
+            "dev.c = (capability) \"abcd\"",
+        ] {
+            assert!(lines.iter().any(|x| x == l), "{l} not in {lines:#?}");
+        }
+        // Strict: a subsection name that disagrees with the vmdesc.
+        let mut bad = wire.clone();
+        bad.truncate(wire.len() - 11);
+        bad.extend_from_slice(b"\x05\x05dev/y\0\0\0\x01");
+        let e = decode_body(
+            &mut SliceReader::new(&bad),
+            &desc,
+            DecodeOptions { strict: true },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("subsection dev/y on the wire"), "{e}");
+        assert!(decode_body(&mut SliceReader::new(&bad), &desc, DecodeOptions::default()).is_ok());
+    }
+}

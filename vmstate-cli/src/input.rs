@@ -1,0 +1,375 @@
+//! Opening a migration stream: a file (read through a buffer, page data
+//! skipped by seeking), standard input (spooled to a temporary file, since
+//! the vmdesc needed to decode the sections is at the end) or the sample
+//! stream built into the binary; finding the vmdesc at the end; a progress
+//! bar on a terminal.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use qemufile::stream::find_vmdesc;
+use qemufile::{Error, ErrorKind, QemuRead, SliceReader};
+
+/// The sample stream `vmstate dump` shows without a FILE: QEMU 10.0.2,
+/// x86 `pc-i440fx-10.0`, paused, 32 MiB.
+pub static SAMPLE_STREAM: &[u8] = include_bytes!("../../tests/fixtures/x86-pc-min.mig");
+
+/// Name shown for the sample stream.
+pub const SAMPLE_NAME: &str = "<built-in sample x86-pc-min.mig>";
+
+/// Buffer size of [`FileReader`] (at least QEMU's 32 KiB look-ahead).
+const BUF_SIZE: usize = 1 << 16;
+
+/// A buffered [`QemuRead`] over a seekable file: large skips seek instead of
+/// reading, so page data that nobody looks at is never copied.
+#[derive(Debug)]
+pub struct FileReader {
+    file: File,
+    len: u64,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// File offset of `buf[start]`.
+    pos: u64,
+}
+
+impl FileReader {
+    /// Reads `file` from its current position, which must be 0.
+    pub fn new(file: File) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(FileReader {
+            file,
+            len,
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            pos: 0,
+        })
+    }
+
+    /// The file length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn io_err(&self, e: io::Error) -> Error {
+        Error::new(self.pos, ErrorKind::Io(e))
+    }
+
+    fn fill(&mut self, want: usize) -> qemufile::Result<()> {
+        if self.buffered() >= want {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < want {
+            match self.file.read(&mut self.buf[self.end..]) {
+                Ok(0) => break,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn eof(&self, at: u64, needed: u64) -> Error {
+        Error::new(
+            at,
+            ErrorKind::UnexpectedEof {
+                needed,
+                available: self.len.saturating_sub(at),
+            },
+        )
+    }
+}
+
+impl QemuRead for FileReader {
+    fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn read_into(&mut self, out: &mut [u8]) -> qemufile::Result<()> {
+        let at = self.pos;
+        let mut done = 0;
+        while done < out.len() {
+            if self.buffered() == 0 {
+                self.fill((out.len() - done).min(BUF_SIZE))?;
+                if self.buffered() == 0 {
+                    return Err(self.eof(at, out.len() as u64));
+                }
+            }
+            let n = self.buffered().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            self.pos += n as u64;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> qemufile::Result<()> {
+        let at = self.pos;
+        if at.checked_add(n).is_none_or(|end| end > self.len) {
+            return Err(self.eof(at, n));
+        }
+        let b = self.buffered() as u64;
+        if n <= b {
+            self.start += n as usize;
+        } else {
+            let ahead = i64::try_from(n - b).map_err(|_| self.eof(at, n))?;
+            self.file
+                .seek(SeekFrom::Current(ahead))
+                .map_err(|e| self.io_err(e))?;
+            self.start = 0;
+            self.end = 0;
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
+        match offset.checked_add(len) {
+            Some(e) if e <= qemufile::MAX_PEEK => {}
+            _ => {
+                return Err(Error::new(
+                    self.pos,
+                    ErrorKind::PeekTooFar {
+                        offset,
+                        len,
+                        max: qemufile::MAX_PEEK,
+                    },
+                ));
+            }
+        }
+        self.fill(offset + len)?;
+        let avail = &self.buf[self.start..self.end];
+        let s = offset.min(avail.len());
+        let e = (offset + len).min(avail.len());
+        Ok(&avail[s..e])
+    }
+}
+
+/// Either input: a file or bytes in memory.
+#[derive(Debug)]
+pub enum AnyReader<'a> {
+    /// A file.
+    File(FileReader),
+    /// Bytes in memory.
+    Slice(SliceReader<'a>),
+}
+
+impl QemuRead for AnyReader<'_> {
+    fn position(&self) -> u64 {
+        match self {
+            AnyReader::File(f) => f.position(),
+            AnyReader::Slice(s) => s.position(),
+        }
+    }
+    fn read_into(&mut self, buf: &mut [u8]) -> qemufile::Result<()> {
+        match self {
+            AnyReader::File(f) => f.read_into(buf),
+            AnyReader::Slice(s) => s.read_into(buf),
+        }
+    }
+    fn skip(&mut self, n: u64) -> qemufile::Result<()> {
+        match self {
+            AnyReader::File(f) => f.skip(n),
+            AnyReader::Slice(s) => s.skip(n),
+        }
+    }
+    fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
+        match self {
+            AnyReader::File(f) => f.peek(offset, len),
+            AnyReader::Slice(s) => s.peek(offset, len),
+        }
+    }
+}
+
+/// A temporary file removed when dropped.
+#[derive(Debug)]
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An opened input stream with its vmdesc.
+#[derive(Debug)]
+pub struct Input {
+    /// Name for messages.
+    pub name: String,
+    /// Total length in bytes.
+    pub len: u64,
+    /// The vmdesc JSON and the offset of its `0x06` byte, if the stream ends with one.
+    pub vmdesc: Option<(u64, Vec<u8>)>,
+    reader: Option<AnyReader<'static>>,
+    _temp: Option<TempFile>,
+}
+
+/// Largest vmdesc looked for (as [`qemufile::stream::StreamOptions::max_vmdesc_len`]).
+const MAX_TAIL: u64 = (64 << 20) + 6;
+
+impl Input {
+    /// Opens `path`: `None` is the built-in sample, `-` is standard input.
+    pub fn open(path: Option<&Path>) -> Result<Input, String> {
+        match path {
+            None => Ok(Self::from_static(SAMPLE_NAME, SAMPLE_STREAM)),
+            Some(p) if p == Path::new("-") => Self::open_stdin(),
+            Some(p) => {
+                let f = File::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+                Self::from_file(p.display().to_string(), f, None)
+            }
+        }
+    }
+
+    /// An input over bytes in memory.
+    pub fn from_static(name: &str, data: &'static [u8]) -> Input {
+        let vmdesc = find_vmdesc(data).map(|(at, j)| (at as u64, j.to_vec()));
+        Input {
+            name: name.to_owned(),
+            len: data.len() as u64,
+            vmdesc,
+            reader: Some(AnyReader::Slice(SliceReader::new(data))),
+            _temp: None,
+        }
+    }
+
+    fn open_stdin() -> Result<Input, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("vmstate-stdin-{}-{nanos}.mig", std::process::id()));
+        let temp = TempFile(path.clone());
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        io::copy(&mut io::stdin().lock(), &mut f)
+            .map_err(|e| format!("cannot spool standard input: {e}"))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        Self::from_file("<stdin>".into(), f, Some(temp))
+    }
+
+    fn from_file(name: String, mut f: File, temp: Option<TempFile>) -> Result<Input, String> {
+        let len = f.metadata().map_err(|e| format!("{name}: {e}"))?.len();
+        let vmdesc = read_tail_vmdesc(&mut f, len).map_err(|e| format!("{name}: {e}"))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| format!("{name}: {e}"))?;
+        let reader = FileReader::new(f).map_err(|e| format!("{name}: {e}"))?;
+        Ok(Input {
+            name,
+            len,
+            vmdesc,
+            reader: Some(AnyReader::File(reader)),
+            _temp: temp,
+        })
+    }
+
+    /// Takes the reader (once).
+    pub fn take_reader(&mut self) -> Option<AnyReader<'static>> {
+        self.reader.take()
+    }
+}
+
+fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+    // Most vmdescs are well under 1 MiB; try a small tail first.
+    for tail in [1u64 << 20, 16 << 20, MAX_TAIL] {
+        let tail = tail.min(len);
+        let start = len - tail;
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = vec![0u8; tail as usize];
+        f.read_exact(&mut buf)?;
+        if let Some((at, json)) = find_vmdesc(&buf) {
+            return Ok(Some((start + at as u64, json.to_vec())));
+        }
+        if tail == len {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and the
+/// work is long (`total` of at least 64 MiB).
+#[derive(Debug)]
+pub struct Progress {
+    total: u64,
+    enabled: bool,
+    last: Instant,
+    drawn: bool,
+}
+
+impl Progress {
+    /// A bar for `total` bytes.
+    pub fn new(total: u64) -> Self {
+        Progress {
+            total,
+            enabled: total >= 64 << 20 && io::stderr().is_terminal(),
+            last: Instant::now(),
+            drawn: false,
+        }
+    }
+
+    /// Reports that `pos` bytes are done (redraws at most 10 times a second).
+    pub fn update(&mut self, pos: u64) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        let frac = if self.total == 0 {
+            1.0
+        } else {
+            (pos as f64 / self.total as f64).min(1.0)
+        };
+        let width = 40;
+        let filled = (frac * width as f64) as usize;
+        let mut e = io::stderr().lock();
+        let _ = write!(
+            e,
+            "\r[{}{}] {:5.1}% {} / {} MiB",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            frac * 100.0,
+            pos >> 20,
+            self.total >> 20
+        );
+        let _ = e.flush();
+        self.drawn = true;
+    }
+
+    /// Clears the bar.
+    pub fn finish(&mut self) {
+        if self.drawn {
+            let mut e = io::stderr().lock();
+            let _ = write!(e, "\r{}\r", " ".repeat(72));
+            let _ = e.flush();
+            self.drawn = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

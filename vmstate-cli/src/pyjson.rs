@@ -1,0 +1,430 @@
+//! An order-preserving JSON value, a parser for QEMU's vmdesc and a printer
+//! that formats exactly like Python's `json.JSONEncoder(indent=4,
+//! separators=(',', ': '))` (with `ensure_ascii`), the encoder of QEMU's
+//! `scripts/analyze-migration.py`.
+//!
+//! Objects keep their members in input order. A key that occurs twice keeps
+//! both members in [`Json::Object`]; [`Json::get`] returns the last one, and
+//! the printer writes the key once, at its first position, with the last
+//! value, as Python's `OrderedDict` does when `json.loads` fills it.
+
+use std::fmt::Write;
+
+/// A JSON value with ordered object members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, kept as its text (QEMU only writes integers).
+    Number(String),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Json>),
+    /// An object: members in order, duplicates kept.
+    Object(Vec<(String, Json)>),
+}
+
+/// A JSON syntax error at a byte offset of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Byte offset in the JSON text.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: &'static str,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {} of the JSON", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Deepest nesting accepted by [`Json::parse`] (QEMU's vmdesc nests a few
+/// levels per struct; this bounds the recursion on hostile input).
+pub const MAX_DEPTH: usize = 512;
+
+impl Json {
+    /// Parses JSON text (RFC 8259; a UTF-8 byte string).
+    pub fn parse(text: &[u8]) -> Result<Json, ParseError> {
+        let mut p = Parser { s: text, i: 0 };
+        p.ws();
+        let v = p.value(0)?;
+        p.ws();
+        if p.i != text.len() {
+            return Err(p.err("trailing characters"));
+        }
+        Ok(v)
+    }
+
+    /// The last member called `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(m) => m.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The array items, if this is an array.
+    pub fn as_array(&self) -> Option<&[Json]> {
+        match self {
+            Json::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The value as an unsigned integer, if it is a non-negative integer that fits.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a signed integer, if it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Json::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Pretty-prints like Python's `json.dumps(v, indent=4, separators=(',', ': '))`.
+    pub fn to_python_string(&self) -> String {
+        let mut out = String::new();
+        self.write_python(&mut out, 0);
+        out
+    }
+
+    /// Appends the Python-style pretty form at indentation `level`.
+    pub fn write_python(&self, out: &mut String, level: usize) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Number(n) => out.push_str(n),
+            Json::String(s) => write_py_string(out, s),
+            Json::Array(a) => {
+                if a.is_empty() {
+                    out.push_str("[]");
+                    return;
+                }
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    newline(out, level + 1);
+                    v.write_python(out, level + 1);
+                }
+                newline(out, level);
+                out.push(']');
+            }
+            Json::Object(m) => {
+                if m.is_empty() {
+                    out.push_str("{}");
+                    return;
+                }
+                out.push('{');
+                // Last index of every key; each key printed once, at its first position.
+                let mut last: std::collections::HashMap<&str, usize> =
+                    std::collections::HashMap::with_capacity(m.len());
+                for (i, (k, _)) in m.iter().enumerate() {
+                    last.insert(k, i);
+                }
+                let mut first = true;
+                for (k, _) in m {
+                    let Some(j) = last.remove(k.as_str()) else {
+                        continue;
+                    };
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    newline(out, level + 1);
+                    write_py_string(out, k);
+                    out.push_str(": ");
+                    m[j].1.write_python(out, level + 1);
+                }
+                newline(out, level);
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn newline(out: &mut String, level: usize) {
+    out.push('\n');
+    for _ in 0..level {
+        out.push_str("    ");
+    }
+}
+
+/// Python's `ensure_ascii` string form: `\"`, `\\`, `\n\r\t\b\f`, `\uXXXX`
+/// (lowercase hex) for other controls, DEL and non-ASCII, surrogate pairs
+/// above the BMP.
+pub fn write_py_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{u:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> ParseError {
+        ParseError {
+            offset: self.i,
+            message,
+        }
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("JSON nested too deeply"));
+        }
+        match self.s.get(self.i) {
+            None => Err(self.err("unexpected end of JSON")),
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = Vec::new();
+                self.ws();
+                if self.eat(b"}") {
+                    return Ok(Json::Object(m));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.err("expected a string key"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if !self.eat(b":") {
+                        return Err(self.err("expected ':'"));
+                    }
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    m.push((k, v));
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"}") {
+                        return Ok(Json::Object(m));
+                    }
+                    return Err(self.err("expected ',' or '}'"));
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.eat(b"]") {
+                    return Ok(Json::Array(a));
+                }
+                loop {
+                    self.ws();
+                    a.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"]") {
+                        return Ok(Json::Array(a));
+                    }
+                    return Err(self.err("expected ',' or ']'"));
+                }
+            }
+            Some(b'"') => self.string().map(Json::String),
+            Some(b't') if self.eat(b"true") => Ok(Json::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Json::Bool(false)),
+            Some(b'n') if self.eat(b"null") => Ok(Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("unexpected character")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, ParseError> {
+        let start = self.i;
+        let digits = |p: &mut Self| {
+            let s = p.i;
+            while let Some(b'0'..=b'9') = p.s.get(p.i) {
+                p.i += 1;
+            }
+            p.i > s
+        };
+        if self.s.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        if !digits(self) {
+            return Err(self.err("bad number"));
+        }
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if !digits(self) {
+                return Err(self.err("bad number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            if !digits(self) {
+                return Err(self.err("bad number"));
+            }
+        }
+        // Only ASCII was consumed.
+        Ok(Json::Number(
+            String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+        ))
+    }
+
+    fn hex4(&mut self) -> Result<u16, ParseError> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.err("bad \\u escape"))?;
+        self.i += 4;
+        Ok(h)
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        self.i += 1; // opening quote
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return Err(self.err("unterminated string"));
+            };
+            self.i += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return Err(self.err("unterminated string"));
+                    };
+                    self.i += 1;
+                    let c = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let cp = if (0xd800..0xdc00).contains(&hi)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
+                                let save = self.i;
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if (0xdc00..0xe000).contains(&lo) {
+                                    0x10000
+                                        + ((u32::from(hi) - 0xd800) << 10)
+                                        + (u32::from(lo) - 0xdc00)
+                                } else {
+                                    self.i = save;
+                                    0xfffd
+                                }
+                            } else {
+                                u32::from(hi)
+                            };
+                            char::from_u32(cp).unwrap_or('\u{fffd}')
+                        }
+                        _ => return Err(self.err("bad escape")),
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                0..0x20 => return Err(self.err("control character in string")),
+                _ => out.push(b),
+            }
+        }
+        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_format() {
+        let v = Json::parse(br#"{"a": [1, {"b": "\u00e9x"}], "c": {}, "d": [], "a": 2}"#).unwrap();
+        assert_eq!(
+            v.to_python_string(),
+            "{\n    \"a\": 2,\n    \"c\": {},\n    \"d\": []\n}"
+        );
+        assert_eq!(v.get("a"), Some(&Json::Number("2".into())));
+        let s = Json::String("é\u{7f}😀\"".into()).to_python_string();
+        assert_eq!(s, r#""\u00e9\u007f\ud83d\ude00\"""#);
+    }
+
+    #[test]
+    fn errors() {
+        for bad in [
+            &b"{"[..],
+            b"[1,]",
+            b"\"\x01\"",
+            b"{\"a\" 1}",
+            b"1 2",
+            b"-",
+            b"",
+        ] {
+            assert!(Json::parse(bad).is_err(), "{bad:?}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 2);
+        assert!(Json::parse(deep.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,479 @@
+//! `vmstate dump / desc / reencode / check / diff` on real QEMU 10.0.2
+//! streams: the JSON equals QEMU's analyze-migration.py output, re-encoding
+//! is byte-identical, and broken streams fail with the byte offset.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use qemufile::SliceReader;
+use vmstate_cli::decode::{self, DecodeOptions, Decoder, Event, Schema};
+use vmstate_cli::stream_cmd::{
+    self, CheckArgs, DescArgs, DiffArgs, DumpArgs, DumpFormat, ReencodeArgs,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn streams(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/streams")
+        .join(name)
+}
+
+struct Case {
+    mig: PathBuf,
+    state: PathBuf,
+    /// The analyzer's `-d desc` output, when committed.
+    desc: Option<PathBuf>,
+}
+
+fn cases() -> Vec<Case> {
+    let fx = root().join("tests/fixtures");
+    let mut v = vec![
+        Case {
+            mig: fx.join("x86-pc-min.mig"),
+            state: fx.join("x86-pc-min.state.json"),
+            desc: Some(streams("x86-pc-min.desc.json")),
+        },
+        Case {
+            mig: fx.join("arm-virt-a57.mig"),
+            state: fx.join("arm-virt-a57.state.json"),
+            desc: Some(streams("arm-virt-a57.desc.json")),
+        },
+    ];
+    for s in ["x86-q35-min", "x86-pc-devices", "x86-pc-running"] {
+        v.push(Case {
+            mig: streams(&format!("{s}.mig")),
+            state: streams(&format!("{s}.state.json")),
+            desc: None,
+        });
+    }
+    // The 9.2 machine type stream (no SWITCHOVER_START): the analyzer's
+    // output is the same as for x86-pc-min.
+    let s92 = root().join("qemufile/tests/data/x86-pc-9.2.mig");
+    if s92.exists() {
+        v.push(Case {
+            mig: s92,
+            state: fx.join("x86-pc-min.state.json"),
+            desc: None,
+        });
+    }
+    v
+}
+
+fn run(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> u8) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = f(&mut out, &mut err);
+    (
+        status,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+fn parse(text: &str, what: &Path) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{}: {e}", what.display()))
+}
+
+static TEMP: AtomicUsize = AtomicUsize::new(0);
+
+/// A temporary file removed on drop.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(bytes: &[u8]) -> Temp {
+        let p = std::env::temp_dir().join(format!(
+            "vmstate-cli-test-{}-{}.mig",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&p, bytes).unwrap();
+        Temp(p)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn dump_json(mig: &Path, memory: bool) -> (u8, String, String) {
+    let args = DumpArgs {
+        file: Some(mig.to_owned()),
+        format: DumpFormat::Json,
+        memory,
+    };
+    run(|o, e| stream_cmd::run_dump(&args, o, e))
+}
+
+fn check(mig: &Path) -> (u8, String, String) {
+    let args = CheckArgs {
+        file: mig.to_owned(),
+    };
+    run(|o, e| stream_cmd::run_check(&args, o, e))
+}
+
+#[test]
+fn dump_json_equals_the_analyzer() {
+    for c in cases() {
+        let (status, out, err) = dump_json(&c.mig, false);
+        assert_eq!(status, 0, "{}: {err}", c.mig.display());
+        let expected = std::fs::read_to_string(&c.state).unwrap();
+        assert_eq!(
+            parse(&out, &c.mig),
+            parse(&expected, &c.state),
+            "{}",
+            c.mig.display()
+        );
+        // Even the text is the same (Python's indent=4 formatting).
+        assert!(
+            out == expected,
+            "{}: same value, other text",
+            c.mig.display()
+        );
+    }
+}
+
+#[test]
+fn desc_equals_the_analyzer() {
+    for c in cases() {
+        let args = DescArgs {
+            file: c.mig.clone(),
+        };
+        let (status, out, err) = run(|o, e| stream_cmd::run_desc(&args, o, e));
+        assert_eq!(status, 0, "{}: {err}", c.mig.display());
+        let expected = match &c.desc {
+            Some(d) => parse(&std::fs::read_to_string(d).unwrap(), d),
+            None => {
+                // The stream's own vmdesc, parsed by another JSON parser.
+                let bytes = std::fs::read(&c.mig).unwrap();
+                let (_, json) = qemufile::stream::find_vmdesc(&bytes).expect("vmdesc");
+                serde_json::from_slice(json).unwrap()
+            }
+        };
+        assert!(parse(&out, &c.mig) == expected, "{}", c.mig.display());
+    }
+}
+
+#[test]
+fn reencode_is_byte_identical() {
+    for c in cases() {
+        let input = std::fs::read(&c.mig).unwrap();
+        let out = Temp::new(b"");
+        let args = ReencodeArgs {
+            file: c.mig.clone(),
+            output: out.0.clone(),
+        };
+        let (status, _, err) = run(|o, e| stream_cmd::run_reencode(&args, o, e));
+        assert_eq!(status, 0, "{}: {err}", c.mig.display());
+        let written = std::fs::read(&out.0).unwrap();
+        assert!(
+            written == input,
+            "{}: re-encoded bytes differ",
+            c.mig.display()
+        );
+
+        // The library from memory, and every device body on its own.
+        let schema = qemufile::stream::find_vmdesc(&input).map(|(_, j)| Schema::parse(j).unwrap());
+        let mut dec = Decoder::open(
+            SliceReader::new(&input),
+            schema,
+            DecodeOptions { strict: true },
+        )
+        .unwrap();
+        let mut bodies = 0;
+        while let Some(ev) = dec.next_event().unwrap() {
+            if let Event::Section(s) = ev {
+                let start = usize::try_from(s.offset).unwrap();
+                let bytes = s.body.to_bytes();
+                let hdr = 1 + 4 + 1 + s.header.idstr.as_bytes().len() + 4 + 4;
+                assert_eq!(&input[start + hdr..start + hdr + bytes.len()], &bytes[..]);
+                assert_eq!(input[start + hdr + bytes.len()], 0x7e);
+                bodies += 1;
+            }
+        }
+        assert!(bodies > 10);
+        let schema = qemufile::stream::find_vmdesc(&input).map(|(_, j)| Schema::parse(j).unwrap());
+        let mut dec =
+            Decoder::open(SliceReader::new(&input), schema, DecodeOptions::default()).unwrap();
+        let again = decode::reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+        assert!(again == input);
+    }
+}
+
+#[test]
+fn check_passes_on_qemu_streams() {
+    for c in cases() {
+        let (status, out, err) = check(&c.mig);
+        assert_eq!(status, 0, "{}: {err}", c.mig.display());
+        assert!(out.contains(": OK: "), "{out}");
+    }
+}
+
+#[test]
+fn dump_memory_has_every_page() {
+    let mig = streams("x86-pc-running.mig");
+    let (status, out, err) = dump_json(&mig, true);
+    assert_eq!(status, 0, "{err}");
+    let v = parse(&out, &mig);
+    let mem = v["ram (1)"]["memory"].as_object().expect("memory");
+    assert!(mem.len() > 8000, "{}", mem.len());
+    let page = mem
+        .values()
+        .filter_map(|p| p.as_str())
+        .find(|p| *p != "Filled with 0x00")
+        .expect("a data page");
+    assert_eq!(page.len(), 4096 * 3 - 1);
+    // The rest is the state dump.
+    let plain = parse(&dump_json(&mig, false).1, &mig);
+    assert_eq!(v["cpu (4)"], plain["cpu (4)"]);
+}
+
+#[test]
+fn dump_text_of_the_built_in_sample() {
+    let args = DumpArgs {
+        file: None,
+        format: DumpFormat::Text,
+        memory: false,
+    };
+    let (status, out, err) = run(|o, e| stream_cmd::run_dump(&args, o, e));
+    assert_eq!(status, 0, "{err}");
+    for line in [
+        "configuration.name = (buffer) 0x70632d6934343066782d31302e30",
+        "cpu_common.interrupt_request = (uint32) 0x10",
+        "cpu.env.regs(16)(8).[2] = (uint64) 0x60fb1",
+        "cpu.env.fpregs(8)(10).[0].tmp.tmp_exp = (uint16) 0x0",
+        "timer.unused = (unused_buffer) 8 byte(s)",
+        "ram.block[\"pc.ram\"].length = (uint64) 0x2000000",
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("i8259.irr = (uint8) ")));
+    // Same as dumping the fixture file.
+    let file = DumpArgs {
+        file: Some(root().join("tests/fixtures/x86-pc-min.mig")),
+        ..args
+    };
+    let (_, from_file, _) = run(|o, e| stream_cmd::run_dump(&file, o, e));
+    assert_eq!(
+        out.lines().skip(1).collect::<Vec<_>>(),
+        from_file.lines().skip(1).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn diff_shows_fields() {
+    let a = root().join("tests/fixtures/x86-pc-min.mig");
+    let b = streams("x86-pc-running.mig");
+    let args = DiffArgs {
+        a: a.clone(),
+        b: a.clone(),
+    };
+    let (status, out, _) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("no differences"));
+    let args = DiffArgs { a, b };
+    let (status, out, _) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    assert_eq!(status, 1);
+    assert!(out.contains("section cpu instance 0:\n"), "{out}");
+    assert!(
+        out.contains("  cpu.env.eip (uint64): 0xfff0 -> 0xb7ee\n"),
+        "{out}"
+    );
+    assert!(out.contains("page(s) differ"), "{out}");
+    let args = DiffArgs {
+        a: streams("missing.mig"),
+        b: streams("x86-pc-running.mig"),
+    };
+    let (status, _, err) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    assert_eq!(status, 2);
+    assert!(err.contains("cannot open"), "{err}");
+}
+
+/// Offsets of the device sections of x86-pc-min, and of their footers.
+fn sections(bytes: &[u8]) -> Vec<(String, u64, u64)> {
+    let schema = qemufile::stream::find_vmdesc(bytes).map(|(_, j)| Schema::parse(j).unwrap());
+    let mut dec = Decoder::open(SliceReader::new(bytes), schema, DecodeOptions::default()).unwrap();
+    let mut v = Vec::new();
+    while let Some(ev) = dec.next_event().unwrap() {
+        if let Event::Section(s) = ev {
+            v.push((
+                s.header.idstr.to_string_lossy(),
+                s.offset,
+                dec.position() - 5,
+            ));
+        }
+    }
+    v
+}
+
+/// `check` fails with status 1, the message naming `offset`, and `needle`.
+#[track_caller]
+fn assert_check_fails(bytes: &[u8], offset: u64, needle: &str) {
+    let t = Temp::new(bytes);
+    let (status, out, err) = check(&t.0);
+    assert_eq!(status, 1, "expected failure, got {out}");
+    let at = format!("at byte offset {offset} (0x{offset:x})");
+    assert!(err.contains(&at), "{err:?} lacks {at:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    // Dump fails cleanly as well, except where only check's strictness sees it.
+    let (status, _, _) = dump_json(&t.0, false);
+    assert!(status <= 1);
+}
+
+#[test]
+fn check_finds_corruption() {
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let secs = sections(&good);
+    let (_, timer_at, timer_footer) = secs.iter().find(|s| s.0 == "timer").unwrap().clone();
+    let (ta, tf) = (timer_at as usize, timer_footer as usize);
+
+    let mut b = good.clone();
+    b[0] = b'X';
+    assert_check_fails(&b, 0, "Not a migration stream");
+
+    let mut b = good.clone();
+    b[7] = 4;
+    assert_check_fails(&b, 4, "Unsupported migration stream version");
+
+    let mut b = good.clone();
+    b[tf + 4] ^= 0xff;
+    assert_check_fails(
+        &b,
+        timer_footer,
+        "Mismatched section id in footer for timer",
+    );
+
+    let mut b = good.clone();
+    b[tf] = 0x7f;
+    assert_check_fails(&b, timer_footer, "Missing section footer for timer");
+
+    let mut b = good.clone();
+    b[ta] = 0x09;
+    assert_check_fails(&b, timer_at, "Unknown section type 9");
+
+    // "timer" renamed "tamer": not in the vmdesc.
+    let mut b = good.clone();
+    b[ta + 7] = b'a';
+    assert_check_fails(&b, timer_at, "unknown section tamer instance 0");
+
+    // Version 2 -> 3 (too new for the description in the vmdesc).
+    let mut b = good.clone();
+    let vpos = ta + 1 + 4 + 1 + 5 + 4 + 3;
+    assert_eq!(b[vpos], 2);
+    b[vpos] = 3;
+    assert_check_fails(
+        &b,
+        timer_at,
+        "section timer has version 3, the vmdesc says 2",
+    );
+
+    // A field size in the vmdesc that disagrees with the stream: the body
+    // then ends one byte later, where the footer is not.
+    let needle = br#"{"name": "cpu_ticks_offset", "type": "int64", "size": 8}"#;
+    let p = good
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("timer field in vmdesc")
+        + needle.len()
+        - 2;
+    let mut b = good.clone();
+    b[p] = b'9';
+    assert_check_fails(&b, timer_footer + 1, "Missing section footer for timer");
+
+    // Truncated inside RAM: the stream ends where it ends.
+    let t = Temp::new(&good[..200_000]);
+    let (status, _, err) = check(&t.0);
+    assert_eq!(status, 1);
+    assert!(err.contains("at byte offset 19"), "{err}");
+    assert!(err.contains("section ram (1)"), "{err}");
+    assert!(err.contains("unexpected end of stream"), "{err}");
+
+    // Truncated in the vmdesc: no vmdesc, the first device section cannot be decoded.
+    let cut = &good[..good.len() - 10];
+    assert_check_fails(cut, timer_at, "no vmdesc");
+
+    // Bytes after the vmdesc.
+    let mut b = good.clone();
+    b.push(0);
+    assert_check_fails(&b, timer_at, "no vmdesc");
+
+    // Empty file.
+    assert_check_fails(b"", 0, "unexpected end of stream");
+}
+
+#[test]
+fn no_panic_on_damaged_streams() {
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let schema_at = qemufile::stream::find_vmdesc(&good).unwrap().0;
+    let mut seed: u64 = 0x1234_5678;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for i in 0..300 {
+        let mut b = good.clone();
+        // Device sections and the vmdesc are where the decoder works hardest.
+        let lo = if i % 2 == 0 { 284_000 } else { 0 };
+        let hi = if i % 3 == 0 { good.len() } else { schema_at };
+        for _ in 0..(1 + next() % 4) {
+            let p = lo + (next() as usize) % (hi - lo);
+            b[p] = next() as u8;
+        }
+        if i % 7 == 0 {
+            b.truncate(lo + (next() as usize) % (b.len() - lo));
+        }
+        let schema = qemufile::stream::find_vmdesc(&b).and_then(|(_, j)| Schema::parse(j).ok());
+        for strict in [false, true] {
+            if let Ok(mut dec) = Decoder::open(
+                SliceReader::new(&b),
+                schema.clone(),
+                DecodeOptions { strict },
+            ) {
+                while let Ok(Some(ev)) = dec.next_event() {
+                    if let Event::Section(s) = ev {
+                        let _ = vmstate_cli::render::body_json(&s.body);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_binary_exit_statuses() {
+    let exe = env!("CARGO_BIN_EXE_vmstate");
+    let ok = Command::new(exe)
+        .args(["check"])
+        .arg(root().join("tests/fixtures/arm-virt-a57.mig"))
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let bad = Temp::new(b"QEVM\0\0\0\x03\x07");
+    let out = Command::new(exe).arg("check").arg(&bad.0).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("vmstate check: "), "{err}");
+    assert!(err.contains("at byte offset 9"), "{err}");
+    let out = Command::new(exe)
+        .args(["dump", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/x86-pc-min.state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v, expected);
+    let out = Command::new(exe)
+        .args(["desc", "/nonexistent.mig"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
