@@ -140,6 +140,10 @@ impl<T: QemuRead> QemuRead for &mut T {
         (**self).position()
     }
     #[inline]
+    fn peek_u8(&mut self, offset: usize) -> Result<Option<u8>> {
+        (**self).peek_u8(offset)
+    }
+    #[inline]
     fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
         (**self).read_into(buf)
     }
@@ -273,6 +277,16 @@ impl QemuRead for SliceReader<'_> {
         Ok(())
     }
 
+    #[inline]
+    fn peek_u8(&mut self, offset: usize) -> Result<Option<u8>> {
+        // Within the window by construction for the offsets QEMU peeks (0, 1).
+        if offset < MAX_PEEK {
+            return Ok(self.data.get(self.pos.saturating_add(offset)).copied());
+        }
+        self.peek(offset, 1).map(|b| b.first().copied())
+    }
+
+    #[inline]
     fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
         check_peek(offset, len).map_err(|k| Error::new(self.position(), k))?;
         let rest = &self.data[self.pos..];

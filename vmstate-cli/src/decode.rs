@@ -833,7 +833,9 @@ impl<R: QemuRead> Decoder<R> {
                     return Err(DecodeError::new(
                         at,
                         format!(
-                            "unknown section {idstr} instance {}: not in the stream's vmdesc",
+                            "unknown section {idstr} instance {0}: not in the stream's \
+                             vmdesc; a destination without such a device refuses it too: \
+                             \"Unknown savevm section or instance '{idstr}' {0}\"",
                             h.instance_id
                         ),
                     ));
@@ -844,8 +846,23 @@ impl<R: QemuRead> Decoder<R> {
                             return Err(DecodeError::new(
                                 at,
                                 format!(
-                                    "section {idstr} has version {}, the vmdesc says {v}",
-                                    h.version_id
+                                    "section {idstr} has version {}, the vmdesc says {v}: \
+                                     the header and the source's description disagree; {}",
+                                    h.version_id,
+                                    if u64::from(h.version_id) > v {
+                                        format!(
+                                            "a destination with {idstr} v{v} refuses it: \
+                                             \"savevm: unsupported version {} for '{idstr}' \
+                                             v{v}\"",
+                                            h.version_id
+                                        )
+                                    } else {
+                                        format!(
+                                            "a destination reads the v{v} body with the \
+                                             v{} layout, which does not fit",
+                                            h.version_id
+                                        )
+                                    }
                                 ),
                             ));
                         }

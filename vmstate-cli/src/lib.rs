@@ -8,11 +8,19 @@
 //!   vmdesc and prints JSON like QEMU's `analyze-migration.py`, [`input`]
 //!   opens files, standard input and the built-in sample.
 //! * [`stream_cmd`]: `vmstate dump`, `desc`, `reencode`, `check`, `diff`.
+//! * [`check_cmd`]: `vmstate check` on the command line (`--machine`, and
+//!   the framing-only check of streams without a usable vmdesc, by
+//!   [`framing`]).
+//! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
+//!   TCP with a real QEMU).
 
+pub mod check_cmd;
 pub mod compat;
 pub mod compat_cmd;
 pub mod decode;
+pub mod framing;
 pub mod input;
+pub mod net_cmd;
 pub mod pyjson;
 pub mod render;
 pub mod stream_cmd;

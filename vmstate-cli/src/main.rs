@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmstate_cli::{compat_cmd, stream_cmd};
+use vmstate_cli::{check_cmd, compat_cmd, net_cmd, stream_cmd};
 
 /// Inspect, check and compare QEMU migration state.
 #[derive(Debug, Parser)]
@@ -27,11 +27,19 @@ enum Command {
     /// Decode every section and write the stream again (byte-identical).
     Reencode(stream_cmd::ReencodeArgs),
     /// Validate a stream: structure, footers, sizes against the vmdesc;
-    /// exit status 1 and the byte offset of the first problem.
-    Check(stream_cmd::CheckArgs),
+    /// exit status 1 and the byte offset of the first problem. Without a
+    /// usable vmdesc (QEMU loads such streams), warn and check the framing.
+    Check(check_cmd::CheckCli),
     /// Show which devices and fields differ between two streams (exit
     /// status 0: same, 1: different, 2: trouble).
     Diff(stream_cmd::DiffArgs),
+    /// Receive a live migration (QEMU: `migrate tcp:ADDR`) into a file,
+    /// validating it as it arrives; exit status 1 and the byte offset of
+    /// the first problem.
+    Listen(net_cmd::ListenArgs),
+    /// Send a stream to a QEMU started with `-incoming tcp:ADDR`; exit
+    /// status 0 once every byte is written and the peer closed.
+    Send(net_cmd::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,8 +52,10 @@ fn main() -> ExitCode {
         Command::Dump(args) => stream_cmd::run_dump(args, out, err),
         Command::Desc(args) => stream_cmd::run_desc(args, out, err),
         Command::Reencode(args) => stream_cmd::run_reencode(args, out, err),
-        Command::Check(args) => stream_cmd::run_check(args, out, err),
+        Command::Check(args) => check_cmd::run(args, out, err),
         Command::Diff(args) => stream_cmd::run_diff(args, out, err),
+        Command::Listen(args) => net_cmd::run_listen(args, out, err),
+        Command::Send(args) => net_cmd::run_send(args, out, err),
     };
     ExitCode::from(status)
 }

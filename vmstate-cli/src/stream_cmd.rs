@@ -431,7 +431,7 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             match ev {
                 Event::Section(s) => {
                     devices += 1;
-                    render::text_lines(&s.body, "", &mut |_, _, _| fields += 1);
+                    fields += crate::check_cmd::scalar_count(&s.body);
                 }
                 Event::Ram(item) => {
                     ram.note(&item);

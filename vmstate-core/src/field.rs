@@ -19,6 +19,11 @@ pub trait VmStateField {
     /// What a value of this type looks like on the wire.
     const LAYOUT: Layout;
 
+    /// True when loading [`Layout::fixed_size`] bytes into a value of this
+    /// type cannot fail (any bytes are a valid value; no checks, no hooks).
+    /// Loads of such types skip their transactional copy.
+    const LOAD_INFALLIBLE: bool = false;
+
     /// Walks one value.
     fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
 
@@ -54,6 +59,7 @@ macro_rules! scalar {
     ($t:ty, $wire:ident, $visit:ident) => {
         impl VmStateField for $t {
             const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            const LOAD_INFALLIBLE: bool = true;
             #[inline]
             fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
                 v.$visit(name, self)
@@ -63,6 +69,7 @@ macro_rules! scalar {
     ($t:ty, $wire:ident, $visit:ident, $slice:ident) => {
         impl VmStateField for $t {
             const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            const LOAD_INFALLIBLE: bool = true;
             #[inline]
             fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
                 v.$visit(name, self)
@@ -96,10 +103,11 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
         len: N,
         element: &T::LAYOUT,
     };
+    const LOAD_INFALLIBLE: bool = T::LOAD_INFALLIBLE;
 
     #[inline]
     fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
-        v.enter_array(name, N, T::LAYOUT.fixed_size().unwrap_or(0))?;
+        v.enter_array(name, N, const { element_size(&T::LAYOUT) })?;
         T::visit_elements(self, v, name)?;
         v.leave_array()
     }
@@ -108,6 +116,7 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
 /// A boxed field has the wire form of its content (QEMU's `VMS_POINTER`).
 impl<T: VmStateField> VmStateField for Box<T> {
     const LAYOUT: Layout = T::LAYOUT;
+    const LOAD_INFALLIBLE: bool = T::LOAD_INFALLIBLE;
 
     #[inline]
     fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
@@ -144,5 +153,13 @@ impl<T: VmStateField> VmStateField for Option<T> {
                 v.visit_ptr_marker(name, &mut present, false)
             }
         }
+    }
+}
+
+/// The wire size of one element, 0 when not fixed.
+pub(crate) const fn element_size(layout: &Layout) -> usize {
+    match layout.fixed_size() {
+        Some(n) => n,
+        None => 0,
     }
 }

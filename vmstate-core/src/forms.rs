@@ -125,7 +125,7 @@ pub trait VarArray {
 }
 
 fn element_size<T: VmStateField>() -> usize {
-    T::LAYOUT.fixed_size().unwrap_or(0)
+    const { crate::field::element_size(&T::LAYOUT) }
 }
 
 impl<T: VmStateField, const N: usize> VarArray for [T; N] {

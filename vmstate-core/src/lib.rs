@@ -34,8 +34,8 @@
 //! # Ok::<(), vmstate_core::Error>(())
 //! ```
 //!
-//! Loading is transactional: [`load`] and [`load_from_slice`] work on a copy
-//! and replace the destination only when everything, hooks included, succeeded.
+//! Loading is transactional: [`load`] and [`load_from_slice`] leave the
+//! destination exactly as it was unless everything, hooks included, succeeded.
 //!
 //! # Attributes
 //!
@@ -139,37 +139,74 @@ pub fn save_to_vec<T: VmState>(value: &mut T) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Puts the destination back if a load does not complete (an error, or a
+/// panicking hook): loads run in place on the destination, with a backup.
+struct Restore<'a, T> {
+    slot: &'a mut T,
+    backup: Option<T>,
+}
+
+impl<T> Drop for Restore<'_, T> {
+    fn drop(&mut self) {
+        if let Some(backup) = self.backup.take() {
+            *self.slot = backup;
+        }
+    }
+}
+
 /// Loads the state saved at `version_id` from `input` into `value`.
 ///
-/// Transactional: the load runs on a clone of `value` (so `equal` fields and
-/// `exists` predicates see the destination's current state) and the clone
-/// replaces `value` only if the whole load succeeded. Bytes after the state
-/// are left in `input`, as QEMU leaves them for the section footer.
+/// Transactional: the load runs on `value` itself (so `equal` fields and
+/// `exists` predicates see the destination's current state) with a backup
+/// copy, and the backup is put back if anything fails, hooks included (also
+/// if a hook panics). Bytes after the state are left in `input`, as QEMU
+/// leaves them for the section footer.
 pub fn load<T: VmState + Clone, R: QemuRead>(
     value: &mut T,
     input: R,
     version_id: u32,
 ) -> Result<()> {
-    let mut scratch = value.clone();
+    let mut guard = Restore {
+        backup: Some(value.clone()),
+        slot: value,
+    };
     let mut v = InputVisitor::new(input);
-    visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, version_id).map_err(at_root::<T>)?;
-    *value = scratch;
+    visit_struct_at(&mut *guard.slot, &mut v, T::DESCRIPTION.name, version_id)
+        .map_err(at_root::<T>)?;
+    guard.backup = None;
     Ok(())
 }
 
 /// Loads `bytes`, the state saved at `version_id`, into `value`; every byte
 /// must belong to the state. Transactional, like [`load`].
+///
+/// When the type's load cannot fail ([`VmState::LOAD_INFALLIBLE`]: fixed
+/// size, no checks, no hooks) and `bytes` has exactly that size at the
+/// current version, the backup is skipped: nothing can fail once the length
+/// is right.
 pub fn load_from_slice<T: VmState + Clone>(
     value: &mut T,
     bytes: &[u8],
     version_id: u32,
 ) -> Result<()> {
-    let mut scratch = value.clone();
+    let infallible = T::LOAD_INFALLIBLE
+        && version_id == T::DESCRIPTION.version_id
+        && const { T::DESCRIPTION.fixed_size() } == Some(bytes.len());
     let mut reader = SliceReader::new(bytes);
+    if infallible {
+        let mut v = InputVisitor::new(&mut reader);
+        return visit_struct_at(value, &mut v, T::DESCRIPTION.name, version_id)
+            .map_err(at_root::<T>);
+    }
+    let mut guard = Restore {
+        backup: Some(value.clone()),
+        slot: value,
+    };
     let mut v = InputVisitor::new(&mut reader);
-    visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, version_id).map_err(at_root::<T>)?;
+    visit_struct_at(&mut *guard.slot, &mut v, T::DESCRIPTION.name, version_id)
+        .map_err(at_root::<T>)?;
     check_consumed::<T>(&reader)?;
-    *value = scratch;
+    guard.backup = None;
     Ok(())
 }
 

@@ -16,6 +16,12 @@ pub trait VmState {
     /// The static wire schema: name, versions, fields, subsections.
     const DESCRIPTION: &'static Description;
 
+    /// True when a load at the current version of exactly
+    /// [`Description::fixed_size`] bytes cannot fail: no load hooks, no
+    /// subsections, every field unconditional and accepting any bytes. The
+    /// derive computes it; loads then skip their transactional copy.
+    const LOAD_INFALLIBLE: bool = false;
+
     /// Walks the fields present at `version_id`, in wire order (not the
     /// subsections, not the hooks: [`visit_struct`] runs those).
     fn visit_fields<V: Visitor>(&mut self, v: &mut V, version_id: u32) -> Result<()>;

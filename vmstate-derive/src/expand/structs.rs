@@ -186,6 +186,28 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
     };
 
     let hooks = hooks(c);
+    // A load of exactly the fixed-size bytes at the current version cannot
+    // fail: no hooks, no subsections, every field unconditional and of a
+    // form that accepts any bytes. Loads then skip their transactional copy.
+    let has_load_hooks = c.attrs.pre_load.is_set() || c.attrs.post_load.is_set();
+    let field_infallible = fields.iter().map(|f| {
+        let ty = f.ty;
+        let conditional = f.attrs.since.is_set() || f.attrs.exists.is_set();
+        match &f.kind {
+            FieldKind::Skip => quote!(true),
+            _ if conditional => quote!(false),
+            FieldKind::Plain => {
+                quote_spanned!(ty.span()=> <#ty as __vm::VmStateField>::LOAD_INFALLIBLE)
+            }
+            FieldKind::Buffer | FieldKind::Unused(_) => quote!(true),
+            _ => quote!(false),
+        }
+    });
+    let load_infallible = if has_load_hooks || !subsections.is_empty() {
+        quote!(false)
+    } else {
+        quote!(true #(&& #field_infallible)*)
+    };
     // Checks that mention generic parameters can only run per instance, when
     // the description is evaluated; the others run for every build.
     let all_params: Vec<String> = c
@@ -209,6 +231,8 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                 }
             };
 
+            const LOAD_INFALLIBLE: bool = #load_infallible;
+
             #[inline]
             fn visit_fields<__V: __vm::Visitor>(
                 &mut self,
@@ -229,6 +253,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                 description: <Self as __vm::VmState>::DESCRIPTION,
                 pinned_version: __vm::None,
             };
+            const LOAD_INFALLIBLE: bool = <Self as __vm::VmState>::LOAD_INFALLIBLE;
 
             #[inline]
             fn visit<__V: __vm::Visitor>(&mut self, __v: &mut __V, __name: &'static str) -> __vm::Result<()> {

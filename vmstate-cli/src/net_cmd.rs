@@ -1,0 +1,520 @@
+//! `vmstate listen` and `vmstate send`: live migration over TCP with a real
+//! QEMU (`migrate tcp:HOST:PORT` on a source, `-incoming tcp:HOST:PORT` on
+//! a destination).
+//!
+//! `listen` accepts one connection and writes every byte received to the
+//! output file at once (bounded memory). While the stream arrives it
+//! validates the framing that needs no vmdesc: header, configuration and
+//! every RAM record ([`crate::framing::Walker`]), failing at the first
+//! problem like a destination QEMU would. Device sections can only be split
+//! with the vmdesc, which comes last, so from the first device section on
+//! the rest is spooled; when the stream is complete (the peer closed the
+//! connection, or stayed silent after a complete vmdesc, as a source waiting
+//! for a return path does) the whole file goes through `vmstate check`.
+//!
+//! `send` connects (retrying while the destination is still starting),
+//! streams the file in bounded chunks, half-closes the connection and waits
+//! for the peer to close it (QEMU closes after loading, or at once when it
+//! refuses the stream).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use qemufile::{Error, ErrorKind, MAX_PEEK, QemuRead};
+
+use crate::check_cmd;
+use crate::framing::{Stop, Walker};
+
+/// Arguments of `vmstate listen`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Address to listen on, e.g. `127.0.0.1:4444`.
+    pub addr: String,
+    /// Where to write the received stream.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Give up after this many seconds without a connection or without data.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// The destination's machine type: refuse another one (as `check --machine`).
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+}
+
+/// Arguments of `vmstate send`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// The migration stream to send.
+    pub file: PathBuf,
+    /// The destination, e.g. `127.0.0.1:4444` (QEMU started with
+    /// `-incoming tcp:127.0.0.1:4444`).
+    pub addr: String,
+    /// Seconds to keep retrying the connection, and to wait for the peer
+    /// to close it after the last byte.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+/// Receive buffer (also the read-ahead of the framing check).
+const BUF_SIZE: usize = 1 << 18;
+
+/// A [`QemuRead`] over a socket that writes every byte received to a sink
+/// as soon as it arrives.
+struct TeeReader<S: Read, W: Write> {
+    src: S,
+    sink: W,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    pos: u64,
+    received: u64,
+    closed: bool,
+}
+
+impl<S: Read, W: Write> TeeReader<S, W> {
+    fn new(src: S, sink: W) -> Self {
+        TeeReader {
+            src,
+            sink,
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            pos: 0,
+            received: 0,
+            closed: false,
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Reads once from the source into `buf[end..]`; 0 at the end.
+    fn recv(&mut self) -> io::Result<usize> {
+        if self.closed {
+            return Ok(0);
+        }
+        loop {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.closed = true;
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    self.sink.write_all(&self.buf[self.end..self.end + n])?;
+                    self.end += n;
+                    self.received += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn fill(&mut self, want: usize) -> qemufile::Result<()> {
+        if self.buffered() >= want {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < want {
+            match self.recv() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(Error::new(self.pos, ErrorKind::Io(e))),
+            }
+        }
+        Ok(())
+    }
+
+    fn eof(&self, at: u64, needed: u64, available: u64) -> Error {
+        Error::new(at, ErrorKind::UnexpectedEof { needed, available })
+    }
+}
+
+impl<S: Read, W: Write> QemuRead for TeeReader<S, W> {
+    fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn read_into(&mut self, out: &mut [u8]) -> qemufile::Result<()> {
+        let at = self.pos;
+        let mut done = 0;
+        while done < out.len() {
+            if self.buffered() == 0 {
+                self.fill(1)?;
+                if self.buffered() == 0 {
+                    return Err(self.eof(at, out.len() as u64, done as u64));
+                }
+            }
+            let n = self.buffered().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            self.pos += n as u64;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64) -> qemufile::Result<()> {
+        let at = self.pos;
+        let mut left = n;
+        while left > 0 {
+            if self.buffered() == 0 {
+                self.start = 0;
+                self.end = 0;
+                self.fill(1)?;
+                if self.buffered() == 0 {
+                    return Err(self.eof(at, n, n - left));
+                }
+            }
+            let k = (self.buffered() as u64).min(left) as usize;
+            self.start += k;
+            self.pos += k as u64;
+            left -= k as u64;
+        }
+        Ok(())
+    }
+
+    fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
+        match offset.checked_add(len) {
+            Some(e) if e <= MAX_PEEK => {}
+            _ => {
+                return Err(Error::new(
+                    self.pos,
+                    ErrorKind::PeekTooFar {
+                        offset,
+                        len,
+                        max: MAX_PEEK,
+                    },
+                ));
+            }
+        }
+        self.fill(offset + len)?;
+        let avail = &self.buf[self.start..self.end];
+        let s = offset.min(avail.len());
+        let e = (offset + len).min(avail.len());
+        Ok(&avail[s..e])
+    }
+}
+
+fn secs(t: f64) -> Duration {
+    Duration::from_secs_f64(if t.is_finite() && t > 0.0 { t } else { 1e9 })
+}
+
+fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1 << 20) as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// True if the file at `path` ends with a complete vmdesc whose JSON parses.
+fn ends_with_vmdesc(path: &Path) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    for tail in [1u64 << 20, 64 << 20] {
+        let tail = tail.min(len);
+        f.seek(SeekFrom::Start(len - tail))?;
+        let mut buf = vec![0u8; tail as usize];
+        f.read_exact(&mut buf)?;
+        if let Some((_, json)) = qemufile::stream::find_vmdesc(&buf) {
+            return Ok(crate::decode::Schema::parse(json).is_ok());
+        }
+        if tail == len {
+            break;
+        }
+    }
+    Ok(false)
+}
+
+/// How the spooling phase ended.
+enum End {
+    Closed,
+    IdleAfterVmdesc,
+}
+
+/// Runs `vmstate listen`.
+pub fn run_listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match listen(args, out, err) {
+        Ok(status) => status,
+        Err(m) => {
+            let _ = writeln!(err, "vmstate listen: {m}");
+            1
+        }
+    }
+}
+
+fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, String> {
+    let timeout = secs(args.timeout);
+    let listener = TcpListener::bind(&args.addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Accept with a deadline: poll a non-blocking listener.
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let (sock, peer) = loop {
+        match listener.accept() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if t0.elapsed() > timeout {
+                    return Err(format!("no connection on {local} within {timeout:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept on {local}: {e}")),
+        }
+    };
+    drop(listener);
+    sock.set_nonblocking(false).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let _ = sock.set_nodelay(true);
+    let file = File::create(&args.output)
+        .map_err(|e| format!("cannot create {}: {e}", args.output.display()))?;
+    let name = args.output.display().to_string();
+    let started = Instant::now();
+    let sink = BufWriter::with_capacity(1 << 20, file);
+    let tee = TeeReader::new(&sock, sink);
+
+    // Phase 1: framing while the stream arrives.
+    let (stop, mut tee, stats) = {
+        let mut w = match Walker::open(tee, 4096) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = sock.shutdown(Shutdown::Both);
+                return Err(format!(
+                    "stream from {peer} (written to {name}): {e}; connection closed"
+                ));
+            }
+        };
+        match w.run(false, |_| {}) {
+            Ok(stop) => {
+                let stats = w.stats().clone();
+                (stop, w.into_inner(), stats)
+            }
+            Err(e) => {
+                let received = w.into_inner().received;
+                let _ = sock.shutdown(Shutdown::Both);
+                return Err(format!(
+                    "stream from {peer}: {e}; connection closed after {received} bytes (written \
+                     to {name})"
+                ));
+            }
+        }
+    };
+    let framing_end = match &stop {
+        Stop::Device { offset, .. } => *offset,
+        Stop::Eof { offset, .. } => *offset,
+    };
+
+    // Phase 2: spool the rest until the peer closes (or stays silent after
+    // a complete vmdesc).
+    let end = if matches!(stop, Stop::Eof { .. }) && !tee.closed {
+        End::IdleAfterVmdesc
+    } else {
+        let idle = Duration::from_millis(300);
+        sock.set_read_timeout(Some(idle.min(timeout)))
+            .map_err(|e| e.to_string())?;
+        let mut last_data = Instant::now();
+        loop {
+            tee.start = 0;
+            tee.end = 0;
+            match tee.recv() {
+                Ok(0) => break End::Closed,
+                Ok(_) => last_data = Instant::now(),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    tee.sink
+                        .flush()
+                        .map_err(|e| format!("writing {name}: {e}"))?;
+                    if ends_with_vmdesc(&args.output).unwrap_or(false) {
+                        break End::IdleAfterVmdesc;
+                    }
+                    if last_data.elapsed() > timeout {
+                        return Err(format!(
+                            "no data from {peer} for {timeout:?} after {} bytes (written to \
+                             {name}): the stream is incomplete",
+                            tee.received
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break End::Closed,
+                Err(e) => return Err(format!("receiving from {peer}: {e}")),
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    let received = tee.received;
+    tee.sink
+        .flush()
+        .map_err(|e| format!("writing {name}: {e}"))?;
+    drop(tee);
+    let _ = sock.shutdown(Shutdown::Both);
+    drop(sock);
+
+    let _ = writeln!(
+        out,
+        "received {received} bytes from {peer} on {local} in {:.3} s ({:.0} MiB/s), written to \
+         {name}; {}; validated while receiving: header, configuration ({}), {} RAM section(s) \
+         with {} data page(s) and {} zero page(s), {} command(s) (first {framing_end} bytes)",
+        elapsed.as_secs_f64(),
+        mib_s(received, elapsed),
+        match end {
+            End::Closed => "the peer closed the connection",
+            End::IdleAfterVmdesc => "complete vmdesc received, connection closed by us",
+        },
+        stats.machine.as_deref().unwrap_or("none"),
+        stats.ram_sections,
+        stats.pages,
+        stats.zero,
+        stats.commands,
+    );
+    // Phase 3: the whole stream against its vmdesc.
+    let mut cerr = Vec::new();
+    let status = check_cmd::check_path(&args.output, args.machine.as_deref(), out, &mut cerr);
+    let text = String::from_utf8_lossy(&cerr).replace("vmstate check:", "vmstate listen:");
+    let _ = err.write_all(text.as_bytes());
+    Ok(status)
+}
+
+/// Runs `vmstate send`.
+pub fn run_send(args: &SendArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match send(args, out) {
+        Ok(()) => 0,
+        Err(m) => {
+            let _ = writeln!(err, "vmstate send: {m}");
+            1
+        }
+    }
+}
+
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let t0 = Instant::now();
+    loop {
+        let addrs: Vec<_> = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("bad address {addr}: {e}"))?
+            .collect();
+        let mut last = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        if t0.elapsed() > timeout {
+            return Err(format!("cannot connect to {addr} within {timeout:?}: {e}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
+    let timeout = secs(args.timeout);
+    let name = args.file.display().to_string();
+    let mut file = File::open(&args.file).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let len = file.metadata().map_err(|e| format!("{name}: {e}"))?.len();
+    let mut sock = connect(&args.addr, timeout)?;
+    let peer = sock.peer_addr().map_err(|e| e.to_string())?;
+    let _ = sock.set_nodelay(true);
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut sent = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading {name}: {e}")),
+        };
+        if let Err(e) = sock.write_all(&buf[..n]) {
+            return Err(format!(
+                "{peer} closed the connection after {sent} of {len} bytes ({e}): the \
+                 destination refused the stream (see its log)"
+            ));
+        }
+        sent += n as u64;
+    }
+    let written = t0.elapsed();
+    let _ = sock.shutdown(Shutdown::Write);
+    // Wait for the peer to close (QEMU closes once it has loaded the stream).
+    sock.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut answer = 0u64;
+    let how = loop {
+        match sock.read(&mut buf) {
+            Ok(0) => break "the peer closed the connection",
+            Ok(n) => answer += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                // A QEMU that loaded the stream has read every byte (the
+                // vmdesc too) and closes; a reset means it stopped reading.
+                return Err(format!(
+                    "all {sent} bytes sent, but {peer} reset the connection: it stopped \
+                     reading before the end of the stream, i.e. the destination refused it \
+                     (see its log)"
+                ));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "all {sent} bytes sent to {peer}, but it did not close the connection \
+                     within {timeout:?}"
+                ));
+            }
+            Err(e) => return Err(format!("waiting for {peer}: {e}")),
+        }
+    };
+    let total = t0.elapsed();
+    let _ = writeln!(
+        out,
+        "{name}: {sent} bytes sent to {peer} in {:.3} s ({:.0} MiB/s); {how} after {:.3} s{}",
+        written.as_secs_f64(),
+        mib_s(sent, written),
+        total.as_secs_f64(),
+        if answer > 0 {
+            format!(" ({answer} bytes received from it)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tee_reader_reads_skips_peeks_and_copies() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sink = Vec::new();
+        {
+            let mut t = TeeReader::new(&data[..], &mut sink);
+            let mut b = [0u8; 3];
+            t.read_into(&mut b).unwrap();
+            assert_eq!(b, [0, 1, 2]);
+            assert_eq!(t.peek(2, 2).unwrap(), &[5, 6]);
+            t.skip(270_000).unwrap();
+            assert_eq!(t.position(), 270_003);
+            assert_eq!(t.get_u8().unwrap(), (270_003 % 251) as u8);
+            let e = t.skip(1 << 20).unwrap_err();
+            assert!(e.is_eof());
+        }
+        assert_eq!(sink, data);
+    }
+}
