@@ -257,3 +257,32 @@ fn load_errors_name_qemus_problem_and_change_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn our_streams_decode_with_their_own_vmdesc_like_qemus() {
+    use vmstate_cli::decode::{DecodeOptions, Decoder, Schema, reencode};
+    let (mut master, mut slave) = pics();
+    let mut hpet = Hpet::default();
+    let mut stream = Vec::new();
+    {
+        let mut reg = Registry::new();
+        reg.register(&mut master, Registration::default()).unwrap();
+        reg.register(&mut slave, Registration::default()).unwrap();
+        reg.register(&mut hpet, Registration::default()).unwrap();
+        reg.save(&mut stream, &settings()).unwrap();
+    }
+    // The decoder splits every section by the vmdesc alone (as QEMU's
+    // analyze-migration.py does), strictly: sizes, versions, subsections.
+    let (_, json) = qemufile::stream::find_vmdesc(&stream).unwrap();
+    let schema = Schema::parse(json).unwrap();
+    let strict = DecodeOptions { strict: true };
+    let mut dec = Decoder::open(SliceReader::new(&stream), Some(schema), strict).unwrap();
+    let again = reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+    assert_eq!(again, stream);
+    let layout = vmstate_tests::scan::scan(&stream).unwrap();
+    let body = &stream[layout.find("hpet", 0).unwrap().body.clone()];
+    assert_eq!(
+        body,
+        vmstate_core::save_to_vec(&mut Hpet::default()).unwrap()
+    );
+}
