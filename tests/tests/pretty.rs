@@ -123,7 +123,7 @@ struct BootpClient {
 }
 
 #[derive(VmState, Clone, Debug, Default)]
-#[vmstate(name = "slirp/bootp", version = 1)]
+#[vmstate(name = "bootp", version = 1)]
 struct Bootp {
     bootp_clients: [BootpClient; 16],
 }
@@ -131,15 +131,15 @@ struct Bootp {
 #[derive(VmState, Clone, Debug, Default)]
 #[vmstate(name = "slirp", version = 4)]
 struct Slirp {
-    #[vmstate(name = "bootp")]
-    bootp: Bootp,
+    /// Named `bootp` in the dump by its description, whatever the field name.
+    boot_protocol: Bootp,
 }
 
 #[test]
 fn slirp_array_of_structs_with_arrays() {
     let mut slirp = Slirp::default();
-    slirp.bootp.bootp_clients[0].macaddr = [1, 2, 3, 4, 5, 6];
-    slirp.bootp.bootp_clients[15].allocated = 1;
+    slirp.boot_protocol.bootp_clients[0].macaddr = [1, 2, 3, 4, 5, 6];
+    slirp.boot_protocol.bootp_clients[15].allocated = 1;
     let dump = pretty_print(&mut slirp).unwrap();
     assert_has_line(
         &dump,
@@ -616,10 +616,12 @@ fn pinned_versions_tmp_and_skip() {
     };
     assert_eq!(
         pretty_print(&mut o).unwrap(),
-        "outer.pinned.a = (uint8) 0x1\n\
-         outer.current.a = (uint8) 0x3\n\
-         outer.current.b = (uint8) 0x4\n\
-         outer.computed.hidden_plus_one = (uint32) 0x42\n"
+        // Nested structs are named by their description, as in QEMU's
+        // visitor design (the pinned one is walked at version 2: no `b`).
+        "outer.nested.a = (uint8) 0x1\n\
+         outer.nested.a = (uint8) 0x3\n\
+         outer.nested.b = (uint8) 0x4\n\
+         outer.outer/tmp.hidden_plus_one = (uint32) 0x42\n"
     );
 }
 

@@ -15,6 +15,10 @@ pub enum PathSegment {
     Index(usize),
     /// A subsection, by its full name (`hpet/offset`).
     Subsection(&'static str),
+    /// The description of a nested struct. A single struct field is named by
+    /// its description (`PIIX3.PCIDevice.config`), as in QEMU's visitor
+    /// design; array elements are named by their index (`hpet.timer[1].cmp`).
+    Struct(&'static str),
 }
 
 /// The versions in play when an error happened inside a description.
@@ -258,17 +262,23 @@ impl Error {
         self.0.path.iter().rev()
     }
 
-    /// The path as text: `PIIX3.PCIDevice.config[255]`.
+    /// The path as text: `PIIX3.PCIDevice.config[255]`, `hpet.timer[1].cmp`.
     pub fn path_string(&self) -> String {
+        let segments: Vec<&PathSegment> = self.path().collect();
         let mut out = String::new();
-        for seg in self.path() {
+        for (i, seg) in segments.iter().enumerate() {
+            let next_struct = match segments.get(i + 1) {
+                Some(PathSegment::Struct(d)) => Some(*d),
+                _ => None,
+            };
             match seg {
                 PathSegment::Root(name) => out.push_str(name),
                 PathSegment::Field(name) => {
                     if !out.is_empty() {
                         out.push('.');
                     }
-                    out.push_str(name);
+                    // A single nested struct is named by its description.
+                    out.push_str(next_struct.unwrap_or(name));
                 }
                 PathSegment::Index(i) => {
                     out.push('[');
@@ -284,6 +294,9 @@ impl Error {
                     }
                     out.push_str(name);
                 }
+                // Shown through the field that holds it (or not at all for
+                // the root, elements and subsections, already named).
+                PathSegment::Struct(_) => {}
             }
         }
         out

@@ -6,7 +6,8 @@
 //! i8259.irr = (uint8) 0x10
 //! ```
 //!
-//! The path starts at the description name; an array field shows
+//! The path starts at the description name; a nested struct is named by its
+//! description (`PCIDevice`), a subsection by its name; an array field shows
 //! `(length)(element size)` and each element `.[i]`; `(type)` is QEMU's wire
 //! type name; values are lowercase hex (two's complement bits for signed
 //! types, IEEE bits for doubles, raw bytes for buffers).
@@ -127,7 +128,7 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
         Ok(())
     }
 
-    fn enter_struct(&mut self, name: &'static str, _: &'static Description, _: u32) -> Result<()> {
+    fn enter_struct(&mut self, name: &'static str, d: &'static Description, _: u32) -> Result<()> {
         if self.in_element {
             // The element path already names it.
             self.frames.push((self.prefix.len(), true));
@@ -136,7 +137,9 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
         } else if self.prefix.is_empty() {
             self.push(format_args!("{name}"))
         } else {
-            self.push(format_args!(".{name}"))
+            // A nested struct is named by its description, as in QEMU's
+            // visitor design: `PIIX3.PCIDevice.config(256)(1).[255]`.
+            self.push(format_args!(".{}", d.name))
         }
     }
     fn leave_struct(&mut self) -> Result<()> {

@@ -105,6 +105,7 @@ pub fn visit_struct_at<T: VmState, V: Visitor>(
             minimum: d.minimum_version_id,
             loading: V::LOADING,
         })
+        .within(PathSegment::Struct(d.name))
     };
     if V::LOADING {
         if version_id > d.version_id {
