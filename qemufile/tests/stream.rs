@@ -798,3 +798,76 @@ fn mutations_never_panic() {
         })();
     }
 }
+
+/// A stream of unknown origin tells whether it has footers: the first section
+/// decides, later ones must agree.
+#[test]
+fn footers_are_detected_from_the_stream() {
+    use qemufile::stream::{Item, SectionHeader, StreamOptions, StreamReader, StreamWriter};
+    use qemufile::{QemuWrite, SliceReader};
+    for footers in [true, false] {
+        let opts = StreamOptions {
+            send_section_footer: footers,
+            ..StreamOptions::default()
+        };
+        let mut w = StreamWriter::new(Vec::new(), opts);
+        w.write_header().unwrap();
+        w.write_configuration(&qemufile::stream::Configuration::new(b"pc".to_vec()))
+            .unwrap();
+        for (id, name) in [(3u32, "a"), (5, "b")] {
+            w.write_section_header(&SectionHeader::full(id, name, 0, 1).unwrap())
+                .unwrap();
+            w.body().put_be32(0x7e7e_7e7e).unwrap();
+            w.write_section_footer().unwrap();
+        }
+        w.write_eof().unwrap();
+        let bytes = w.into_inner();
+        let detect = StreamOptions {
+            detect_section_footer: true,
+            ..StreamOptions::default()
+        };
+        let mut r = StreamReader::open(SliceReader::new(&bytes), detect).unwrap();
+        let mut n = 0;
+        while let Item::Section(_) = r.next_item().unwrap() {
+            r.skip_body(4).unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 2, "footers {footers}");
+        assert_eq!(r.options().send_section_footer, footers);
+    }
+}
+
+/// QEMU's own footer-less stream (`-global migration.send-section-footer=off`)
+/// parses with detection, and section bodies are where the vmdesc says.
+#[test]
+fn qemus_footerless_stream_is_detected() {
+    use qemufile::stream::{Item, StreamOptions, StreamReader};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/x86-pc-nofooter.mig"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let detect = StreamOptions {
+        detect_section_footer: true,
+        ..StreamOptions::default()
+    };
+    let mut r = StreamReader::open(qemufile::SliceReader::new(&bytes), detect).unwrap();
+    // The first section is ram: walk its records to the EOS.
+    let Item::Section(h) = r.next_item().unwrap() else {
+        panic!("ram first")
+    };
+    assert_eq!(h.idstr.as_bytes(), b"ram");
+    let mut ram = qemufile::ram::RamReader::new(qemufile::ram::RamConfig::from_configuration(
+        r.configuration(),
+        4096,
+    ));
+    loop {
+        if let qemufile::ram::RamItem::Record(rec) = ram.next_item(r.body()).unwrap() {
+            if rec.kind == qemufile::ram::RamKind::Eos {
+                break;
+            }
+        }
+    }
+    r.finish_section().unwrap();
+    assert!(!r.options().send_section_footer);
+}

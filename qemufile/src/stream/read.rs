@@ -11,8 +11,14 @@ pub struct StreamOptions {
     /// after the header (default on; off for `hw_compat_2_3` machines and Xen).
     pub send_configuration: bool,
     /// `send-section-footer`: every section ends with `7e | be32 section_id`
-    /// (default on; off for `hw_compat_2_3` machines and Xen).
+    /// (default on; off for `hw_compat_2_3` machines, Xen, and
+    /// `-global migration.send-section-footer=off`).
     pub send_section_footer: bool,
+    /// Tell from the stream whether it has footers (for tools reading files
+    /// of unknown origin): the first section decides (`0x7e` after its body,
+    /// or not), and every later section must agree. Overrides
+    /// `send_section_footer`. Default off, as in QEMU's loader.
+    pub detect_section_footer: bool,
     /// Largest vmdesc JSON accepted by [`StreamReader::read_vmdesc`]
     /// (default 64 MiB; QEMU itself has no bound).
     pub max_vmdesc_len: u32,
@@ -25,6 +31,7 @@ impl Default for StreamOptions {
         StreamOptions {
             send_configuration: true,
             send_section_footer: true,
+            detect_section_footer: false,
             max_vmdesc_len: 64 << 20,
             max_sections: 65536,
         }
@@ -378,6 +385,11 @@ impl<R: QemuRead> StreamReader<R> {
                 ErrorKind::InvalidState("no section body open"),
             ));
         };
+        if self.opts.detect_section_footer {
+            // 0x7e is no section type, so after the first body it tells.
+            self.opts.send_section_footer = self.inner.peek_u8(0)? == Some(SECTION_FOOTER);
+            self.opts.detect_section_footer = false;
+        }
         if self.opts.send_section_footer {
             let at = self.inner.position();
             let mark = self.inner.get_u8()?;
