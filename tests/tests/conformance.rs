@@ -948,11 +948,10 @@ fn varray_into_a_fixed_array_refuses_overruns() {
         ),
         "{err}"
     );
-    let err = vmstate_core::load_new::<FixedVarArr>(&[0xff, 0xff, 0xff, 0xff], 1).unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::NegativeCount { count: -1, .. }),
-        "{err}"
-    );
+    // A negative int32 count is zero elements, as QEMU's element loop runs
+    // zero times for it.
+    let neg = vmstate_core::load_new::<FixedVarArr>(&[0xff, 0xff, 0xff, 0xff], 1).unwrap();
+    assert_eq!(neg, FixedVarArr { n: -1, arr: [0; 4] });
 }
 
 #[derive(VmState, Clone, Debug, PartialEq, Default)]

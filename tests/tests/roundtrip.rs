@@ -120,8 +120,10 @@ impl TmpState<AllKinds> for TmpDiff {
         })
     }
     fn into_parent(self, p: &mut AllKinds) -> vmstate_core::Result<()> {
-        p.derived = u32::try_from(i64::from(p.diff_base) + self.diff)
-            .map_err(|_| "derived out of range")?;
+        let derived = i64::from(p.diff_base)
+            .checked_add(self.diff)
+            .ok_or("derived out of range")?;
+        p.derived = u32::try_from(derived).map_err(|_| "derived out of range")?;
         Ok(())
     }
 }

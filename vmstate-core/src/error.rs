@@ -149,13 +149,16 @@ pub enum ErrorKind {
         /// The array's capacity.
         capacity: usize,
     },
-    /// A negative value in a signed count field.
-    #[error("count field `{count_field}` is negative ({count})")]
-    NegativeCount {
+    /// A count asks for many elements that occupy no bytes on the wire.
+    #[error(
+        "count field `{count_field}` asks for {count} element(s) that occupy no bytes on the \
+         wire; refusing to allocate elements the input does not pay for"
+    )]
+    UnpaidElements {
         /// The field holding the count.
         count_field: &'static str,
-        /// Its value.
-        count: i64,
+        /// The count's value.
+        count: u64,
     },
     /// A gtree's node count disagrees with the nodes that follow.
     #[error(

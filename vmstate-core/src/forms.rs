@@ -88,14 +88,11 @@ macro_rules! count_unsigned {
 count_unsigned!(u8, u16, u32);
 
 impl CountField for i32 {
+    /// QEMU's element loop (`for (i = 0; i < n_elems; i++)` with an `int`
+    /// count) runs zero times for a negative count: nothing is written or read.
     #[inline]
-    fn to_len(self, count_field: &'static str) -> Result<usize> {
-        usize::try_from(self).map_err(|_| {
-            Error::new(ErrorKind::NegativeCount {
-                count_field,
-                count: i64::from(self),
-            })
-        })
+    fn to_len(self, _: &'static str) -> Result<usize> {
+        Ok(usize::try_from(self).unwrap_or(0))
     }
     fn to_u64(self) -> u64 {
         self as u64
@@ -180,15 +177,33 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
         // them), and grow only as elements actually arrive, so that a hostile
         // count cannot make us allocate more than the input holds.
         self.truncate(count);
+        // Elements that take no bytes (all their fields absent) are not paid
+        // for by the input: bound how many of those a count may create.
+        const ZERO_WIRE_ELEMENTS: usize = 1 << 16;
+        const ZERO_WIRE_BYTES: usize = 256 << 10;
+        let mut unpaid = 0usize;
+        let existing = self.len();
         for i in 0..count {
             if i == self.len() {
                 self.push(T::default());
             }
+            let before = v.input_position();
             v.enter_element(i)?;
             self[i]
                 .visit(v, name)
                 .map_err(|e| e.within(PathSegment::Index(i)))?;
             v.leave_element()?;
+            if i >= existing && before.is_some() && before == v.input_position() {
+                unpaid += 1;
+                if unpaid > ZERO_WIRE_ELEMENTS
+                    || unpaid.saturating_mul(std::mem::size_of::<T>()) > ZERO_WIRE_BYTES
+                {
+                    return Err(v.locate(Error::new(ErrorKind::UnpaidElements {
+                        count_field,
+                        count: count as u64,
+                    })));
+                }
+            }
         }
         v.leave_array()
     }

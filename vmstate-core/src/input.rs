@@ -283,7 +283,16 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         let at = self.input.position();
         let name = self.input.peek(2, len)?;
-        if name.len() != len || !name.starts_with(parent.name.as_bytes()) {
+        if name.len() != len {
+            return Ok(None);
+        }
+        // QEMU copies the name into a C string and compares with strncmp and
+        // strcmp: a NUL byte ends it.
+        let name = match name.iter().position(|&b| b == 0) {
+            Some(nul) => &name[..nul],
+            None => name,
+        };
+        if !name.starts_with(parent.name.as_bytes()) {
             return Ok(None);
         }
         let Some(index) = parent.subsection_index(name) else {
@@ -298,6 +307,10 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         // The version is a be32 on the wire but QEMU keeps only its low byte.
         let version_id = self.input.get_be32()? & 0xff;
         Ok(Some(IncomingSubsection { index, version_id }))
+    }
+
+    fn input_position(&self) -> Option<u64> {
+        Some(self.input.position())
     }
 
     fn locate(&self, error: Error) -> Error {

@@ -201,6 +201,11 @@ pub trait Visitor {
         let _ = parent;
         Ok(None)
     }
+    /// Loading visitors: the input position, so that walks can tell whether
+    /// an element consumed any input. `None` for other visitors.
+    fn input_position(&self) -> Option<u64> {
+        None
+    }
     /// Wraps an error from a hook or a check with the visitor's position.
     fn locate(&self, error: crate::Error) -> crate::Error {
         error

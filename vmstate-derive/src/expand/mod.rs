@@ -1,5 +1,17 @@
 //! Code generation.
 
+/// Binds identifiers for the generated code with mixed-site hygiene: user
+/// paths and expressions spliced into the same bodies (`exists = f`,
+/// `since = N`, hooks) neither see nor shadow them.
+macro_rules! hygienic {
+    ($($name:ident),*) => {
+        $(
+            #[allow(non_snake_case)]
+            let $name = proc_macro2::Ident::new(stringify!($name), proc_macro2::Span::mixed_site());
+        )*
+    };
+}
+
 mod describe;
 mod enums;
 mod structs;
@@ -55,6 +67,7 @@ fn wrap(krate: &TokenStream, body: TokenStream) -> TokenStream {
 /// An impl that satisfies the trait without doing anything, emitted next to
 /// compile errors so that uses of the type elsewhere still type-check.
 fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream {
+    hygienic!(__V);
     let krate = c.map(krate).unwrap_or_else(|| quote!(::vmstate_core));
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -69,13 +82,13 @@ fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream 
                     fields: &[],
                     subsections: &[],
                 };
-                fn visit_fields<__V: __vm::Visitor>(&mut self, _: &mut __V, _: u32) -> __vm::Result<()> {
+                fn visit_fields<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: ::core::primitive::u32) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }
             impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
                 const LAYOUT: __vm::Layout = __vm::Layout::Validate;
-                fn visit<__V: __vm::Visitor>(&mut self, _: &mut __V, _: &'static str) -> __vm::Result<()> {
+                fn visit<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: &'static ::core::primitive::str) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }
@@ -83,7 +96,7 @@ fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream 
         syn::Data::Enum(_) => quote! {
             impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
                 const LAYOUT: __vm::Layout = __vm::Layout::Validate;
-                fn visit<__V: __vm::Visitor>(&mut self, _: &mut __V, _: &'static str) -> __vm::Result<()> {
+                fn visit<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: &'static ::core::primitive::str) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }

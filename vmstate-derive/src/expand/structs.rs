@@ -82,6 +82,7 @@ fn field_bound(f: &Field<'_>, self_ty: &TokenStream) -> Option<TokenStream> {
 }
 
 pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
+    hygienic!(__V, __hook, __index, __name, __v, __version);
     let ident = c.ident;
     let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
     let self_ty = quote!(#ident #ty_generics);
@@ -140,10 +141,12 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         let own = quote_spanned!(ty.span()=> <#ty as __vm::VmState>::needed(&self.#m));
         match f.attrs.needed.get() {
             Some(path) => {
-                let hook = quote_spanned!(path.span()=> {
-                    let __hook: fn(&Self) -> bool = #path;
-                    __hook(self)
-                });
+                // Only the binding carries the user's span: `self` must keep
+                // the derive's hygiene (the path may come from a macro).
+                let bind = quote_spanned!(path.span()=>
+                    let #__hook: fn(&Self) -> ::core::primitive::bool = #path;
+                );
+                let hook = quote!({ #bind #__hook(self) });
                 quote!(#i => (#hook) && #own,)
             }
             None => quote!(#i => #own,),
@@ -155,9 +158,9 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         quote_spanned! {ty.span()=>
             #i => __vm::visit_struct_at(
                 &mut self.#m,
-                __v,
+                #__v,
                 <#ty as __vm::VmState>::DESCRIPTION.name,
-                __version,
+                #__version,
             ),
         }
     });
@@ -165,19 +168,19 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         quote!()
     } else {
         quote! {
-            fn subsection_needed(&self, __index: usize) -> bool {
-                match __index {
+            fn subsection_needed(&self, #__index: ::core::primitive::usize) -> ::core::primitive::bool {
+                match #__index {
                     #(#needed_arms)*
                     _ => false,
                 }
             }
-            fn visit_subsection<__V: __vm::Visitor>(
+            fn visit_subsection<#__V: __vm::Visitor>(
                 &mut self,
-                __v: &mut __V,
-                __index: usize,
-                __version: u32,
+                #__v: &mut #__V,
+                #__index: ::core::primitive::usize,
+                #__version: ::core::primitive::u32,
             ) -> __vm::Result<()> {
-                match __index {
+                match #__index {
                     #(#visit_arms)*
                     _ => __vm::Err(__vm::Error::msg("no such subsection")),
                 }
@@ -231,15 +234,15 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                 }
             };
 
-            const LOAD_INFALLIBLE: bool = #load_infallible;
+            const LOAD_INFALLIBLE: ::core::primitive::bool = #load_infallible;
 
             #[inline]
-            fn visit_fields<__V: __vm::Visitor>(
+            fn visit_fields<#__V: __vm::Visitor>(
                 &mut self,
-                __v: &mut __V,
-                __version: u32,
+                #__v: &mut #__V,
+                #__version: ::core::primitive::u32,
             ) -> __vm::Result<()> {
-                let _ = &__version;
+                let _ = &#__version;
                 #(#visits)*
                 __vm::Ok(())
             }
@@ -253,21 +256,23 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                 description: <Self as __vm::VmState>::DESCRIPTION,
                 pinned_version: __vm::None,
             };
-            const LOAD_INFALLIBLE: bool = <Self as __vm::VmState>::LOAD_INFALLIBLE;
+            // As a field, a struct is followed by a subsection probe that can
+            // fail on the parent's next bytes (as in QEMU): never infallible.
+            const LOAD_INFALLIBLE: ::core::primitive::bool = false;
 
             #[inline]
-            fn visit<__V: __vm::Visitor>(&mut self, __v: &mut __V, __name: &'static str) -> __vm::Result<()> {
-                __vm::visit_struct(self, __v, __name)
+            fn visit<#__V: __vm::Visitor>(&mut self, #__v: &mut #__V, #__name: &'static ::core::primitive::str) -> __vm::Result<()> {
+                __vm::visit_struct(self, #__v, #__name)
             }
 
             #[inline]
-            fn visit_at_version<__V: __vm::Visitor>(
+            fn visit_at_version<#__V: __vm::Visitor>(
                 &mut self,
-                __v: &mut __V,
-                __name: &'static str,
-                __version: u32,
+                #__v: &mut #__V,
+                #__name: &'static ::core::primitive::str,
+                #__version: ::core::primitive::u32,
             ) -> __vm::Result<()> {
-                __vm::visit_struct_at(self, __v, __name, __version)
+                __vm::visit_struct_at(self, #__v, #__name, #__version)
             }
         }
 
@@ -276,47 +281,60 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
 }
 
 fn hooks(c: &Container<'_>) -> TokenStream {
+    hygienic!(__hook, __version);
     let a = &c.attrs;
     let mut out = TokenStream::new();
     // Each hook is first bound to a function pointer of the documented
     // signature, so a mismatch is reported as such, on the user's path.
     if let Some(p) = a.needed.get() {
-        out.extend(quote_spanned! {p.span()=>
-            fn needed(&self) -> bool {
-                let __hook: fn(&Self) -> bool = #p;
-                __hook(self)
+        let bind =
+            quote_spanned! {p.span()=> let #__hook: fn(&Self) -> ::core::primitive::bool = #p; };
+        out.extend(quote! {
+            fn needed(&self) -> ::core::primitive::bool {
+                #bind
+                #__hook(self)
             }
         });
     }
     if let Some(p) = a.pre_save.get() {
-        out.extend(quote_spanned! {p.span()=>
+        let bind = quote_spanned! {p.span()=>
+            let #__hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
+        };
+        out.extend(quote! {
             fn pre_save(&mut self) -> __vm::Result<()> {
-                let __hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
-                __hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
+                #bind
+                #__hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
     if let Some(p) = a.post_save.get() {
-        out.extend(quote_spanned! {p.span()=>
+        let bind = quote_spanned! {p.span()=> let #__hook: fn(&mut Self) = #p; };
+        out.extend(quote! {
             fn post_save(&mut self) {
-                let __hook: fn(&mut Self) = #p;
-                __hook(self)
+                #bind
+                #__hook(self)
             }
         });
     }
     if let Some(p) = a.pre_load.get() {
-        out.extend(quote_spanned! {p.span()=>
+        let bind = quote_spanned! {p.span()=>
+            let #__hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
+        };
+        out.extend(quote! {
             fn pre_load(&mut self) -> __vm::Result<()> {
-                let __hook: fn(&mut Self) -> ::core::result::Result<(), _> = #p;
-                __hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
+                #bind
+                #__hook(self).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
     if let Some(p) = a.post_load.get() {
-        out.extend(quote_spanned! {p.span()=>
-            fn post_load(&mut self, __version: u32) -> __vm::Result<()> {
-                let __hook: fn(&mut Self, u32) -> ::core::result::Result<(), _> = #p;
-                __hook(self, __version).map_err(::core::convert::Into::<__vm::Error>::into)
+        let bind = quote_spanned! {p.span()=>
+            let #__hook: fn(&mut Self, ::core::primitive::u32) -> ::core::result::Result<(), _> = #p;
+        };
+        out.extend(quote! {
+            fn post_load(&mut self, #__version: ::core::primitive::u32) -> __vm::Result<()> {
+                #bind
+                #__hook(self, #__version).map_err(::core::convert::Into::<__vm::Error>::into)
             }
         });
     }
@@ -329,6 +347,7 @@ fn visit_field(
     fields: &[Field<'_>],
     index: usize,
 ) -> TokenStream {
+    hygienic!(__check, __e, __exists, __failed, __v, __version, __walked);
     let m = &f.member;
     let ty = f.ty;
     let span = ty.span();
@@ -339,88 +358,88 @@ fn visit_field(
     };
     let call = match &f.kind {
         FieldKind::Plain => quote_spanned! {span=>
-            __vm::VmStateField::visit(&mut self.#m, __v, #name)
+            __vm::VmStateField::visit(&mut self.#m, #__v, #name)
         },
         FieldKind::Equal => quote_spanned! {span=>
-            __vm::forms::EqualField::visit_equal(&mut self.#m, __v, #name)
+            __vm::forms::EqualField::visit_equal(&mut self.#m, #__v, #name)
         },
         FieldKind::Le => quote_spanned! {span=>
-            __vm::forms::LessOrEqualField::visit_le(&mut self.#m, __v, #name)
+            __vm::forms::LessOrEqualField::visit_le(&mut self.#m, #__v, #name)
         },
         FieldKind::Buffer => quote_spanned! {span=>
-            __vm::forms::buffer(__v, #name, &mut self.#m)
+            __vm::forms::buffer(#__v, #name, &mut self.#m)
         },
         FieldKind::VarBuffer { len } => {
             let count = count_name(fields, len);
             quote_spanned! {span=>
-                __vm::forms::var_buffer(__v, #name, &mut self.#m, self.#len, #count)
+                __vm::forms::var_buffer(#__v, #name, &mut self.#m, self.#len, #count)
             }
         }
         FieldKind::VarArray { len } => {
             let count = count_name(fields, len);
             quote_spanned! {span=>
-                __vm::forms::var_array(__v, #name, &mut self.#m, self.#len, #count)
+                __vm::forms::var_array(#__v, #name, &mut self.#m, self.#len, #count)
             }
         }
         FieldKind::Bitmap { bits } => {
             let count = count_name(fields, bits);
             quote_spanned! {span=>
-                __vm::forms::bitmap(__v, #name, &mut self.#m, self.#bits, #count)
+                __vm::forms::bitmap(#__v, #name, &mut self.#m, self.#bits, #count)
             }
         }
         FieldKind::Unused(n) => quote_spanned! {n.span()=>
-            __vm::forms::unused(__v, #name, #n)
+            __vm::forms::unused(#__v, #name, #n)
         },
         FieldKind::Pinned(version) => quote_spanned! {span=>
-            __vm::forms::pinned(__v, #name, &mut self.#m, #version)
+            __vm::forms::pinned(#__v, #name, &mut self.#m, #version)
         },
         FieldKind::List { .. } => quote_spanned! {span=>
-            __vm::forms::list(__v, #name, &mut self.#m, #since_opt)
+            __vm::forms::list(#__v, #name, &mut self.#m, #since_opt)
         },
         FieldKind::Tree => quote_spanned! {span=>
-            __vm::forms::tree(__v, #name, &mut self.#m, #since_opt)
+            __vm::forms::tree(#__v, #name, &mut self.#m, #since_opt)
         },
         FieldKind::AutoAlloc => quote_spanned! {span=>
-            __vm::forms::auto_alloc(__v, #name, __vm::forms::PointerArray::slots(&mut self.#m))
+            __vm::forms::auto_alloc(#__v, #name, __vm::forms::PointerArray::slots(&mut self.#m))
         },
         FieldKind::Tmp(t) => quote_spanned! {t.span()=>
-            __vm::forms::tmp::<_, #t, _>(__v, #name, self, #since_opt)
+            __vm::forms::tmp::<_, #t, _>(#__v, #name, self, #since_opt)
         },
         FieldKind::Validate(p) => {
             let desc = container_name(c);
-            let check = quote_spanned! {p.span()=> {
-                let __check: fn(&Self, u32) -> bool = #p;
-                __check(self, __version)
-            }};
+            let bind = quote_spanned! {p.span()=>
+                let #__check: fn(&Self, ::core::primitive::u32) -> ::core::primitive::bool = #p;
+            };
+            let check = quote!({ #bind #__check(self, #__version) });
             quote! {
-                __vm::forms::validate(__v, #desc, #name, #check)
+                __vm::forms::validate(#__v, #desc, #name, #check)
             }
         }
         FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken => return quote!(),
     };
     // `index` is the field's position in DESCRIPTION.fields.
     let visit = quote! {
-        let __walked = match __vm::Visitor::enter_field(__v, #index) {
+        let #__walked = match __vm::Visitor::enter_field(#__v, #index) {
             __vm::Ok(()) => match #call {
-                __vm::Ok(()) => __vm::Visitor::leave_field(__v),
-                __failed => __failed,
+                __vm::Ok(()) => __vm::Visitor::leave_field(#__v),
+                #__failed => #__failed,
             },
-            __failed => __failed,
+            #__failed => #__failed,
         };
-        if let __vm::Err(__e) = __walked {
-            return __vm::Err(__vm::in_field(__e, #name));
+        if let __vm::Err(#__e) = #__walked {
+            return __vm::Err(__vm::in_field(#__e, #name));
         }
     };
     match (f.attrs.exists.get(), f.attrs.since.get()) {
         (Some(p), _) => {
-            let test = quote_spanned! {p.span()=> {
-                let __exists: fn(&Self, u32) -> bool = #p;
-                __exists(self, __version)
-            }};
+            let bind = quote_spanned! {p.span()=>
+                let #__exists: fn(&Self, ::core::primitive::u32) -> ::core::primitive::bool = #p;
+            };
+            let test = quote!({ #bind #__exists(self, #__version) });
             quote! { if #test { #visit } }
         }
         // Lists, trees and tmp use `since` as their load version as well.
-        (None, Some(since)) => quote! { if (#since) <= __version { #visit } },
+        (None, Some(since)) => quote! { if (#since) <= #__version { #visit } },
         (None, None) => visit,
     }
 }
