@@ -52,8 +52,11 @@ pub fn check_path(
         return stream_cmd::run_check(&base, out, err);
     }
     match pre_check(path, machine, out, err) {
-        Ok(Some(status)) => status,
-        Ok(None) => stream_cmd::run_check(&base, out, err),
+        Ok(Pre::Done(status)) => status,
+        Ok(Pre::Check(pre)) => {
+            let (input, schema) = *pre;
+            stream_cmd::run_check_input(input, Some(schema), out, err)
+        }
         Err(m) => {
             let _ = writeln!(err, "vmstate check: {m}");
             1
@@ -70,14 +73,22 @@ fn open_walker(path: &Path) -> Result<(String, u64, Walker<FileReader>), String>
     Ok((name, len, w))
 }
 
+/// What [`pre_check`] leaves to do.
+enum Pre {
+    /// Checked (framing only): the exit status.
+    Done(u8),
+    /// The full check, with the input opened and its vmdesc parsed.
+    Check(Box<(Input, Schema)>),
+}
+
 /// The machine check, then the framing-only check when there is no usable
-/// vmdesc (`Some(status)`); `None`: let the full check run.
+/// vmdesc ([`Pre::Done`]); else the full check is left to run.
 fn pre_check(
     path: &Path,
     machine: Option<&str>,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<Option<u8>, String> {
+) -> Result<Pre, String> {
     let input = Input::open(Some(path))?;
     if let Some(local) = machine {
         let (name, _, w) = open_walker(path)?;
@@ -100,7 +111,7 @@ fn pre_check(
     }
     let why = match &input.vmdesc {
         Some((at, json)) => match Schema::parse(json) {
-            Ok(_) => return Ok(None),
+            Ok(schema) => return Ok(Pre::Check(Box::new((input, schema)))),
             Err(e) => format!(
                 "at byte offset {at} (0x{at:x}): the vmdesc is not usable ({e}); QEMU never \
                  parses it and loads such a stream"
@@ -120,7 +131,7 @@ fn pre_check(
         input.name
     );
     drop(input);
-    Ok(Some(framing_only(path, out, err)))
+    Ok(Pre::Done(framing_only(path, out, err)))
 }
 
 fn framing_only(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {

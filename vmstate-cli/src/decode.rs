@@ -135,10 +135,15 @@ impl Schema {
 
     /// The device entry for `(idstr, instance_id)`.
     pub fn device(&self, idstr: &str, instance_id: u32) -> Option<&Json> {
+        self.device_entry(idstr, instance_id).map(|(_, d)| d)
+    }
+
+    /// The device entry and its index in `"devices"`.
+    fn device_entry(&self, idstr: &str, instance_id: u32) -> Option<(usize, &Json)> {
         let i = *self
             .devices
             .get(&(idstr.to_owned(), u64::from(instance_id)))?;
-        self.root.get("devices")?.as_array()?.get(i)
+        Some((i, self.root.get("devices")?.as_array()?.get(i)?))
     }
 
     /// The device entries' `(name, instance_id)` keys, in vmdesc order
@@ -168,6 +173,273 @@ impl Schema {
     /// `"page_size"`.
     pub fn page_size(&self) -> Option<u64> {
         self.root.get("page_size").and_then(Json::as_u64)
+    }
+}
+
+/// A body description compiled from the vmdesc JSON once, so that walking a
+/// section looks nothing up by key: what [`decode_body`] reads, in order.
+#[derive(Debug, Clone, Default)]
+struct Prog {
+    /// `"fields"` is there but not a list (an error when reached).
+    fields_bad: bool,
+    fields: Vec<FieldProg>,
+    /// `"subsections"` is there but not a list (an error after the fields).
+    subs_bad: bool,
+    subs: Vec<SubProg>,
+}
+
+#[derive(Debug, Clone)]
+struct SubProg {
+    /// The `"vmsd_name"` expected on the wire.
+    name: String,
+    version: Option<u64>,
+    body: Prog,
+}
+
+#[derive(Debug, Clone)]
+struct FieldProg {
+    /// A bad `"array_len"` or `"index"` (an error when reached).
+    bad: bool,
+    /// Elements on the wire (`"array_len"`, else 1).
+    count: u64,
+    size: Option<u64>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Struct(Box<Prog>),
+    Capability,
+    Nullptr,
+    /// `tmp`, `vstruct`, `qtailq`, `qlist`: `size` bytes, maybe decodable.
+    Nested {
+        list: bool,
+        prog: Option<Box<Prog>>,
+    },
+    /// Everything else: `size` bytes.
+    Plain,
+}
+
+impl Prog {
+    fn compile(desc: &Json) -> Prog {
+        let mut p = Prog::default();
+        match desc.get("fields") {
+            Some(Json::Array(a)) => p.fields = a.iter().map(FieldProg::compile).collect(),
+            None => {}
+            Some(_) => p.fields_bad = true,
+        }
+        match desc.get("subsections") {
+            Some(Json::Array(a)) => {
+                p.subs = a
+                    .iter()
+                    .map(|sd| SubProg {
+                        name: sd
+                            .get("vmsd_name")
+                            .and_then(Json::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                        version: sd.get("version").and_then(Json::as_u64),
+                        body: Prog::compile(sd),
+                    })
+                    .collect();
+            }
+            None => {}
+            Some(_) => p.subs_bad = true,
+        }
+        p
+    }
+}
+
+impl FieldProg {
+    fn compile(fd: &Json) -> FieldProg {
+        // One pass over the members (the last of a repeated key wins, as with `get`).
+        let (mut array_len, mut index, mut ty, mut st, mut size, mut fields) =
+            (None, None, None, None, None, false);
+        if let Json::Object(m) = fd {
+            for (k, v) in m {
+                match k.as_str() {
+                    "array_len" => array_len = Some(v),
+                    "index" => index = Some(v),
+                    "type" => ty = Some(v),
+                    "struct" => st = Some(v),
+                    "size" => size = Some(v),
+                    "fields" => fields = true,
+                    _ => {}
+                }
+            }
+        }
+        let (count, bad) = match (array_len, index) {
+            (Some(n), _) => match n.as_u64() {
+                Some(n) => (n, false),
+                None => (0, true),
+            },
+            (None, Some(i)) => (1, i.as_u64().is_none()),
+            (None, None) => (1, false),
+        };
+        let ty = ty.and_then(Json::as_str).unwrap_or("unknown");
+        let kind = match (ty, st) {
+            ("struct", Some(sd)) => Kind::Struct(Box::new(Prog::compile(sd))),
+            ("capability", _) => Kind::Capability,
+            ("nullptr", _) => Kind::Nullptr,
+            ("vstruct", _) => Kind::Nested {
+                list: false,
+                prog: st
+                    .filter(|d| d.get("fields").is_some())
+                    .map(|d| Box::new(Prog::compile(d))),
+            },
+            ("tmp" | "qtailq" | "qlist", _) => Kind::Nested {
+                list: ty != "tmp",
+                prog: fields.then(|| Box::new(Prog::compile(fd))),
+            },
+            _ => Kind::Plain,
+        };
+        FieldProg {
+            bad,
+            count,
+            size: size.and_then(Json::as_u64),
+            kind,
+        }
+    }
+}
+
+/// A validating walk failed somewhere: the body does not decode (with the
+/// options given). [`decode_body`] on the same bytes names the problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WalkFailed;
+
+impl From<qemufile::Error> for WalkFailed {
+    fn from(_: qemufile::Error) -> Self {
+        WalkFailed
+    }
+}
+
+/// Walks a body like [`body`] does, consuming exactly the bytes it would and
+/// failing exactly where it would, without building values; returns the
+/// number of scalars [`crate::check_cmd::scalar_count`] would count.
+fn walk_body<R: QemuRead>(
+    r: &mut R,
+    p: &Prog,
+    depth: usize,
+    strict: bool,
+) -> Result<u64, WalkFailed> {
+    if depth >= MAX_NESTING || p.fields_bad {
+        return Err(WalkFailed);
+    }
+    let mut n = 0u64;
+    for f in &p.fields {
+        if f.bad {
+            return Err(WalkFailed);
+        }
+        if f.count == 0 {
+            continue;
+        }
+        match &f.kind {
+            Kind::Plain => {
+                let size = f.size.ok_or(WalkFailed)?;
+                if size > MAX_FIELD_SIZE {
+                    return Err(WalkFailed);
+                }
+                // Fixed-size elements: the whole array at once.
+                r.skip(size.checked_mul(f.count).ok_or(WalkFailed)?)?;
+                n += f.count;
+            }
+            Kind::Struct(sp) => {
+                for _ in 0..f.count {
+                    let start = r.position();
+                    n += walk_body(r, sp, depth + 1, strict)?;
+                    if strict && f.size.is_some_and(|s| s != r.position() - start) {
+                        return Err(WalkFailed);
+                    }
+                }
+            }
+            Kind::Capability => {
+                for _ in 0..f.count {
+                    let len = r.get_u8()?;
+                    r.skip(len.into())?;
+                }
+                n += f.count;
+            }
+            Kind::Nullptr => {
+                if f.size != Some(1) {
+                    return Err(WalkFailed);
+                }
+                for _ in 0..f.count {
+                    if r.get_u8()? != qemufile::stream::PTR_MARKER_NULL {
+                        return Err(WalkFailed);
+                    }
+                }
+                n += f.count;
+            }
+            Kind::Nested { list, prog } => {
+                let size = f.size.ok_or(WalkFailed)?;
+                if size > MAX_FIELD_SIZE {
+                    return Err(WalkFailed);
+                }
+                let Some(prog) = prog else {
+                    r.skip(size.checked_mul(f.count).ok_or(WalkFailed)?)?;
+                    n += f.count;
+                    continue;
+                };
+                let mut raw = Vec::new();
+                for _ in 0..f.count {
+                    raw.clear();
+                    // Grow as data arrives, like `read_bytes`.
+                    let mut left = size as usize;
+                    while left > 0 {
+                        let k = left.min(1 << 16);
+                        let old = raw.len();
+                        raw.resize(old + k, 0);
+                        r.read_into(&mut raw[old..])?;
+                        left -= k;
+                    }
+                    let mut sr = SliceReader::new(&raw);
+                    let inner = if *list {
+                        walk_list(&mut sr, prog, depth + 1, strict)
+                    } else {
+                        walk_body(&mut sr, prog, depth + 1, strict)
+                    };
+                    n += match inner {
+                        Ok(c) if sr.is_empty() => c,
+                        _ => 1,
+                    };
+                }
+            }
+        }
+    }
+    if p.subs_bad {
+        return Err(WalkFailed);
+    }
+    for s in &p.subs {
+        if r.get_u8()? != qemufile::stream::SUBSECTION {
+            return Err(WalkFailed);
+        }
+        let name = r.get_counted_string()?;
+        let version = r.get_be32()?;
+        if strict
+            && (name.as_bytes() != s.name.as_bytes()
+                || s.version.is_some_and(|v| v != u64::from(version)))
+        {
+            return Err(WalkFailed);
+        }
+        n += walk_body(r, &s.body, depth + 1, strict)?;
+    }
+    Ok(n)
+}
+
+/// The elements of a `qtailq`/`qlist`: `01` + body each, then `00`.
+fn walk_list(
+    sr: &mut SliceReader<'_>,
+    p: &Prog,
+    depth: usize,
+    strict: bool,
+) -> Result<u64, WalkFailed> {
+    let mut n = 0;
+    loop {
+        match sr.get_u8()? {
+            0 => return Ok(n),
+            1 => n += walk_body(sr, p, depth, strict)?,
+            _ => return Err(WalkFailed),
+        }
     }
 }
 
@@ -310,7 +582,8 @@ pub struct DecodeOptions {
 }
 
 struct Ctx {
-    path: Vec<String>,
+    /// Path segments: a name, with the element index of array elements.
+    path: Vec<(String, Option<u64>)>,
     opts: DecodeOptions,
     depth: usize,
 }
@@ -318,11 +591,15 @@ struct Ctx {
 impl Ctx {
     fn path(&self) -> String {
         let mut s = String::new();
-        for seg in &self.path {
+        for (name, index) in &self.path {
+            let seg = match index {
+                Some(i) => format!("{name}[{i}]"),
+                None => name.clone(),
+            };
             if !s.is_empty() && !seg.starts_with('[') {
                 s.push('.');
             }
-            s.push_str(seg);
+            s.push_str(&seg);
         }
         s
     }
@@ -350,7 +627,7 @@ pub fn decode_body<R: QemuRead>(r: &mut R, desc: &Json, opts: DecodeOptions) -> 
         depth: 0,
     };
     if let Some(n) = desc.get("vmsd_name").and_then(Json::as_str) {
-        ctx.path.push(n.to_owned());
+        ctx.path.push((n.to_owned(), None));
     }
     body(r, desc, &mut ctx)
 }
@@ -401,17 +678,25 @@ fn body_inner<R: QemuRead>(r: &mut R, desc: &Json, ctx: &mut Ctx) -> Result<Body
             ),
             (None, None) => (1, None),
         };
+        if count == 0 {
+            continue;
+        }
+        // One path segment for the whole array; its index follows the element.
+        ctx.path.push((name.clone(), index));
         for k in 0..count {
             let index = index.map(|i| i + k);
-            let seg = match index {
-                Some(i) => format!("{name}[{i}]"),
-                None => name.clone(),
-            };
-            ctx.path.push(seg);
+            let last = ctx.path.len() - 1;
+            ctx.path[last].1 = index;
             let f = field(r, fd, &name, index, ctx);
-            ctx.path.pop();
-            out.fields.push(f?);
+            match f {
+                Ok(f) => out.fields.push(f),
+                Err(e) => {
+                    ctx.path.pop();
+                    return Err(e);
+                }
+            }
         }
+        ctx.path.pop();
     }
     let subs = match desc.get("subsections") {
         Some(Json::Array(a)) => a.as_slice(),
@@ -447,7 +732,7 @@ fn body_inner<R: QemuRead>(r: &mut R, desc: &Json, ctx: &mut Ctx) -> Result<Body
                 }
             }
         }
-        ctx.path.push(name.clone());
+        ctx.path.push((name.clone(), None));
         let b = body(r, sd, ctx);
         ctx.path.pop();
         out.subsections.push(Subsection {
@@ -659,6 +944,10 @@ pub struct Decoder<R: QemuRead> {
     done: bool,
     sent: HashMap<(String, u32), u64>,
     section: Option<String>,
+    validate: bool,
+    /// Compiled device descriptions, by index in `"devices"`.
+    progs: HashMap<usize, Prog>,
+    section_values: u64,
 }
 
 impl<R: QemuRead> Decoder<R> {
@@ -668,8 +957,11 @@ impl<R: QemuRead> Decoder<R> {
     pub fn open(mut input: R, schema: Option<Schema>, opts: DecodeOptions) -> Result<Self> {
         // The configuration section is optional (hw_compat_2_3, Xen): look.
         let has_config = input.peek(8, 1)?.first() == Some(&qemufile::stream::CONFIGURATION);
+        // Footers can be off (`-global migration.send-section-footer=off`):
+        // the first section tells.
         let sopts = StreamOptions {
             send_configuration: has_config,
+            detect_section_footer: true,
             ..StreamOptions::default()
         };
         let reader = StreamReader::open(input, sopts.clone())?;
@@ -697,6 +989,9 @@ impl<R: QemuRead> Decoder<R> {
             done: false,
             sent: HashMap::new(),
             section: None,
+            validate: false,
+            progs: HashMap::new(),
+            section_values: 0,
         })
     }
 
@@ -730,6 +1025,24 @@ impl<R: QemuRead> Decoder<R> {
             e.section.clone_from(&self.section);
         }
         e
+    }
+
+    /// Validate device sections instead of decoding them: each body is
+    /// walked with its vmdesc entry, compiled once, consuming exactly the
+    /// bytes and failing on exactly the streams the decoding would, without
+    /// building values. [`Event::Section`] then carries an empty [`Body`];
+    /// [`section_values`](Self::section_values) has its number of scalars.
+    /// A body that does not decode fails with a message that names only the
+    /// section: decode it to learn the field and the reason.
+    pub fn set_validate_only(&mut self, on: bool) {
+        self.validate = on;
+    }
+
+    /// The number of scalar values of the last device section walked with
+    /// [`set_validate_only`](Self::set_validate_only) (what
+    /// [`crate::check_cmd::scalar_count`] counts of the decoded body).
+    pub fn section_values(&self) -> u64 {
+        self.section_values
     }
 
     /// The next event, `None` after [`Event::Eof`].
@@ -829,7 +1142,7 @@ impl<R: QemuRead> Decoder<R> {
                         ),
                     ));
                 };
-                let Some(desc) = schema.device(&idstr, h.instance_id) else {
+                let Some((dev_index, desc)) = schema.device_entry(&idstr, h.instance_id) else {
                     return Err(DecodeError::new(
                         at,
                         format!(
@@ -877,7 +1190,23 @@ impl<R: QemuRead> Decoder<R> {
                         ));
                     }
                 }
-                let body = decode_body(self.reader.body(), desc, self.opts)?;
+                let body = if self.validate {
+                    let prog = self
+                        .progs
+                        .entry(dev_index)
+                        .or_insert_with(|| Prog::compile(desc));
+                    let start = self.reader.body().position();
+                    self.section_values = walk_body(self.reader.body(), prog, 0, self.opts.strict)
+                        .map_err(|WalkFailed| {
+                            DecodeError::new(
+                                start,
+                                "the section body does not decode with its vmdesc entry",
+                            )
+                        })?;
+                    Body::default()
+                } else {
+                    decode_body(self.reader.body(), desc, self.opts)?
+                };
                 self.reader.finish_section()?;
                 self.sent.insert((idstr, h.instance_id), at);
                 self.section = None;
@@ -955,6 +1284,7 @@ pub fn reencode<R: QemuRead, W: QemuWrite>(
     while let Some(ev) = dec.next_event()? {
         match ev {
             Event::Section(s) => {
+                sw.set_section_footer(dec.stream_options().send_section_footer);
                 sw.write_section_header(&s.header).map_err(werr)?;
                 s.body.encode(sw.body()).map_err(werr)?;
                 sw.write_section_footer().map_err(werr)?;
@@ -966,7 +1296,10 @@ pub fn reencode<R: QemuRead, W: QemuWrite>(
                 dec.copy_payload(sw.body())?;
                 progress(dec.position());
             }
-            Event::RamEnd => sw.write_section_footer().map_err(werr)?,
+            Event::RamEnd => {
+                sw.set_section_footer(dec.stream_options().send_section_footer);
+                sw.write_section_footer().map_err(werr)?
+            }
             Event::Command(c) => sw.write_command(&c).map_err(werr)?,
             Event::Eof(v) => {
                 sw.write_eof().map_err(werr)?;
@@ -1082,5 +1415,72 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("subsection dev/y on the wire"), "{e}");
         assert!(decode_body(&mut SliceReader::new(&bad), &desc, DecodeOptions::default()).is_ok());
+    }
+
+    /// The validating walk accepts exactly the streams decoding accepts,
+    /// consumes the same bytes and counts the same values, also on damaged
+    /// streams and vmdescs (damaged sizes, types, counts, subsections).
+    #[test]
+    fn validating_agrees_with_decoding() {
+        let good = crate::input::SAMPLE_STREAM;
+        let (desc_at, _) = qemufile::stream::find_vmdesc(good).unwrap();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let mut failures = 0;
+        for i in 0..400 {
+            let mut b = good.to_vec();
+            let (lo, hi) = match i % 3 {
+                0 => (284_000, desc_at),
+                1 => (desc_at + 5, good.len()),
+                _ => (284_000, good.len()),
+            };
+            for _ in 0..(1 + next() % 3) {
+                let p = lo + (next() as usize) % (hi - lo);
+                b[p] = match next() % 4 {
+                    0 => b'0' + (next() % 10) as u8,
+                    1 => 0x05,
+                    _ => next() as u8,
+                };
+            }
+            let schema = qemufile::stream::find_vmdesc(&b).and_then(|(_, j)| Schema::parse(j).ok());
+            for strict in [false, true] {
+                let opts = DecodeOptions { strict };
+                let (Ok(mut slow), Ok(mut fast)) = (
+                    Decoder::open(SliceReader::new(&b), schema.clone(), opts),
+                    Decoder::open(SliceReader::new(&b), schema.clone(), opts),
+                ) else {
+                    continue;
+                };
+                fast.set_validate_only(true);
+                loop {
+                    let (s, f) = (slow.next_event(), fast.next_event());
+                    match (s, f) {
+                        (Ok(Some(Event::Section(s))), Ok(Some(Event::Section(f)))) => {
+                            assert_eq!(s.offset, f.offset);
+                            assert_eq!(
+                                crate::check_cmd::scalar_count(&s.body),
+                                fast.section_values(),
+                                "case {i}, section {}",
+                                s.key()
+                            );
+                        }
+                        (Ok(Some(s)), Ok(Some(f))) => assert_eq!(s, f, "case {i}"),
+                        (Ok(None), Ok(None)) => break,
+                        (Err(_), Err(_)) => {
+                            failures += 1;
+                            break;
+                        }
+                        (s, f) => panic!("case {i} (strict {strict}): {s:?} vs {f:?}"),
+                    }
+                    assert_eq!(slow.position(), fast.position(), "case {i}");
+                }
+            }
+        }
+        assert!(failures > 50, "{failures}");
     }
 }

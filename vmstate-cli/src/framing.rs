@@ -138,6 +138,7 @@ impl<R: QemuRead> Walker<R> {
         let has_config = input.peek(8, 1)?.first() == Some(&stream::CONFIGURATION);
         let sopts = StreamOptions {
             send_configuration: has_config,
+            detect_section_footer: true,
             ..StreamOptions::default()
         };
         let reader = StreamReader::open(input, sopts).map_err(|e| {

@@ -220,7 +220,18 @@ pub struct Input {
     /// The vmdesc JSON and the offset of its `0x06` byte, if the stream ends with one.
     pub vmdesc: Option<(u64, Vec<u8>)>,
     reader: Option<AnyReader<'static>>,
+    /// Where a fresh reader comes from ([`Input::reopen`]).
+    source: Source,
     _temp: Option<TempFile>,
+}
+
+/// What an [`Input`] reads.
+#[derive(Debug)]
+enum Source {
+    /// Bytes in memory.
+    Static(&'static [u8]),
+    /// A handle on the file (sharing the reader's file position).
+    File(Option<File>),
 }
 
 /// Largest vmdesc looked for (as [`qemufile::stream::StreamOptions::max_vmdesc_len`]).
@@ -247,6 +258,7 @@ impl Input {
             len: data.len() as u64,
             vmdesc,
             reader: Some(AnyReader::Slice(SliceReader::new(data))),
+            source: Source::Static(data),
             _temp: None,
         }
     }
@@ -275,12 +287,14 @@ impl Input {
         let vmdesc = read_tail_vmdesc(&mut f, len).map_err(|e| format!("{name}: {e}"))?;
         f.seek(SeekFrom::Start(0))
             .map_err(|e| format!("{name}: {e}"))?;
+        let again = f.try_clone().ok();
         let reader = FileReader::new(f).map_err(|e| format!("{name}: {e}"))?;
         Ok(Input {
             name,
             len,
             vmdesc,
             reader: Some(AnyReader::File(reader)),
+            source: Source::File(again),
             _temp: temp,
         })
     }
@@ -289,18 +303,51 @@ impl Input {
     pub fn take_reader(&mut self) -> Option<AnyReader<'static>> {
         self.reader.take()
     }
+
+    /// A new reader from the start of the input (standard input too: it is
+    /// spooled). A reader taken before must not be used any more: for a
+    /// file, both share the file position.
+    pub fn reopen(&mut self) -> Result<AnyReader<'static>, String> {
+        let name = &self.name;
+        match &mut self.source {
+            Source::Static(data) => Ok(AnyReader::Slice(SliceReader::new(data))),
+            Source::File(f) => {
+                let f = f
+                    .as_ref()
+                    .ok_or_else(|| format!("{name}: cannot read the input again"))?;
+                let mut f = f.try_clone().map_err(|e| format!("{name}: {e}"))?;
+                f.seek(SeekFrom::Start(0))
+                    .map_err(|e| format!("{name}: {e}"))?;
+                Ok(AnyReader::File(
+                    FileReader::new(f).map_err(|e| format!("{name}: {e}"))?,
+                ))
+            }
+        }
+    }
 }
 
 fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
-    // Most vmdescs are well under 1 MiB; try a small tail first.
-    for tail in [1u64 << 20, 16 << 20, MAX_TAIL] {
+    // Most vmdescs are well under 1 MiB; try small tails first. The match
+    // nearest the end wins, whatever the tail, as long as the tail holds it.
+    let mut buf = Vec::new();
+    for tail in [128u64 << 10, 1 << 20, 16 << 20, MAX_TAIL] {
         let tail = tail.min(len);
         let start = len - tail;
         f.seek(SeekFrom::Start(start))?;
-        let mut buf = vec![0u8; tail as usize];
-        f.read_exact(&mut buf)?;
+        buf.clear();
+        buf.reserve_exact(tail as usize);
+        Read::by_ref(f).take(tail).read_to_end(&mut buf)?;
+        if buf.len() as u64 != tail {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while being read",
+            ));
+        }
         if let Some((at, json)) = find_vmdesc(&buf) {
-            return Ok(Some((start + at as u64, json.to_vec())));
+            let (at, json_len) = (at, json.len());
+            // Keep the JSON only, in place.
+            buf.drain(..buf.len() - json_len);
+            return Ok(Some((start + at as u64, buf)));
         }
         if tail == len {
             break;

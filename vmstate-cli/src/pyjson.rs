@@ -139,14 +139,27 @@ impl Json {
                 out.push('{');
                 // Last index of every key; each key printed once, at its first position.
                 let mut last: std::collections::HashMap<&str, usize> =
-                    std::collections::HashMap::with_capacity(m.len());
-                for (i, (k, _)) in m.iter().enumerate() {
-                    last.insert(k, i);
+                    std::collections::HashMap::new();
+                let unique = m.len() < 2
+                    || m.iter()
+                        .enumerate()
+                        .all(|(i, (k, _))| m[..i].iter().all(|(o, _)| o != k))
+                        && m.len() <= 16;
+                if !unique {
+                    last.reserve(m.len());
+                    for (i, (k, _)) in m.iter().enumerate() {
+                        last.insert(k, i);
+                    }
                 }
                 let mut first = true;
-                for (k, _) in m {
-                    let Some(j) = last.remove(k.as_str()) else {
-                        continue;
+                for (i, (k, _)) in m.iter().enumerate() {
+                    let j = if unique {
+                        i
+                    } else {
+                        let Some(j) = last.remove(k.as_str()) else {
+                            continue;
+                        };
+                        j
                     };
                     if !first {
                         out.push(',');
@@ -339,7 +352,28 @@ impl Parser<'_> {
 
     fn string(&mut self) -> Result<String, ParseError> {
         self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
+        // The common case: no escape before the closing quote.
+        let start = self.i;
+        let mut j = start;
+        while let Some(&b) = self.s.get(j) {
+            match b {
+                b'"' => {
+                    self.i = j + 1;
+                    return match std::str::from_utf8(&self.s[start..j]) {
+                        Ok(t) => Ok(t.to_owned()),
+                        Err(_) => Err(self.err("invalid UTF-8 in string")),
+                    };
+                }
+                b'\\' | 0..0x20 => break,
+                _ => j += 1,
+            }
+        }
+        self.i = j;
+        self.string_rest(self.s[start..j].to_vec())
+    }
+
+    /// The rest of a string from `self.i`, after its first bytes `out`.
+    fn string_rest(&mut self, mut out: Vec<u8>) -> Result<String, ParseError> {
         loop {
             let Some(&b) = self.s.get(self.i) else {
                 return Err(self.err("unterminated string"));

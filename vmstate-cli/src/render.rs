@@ -9,23 +9,30 @@ use std::fmt::Write;
 use crate::decode::{Body, Field, Value};
 use crate::pyjson::Json;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(s: &mut String, b: u8) {
+    s.push(char::from(HEX[usize::from(b >> 4)]));
+    s.push(char::from(HEX[usize::from(b & 15)]));
+}
+
 /// Lowercase hex bytes separated by spaces (the analyzer's buffer form).
 pub fn spaced_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
-        let _ = write!(s, "{b:02x}");
+        push_hex(&mut s, b);
     }
     s
 }
 
 /// Lowercase hex bytes, no separator.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+    let mut s = String::with_capacity(bytes.len() * 2 + 2);
+    for &b in bytes {
+        push_hex(&mut s, b);
     }
     s
 }
@@ -61,12 +68,15 @@ pub fn analyzer_int(raw: &[u8], signed: bool) -> String {
     if raw.is_empty() {
         return "0x0".into();
     }
-    let h = hex(raw);
-    if signed && raw[0] & 0x80 != 0 {
-        format!("0x{h} ({})", neg_decimal(raw))
-    } else {
-        format!("0x{h}")
+    let mut s = String::with_capacity(raw.len() * 2 + 2);
+    s.push_str("0x");
+    for &b in raw {
+        push_hex(&mut s, b);
     }
+    if signed && raw[0] & 0x80 != 0 {
+        let _ = write!(s, " ({})", neg_decimal(raw));
+    }
+    s
 }
 
 /// The JSON value the analyzer shows for one field.

@@ -109,14 +109,32 @@ fn open(
     path: Option<&Path>,
     opts: DecodeOptions,
 ) -> Result<(Input, Decoder<AnyReader<'static>>), Fail> {
-    let mut input = Input::open(path).map_err(Fail::Input)?;
-    let name = input.name.clone();
-    let schema = match &input.vmdesc {
+    let input = Input::open(path).map_err(Fail::Input)?;
+    let schema = parse_schema(&input)?;
+    open_with(input, schema, opts)
+}
+
+/// The schema of an input's vmdesc, if it has one.
+fn parse_schema(input: &Input) -> Result<Option<Schema>, Fail> {
+    Ok(match &input.vmdesc {
         Some((at, json)) => Some(Schema::parse(json).map_err(|e| {
-            Fail::Input(format!("{name}: at byte offset {} (0x{at:x}): {e}", at + 5))
+            Fail::Input(format!(
+                "{}: at byte offset {} (0x{at:x}): {e}",
+                input.name,
+                at + 5
+            ))
         })?),
         None => None,
-    };
+    })
+}
+
+/// The decoder of an opened input and its schema.
+fn open_with(
+    mut input: Input,
+    schema: Option<Schema>,
+    opts: DecodeOptions,
+) -> Result<(Input, Decoder<AnyReader<'static>>), Fail> {
+    let name = input.name.clone();
     let reader = input
         .take_reader()
         .ok_or_else(|| Fail::Input(format!("{name}: input already used")))?;
@@ -148,6 +166,20 @@ struct RamState {
 }
 
 impl RamState {
+    /// Counts an item (what [`RamState::note`] counts, without the names
+    /// of the pages' blocks).
+    fn count(&mut self, item: &RamItem) {
+        match item {
+            RamItem::Block(b) => self.blocks.push((b.name.to_string_lossy(), b.length)),
+            RamItem::Record(r) => match r.kind {
+                RamKind::Page => self.pages += 1,
+                RamKind::Zero { .. } => self.zero += 1,
+                RamKind::Xbzrle { .. } => self.other += 1,
+                _ => {}
+            },
+        }
+    }
+
     /// Notes an item; returns the block and address of page records.
     fn note(&mut self, item: &RamItem) -> Option<(String, u64)> {
         match item {
@@ -420,57 +452,100 @@ pub fn run_reencode(args: &ReencodeArgs, out: &mut dyn Write, err: &mut dyn Writ
 /// Runs `vmstate check`.
 pub fn run_check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let r = (|| {
-        let (input, mut dec) = open(Some(&args.file), DecodeOptions { strict: true })?;
-        let name = input.name.clone();
-        let mut progress = Progress::new(input.len);
-        let (mut devices, mut fields, mut commands) = (0u64, 0u64, 0u64);
-        let mut ram = RamState::default();
-        let mut vmdesc_len = None;
-        while let Some(ev) = dec.next_event().map_err(|e| dec_fail(&name, e))? {
-            progress.update(dec.position());
-            match ev {
-                Event::Section(s) => {
-                    devices += 1;
-                    fields += crate::check_cmd::scalar_count(&s.body);
-                }
-                Event::Ram(item) => {
-                    ram.note(&item);
-                }
-                Event::Command(_) => commands += 1,
-                Event::Eof(v) => {
-                    vmdesc_len = v.json().map(<[u8]>::len);
-                    if let (Vmdesc::Absent { .. }, Some((at, _))) = (&v, &input.vmdesc) {
-                        return Err(Fail::Input(format!(
-                            "{name}: at byte offset {at} (0x{at:x}): a vmdesc ends the file, \
-                             but the stream's EOF is elsewhere"
-                        )));
-                    }
-                }
-                Event::RamHeader(_) | Event::RamEnd => {}
-            }
-        }
-        progress.finish();
-        writeln!(
-            out,
-            "{name}: OK: {} bytes, machine {}, {devices} device section(s) with {fields} \
-             value(s), RAM {} block(s) with {} data page(s) and {} zero page(s), {commands} \
-             command(s), {}",
-            input.len,
-            dec.configuration().map_or_else(
-                || "?".into(),
-                |c| String::from_utf8_lossy(c.config.machine()).into_owned()
-            ),
-            ram.blocks.len(),
-            ram.pages,
-            ram.zero,
-            match vmdesc_len {
-                Some(n) => format!("vmdesc of {n} bytes"),
-                None => "no vmdesc".into(),
-            }
-        )?;
-        Ok(())
+        let input = Input::open(Some(&args.file)).map_err(Fail::Input)?;
+        let schema = parse_schema(&input)?;
+        check_input(input, schema, out)
     })();
     report("check", r, err)
+}
+
+/// Runs `vmstate check` on an opened input whose vmdesc (if any) is parsed
+/// already.
+pub fn run_check_input(
+    input: Input,
+    schema: Option<Schema>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    report("check", check_input(input, schema, out), err)
+}
+
+/// Validates the sections without building their values; only when that
+/// fails, decodes the stream again (the same failure, with the field and
+/// the reason named).
+fn check_input(input: Input, schema: Option<Schema>, out: &mut dyn Write) -> Result<(), Fail> {
+    let (mut input, mut dec) = open_with(input, schema, DecodeOptions { strict: true })?;
+    dec.set_validate_only(true);
+    let line = match check_events(&input, dec, true) {
+        Err(Fail::Input(_)) => {
+            let schema = parse_schema(&input)?;
+            let reader = input.reopen().map_err(Fail::Input)?;
+            let dec = Decoder::open(reader, schema, DecodeOptions { strict: true })
+                .map_err(|e| dec_fail(&input.name, e))?;
+            check_events(&input, dec, false)?
+        }
+        r => r?,
+    };
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+/// Runs a strict decoder to the end; the summary line.
+fn check_events(
+    input: &Input,
+    mut dec: Decoder<AnyReader<'static>>,
+    validated: bool,
+) -> Result<String, Fail> {
+    let name = &input.name;
+    let mut progress = Progress::new(input.len);
+    let (mut devices, mut fields, mut commands) = (0u64, 0u64, 0u64);
+    let mut ram = RamState::default();
+    let mut vmdesc_len = None;
+    while let Some(ev) = dec.next_event().map_err(|e| dec_fail(name, e))? {
+        progress.update(dec.position());
+        match ev {
+            Event::Section(s) => {
+                devices += 1;
+                fields += if validated {
+                    dec.section_values()
+                } else {
+                    crate::check_cmd::scalar_count(&s.body)
+                };
+            }
+            Event::Ram(item) => {
+                ram.count(&item);
+            }
+            Event::Command(_) => commands += 1,
+            Event::Eof(v) => {
+                vmdesc_len = v.json().map(<[u8]>::len);
+                if let (Vmdesc::Absent { .. }, Some((at, _))) = (&v, &input.vmdesc) {
+                    return Err(Fail::Input(format!(
+                        "{name}: at byte offset {at} (0x{at:x}): a vmdesc ends the file, \
+                         but the stream's EOF is elsewhere"
+                    )));
+                }
+            }
+            Event::RamHeader(_) | Event::RamEnd => {}
+        }
+    }
+    progress.finish();
+    Ok(format!(
+        "{name}: OK: {} bytes, machine {}, {devices} device section(s) with {fields} \
+         value(s), RAM {} block(s) with {} data page(s) and {} zero page(s), {commands} \
+         command(s), {}",
+        input.len,
+        dec.configuration().map_or_else(
+            || "?".into(),
+            |c| String::from_utf8_lossy(c.config.machine()).into_owned()
+        ),
+        ram.blocks.len(),
+        ram.pages,
+        ram.zero,
+        match vmdesc_len {
+            Some(n) => format!("vmdesc of {n} bytes"),
+            None => "no vmdesc".into(),
+        }
+    ))
 }
 
 /// One scalar of a section: path, type, value.

@@ -71,7 +71,14 @@ impl<W: QemuWrite> StreamWriter<W> {
         &mut self.inner
     }
 
-    /// Closes the open section: writes `7e | be32 section_id` unless footers are off.
+    /// Turns section footers on or off from here on (to mirror a stream
+    /// whose footers were detected while reading it).
+    pub fn set_section_footer(&mut self, on: bool) {
+        self.opts.send_section_footer = on;
+    }
+
+    /// Ends the open section with its footer (`7e | be32 section_id`) unless
+    /// footers are off.
     pub fn write_section_footer(&mut self) -> Result<()> {
         let Some(id) = self.open.take() else {
             return Err(self.invalid("no section open"));
