@@ -327,6 +327,11 @@ impl<R: io::Read> Reader<R> {
         &self.inner
     }
 
+    /// The underlying reader; bytes read ahead into the buffer are dropped.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     fn buffered(&self) -> usize {
         self.end - self.start
     }

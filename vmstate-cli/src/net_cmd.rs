@@ -23,8 +23,6 @@ use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use qemufile::{Error, ErrorKind, MAX_PEEK, QemuRead};
-
 use crate::check_cmd;
 use crate::framing::{Stop, Walker};
 
@@ -58,150 +56,48 @@ pub struct SendArgs {
     pub timeout: f64,
 }
 
-/// Receive buffer (also the read-ahead of the framing check).
+/// Receive buffer for the spooling after the framing check.
 const BUF_SIZE: usize = 1 << 18;
 
-/// A [`QemuRead`] over a socket that writes every byte received to a sink
-/// as soon as it arrives.
-struct TeeReader<S: Read, W: Write> {
+/// Reads from a socket and writes every byte received to a sink as soon as
+/// it arrives; the framing check reads it through a [`qemufile::Reader`].
+struct Tee<S: Read, W: Write> {
     src: S,
     sink: W,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-    pos: u64,
     received: u64,
     closed: bool,
 }
 
-impl<S: Read, W: Write> TeeReader<S, W> {
+impl<S: Read, W: Write> Tee<S, W> {
     fn new(src: S, sink: W) -> Self {
-        TeeReader {
+        Tee {
             src,
             sink,
-            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            pos: 0,
             received: 0,
             closed: false,
         }
     }
+}
 
-    fn buffered(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// Reads once from the source into `buf[end..]`; 0 at the end.
-    fn recv(&mut self) -> io::Result<usize> {
+impl<S: Read, W: Write> Read for Tee<S, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.closed {
             return Ok(0);
         }
-        loop {
-            match self.src.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.closed = true;
-                    return Ok(0);
-                }
-                Ok(n) => {
-                    self.sink.write_all(&self.buf[self.end..self.end + n])?;
-                    self.end += n;
-                    self.received += n as u64;
-                    return Ok(n);
-                }
+        let n = loop {
+            match self.src.read(buf) {
+                Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        };
+        if n == 0 {
+            self.closed = true;
+            return Ok(0);
         }
-    }
-
-    fn fill(&mut self, want: usize) -> qemufile::Result<()> {
-        if self.buffered() >= want {
-            return Ok(());
-        }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        while self.end < want {
-            match self.recv() {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(Error::new(self.pos, ErrorKind::Io(e))),
-            }
-        }
-        Ok(())
-    }
-
-    fn eof(&self, at: u64, needed: u64, available: u64) -> Error {
-        Error::new(at, ErrorKind::UnexpectedEof { needed, available })
-    }
-}
-
-impl<S: Read, W: Write> QemuRead for TeeReader<S, W> {
-    fn position(&self) -> u64 {
-        self.pos
-    }
-
-    fn read_into(&mut self, out: &mut [u8]) -> qemufile::Result<()> {
-        let at = self.pos;
-        let mut done = 0;
-        while done < out.len() {
-            if self.buffered() == 0 {
-                self.fill(1)?;
-                if self.buffered() == 0 {
-                    return Err(self.eof(at, out.len() as u64, done as u64));
-                }
-            }
-            let n = self.buffered().min(out.len() - done);
-            out[done..done + n].copy_from_slice(&self.buf[self.start..self.start + n]);
-            self.start += n;
-            self.pos += n as u64;
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn skip(&mut self, n: u64) -> qemufile::Result<()> {
-        let at = self.pos;
-        let mut left = n;
-        while left > 0 {
-            if self.buffered() == 0 {
-                self.start = 0;
-                self.end = 0;
-                self.fill(1)?;
-                if self.buffered() == 0 {
-                    return Err(self.eof(at, n, n - left));
-                }
-            }
-            let k = (self.buffered() as u64).min(left) as usize;
-            self.start += k;
-            self.pos += k as u64;
-            left -= k as u64;
-        }
-        Ok(())
-    }
-
-    fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
-        match offset.checked_add(len) {
-            Some(e) if e <= MAX_PEEK => {}
-            _ => {
-                return Err(Error::new(
-                    self.pos,
-                    ErrorKind::PeekTooFar {
-                        offset,
-                        len,
-                        max: MAX_PEEK,
-                    },
-                ));
-            }
-        }
-        self.fill(offset + len)?;
-        let avail = &self.buf[self.start..self.end];
-        let s = offset.min(avail.len());
-        let e = (offset + len).min(avail.len());
-        Ok(&avail[s..e])
+        self.sink.write_all(&buf[..n])?;
+        self.received += n as u64;
+        Ok(n)
     }
 }
 
@@ -279,7 +175,7 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     let name = args.output.display().to_string();
     let started = Instant::now();
     let sink = BufWriter::with_capacity(1 << 20, file);
-    let tee = TeeReader::new(&sock, sink);
+    let tee = qemufile::Reader::new(Tee::new(&sock, sink));
 
     // Phase 1: framing while the stream arrives.
     let (stop, mut tee, stats) = {
@@ -295,10 +191,10 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         match w.run(false, |_| {}) {
             Ok(stop) => {
                 let stats = w.stats().clone();
-                (stop, w.into_inner(), stats)
+                (stop, w.into_inner().into_inner(), stats)
             }
             Err(e) => {
-                let received = w.into_inner().received;
+                let received = w.into_inner().into_inner().received;
                 let _ = sock.shutdown(Shutdown::Both);
                 return Err(format!(
                     "stream from {peer}: {e}; connection closed after {received} bytes (written \
@@ -321,10 +217,9 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         sock.set_read_timeout(Some(idle.min(timeout)))
             .map_err(|e| e.to_string())?;
         let mut last_data = Instant::now();
+        let mut scratch = vec![0u8; BUF_SIZE];
         loop {
-            tee.start = 0;
-            tee.end = 0;
-            match tee.recv() {
+            match tee.read(&mut scratch) {
                 Ok(0) => break End::Closed,
                 Ok(_) => last_data = Instant::now(),
                 Err(e)
@@ -498,13 +393,14 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qemufile::QemuRead;
 
     #[test]
-    fn tee_reader_reads_skips_peeks_and_copies() {
+    fn tee_copies_everything_the_reader_consumes_or_buffers() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let mut sink = Vec::new();
         {
-            let mut t = TeeReader::new(&data[..], &mut sink);
+            let mut t = qemufile::Reader::new(Tee::new(&data[..], &mut sink));
             let mut b = [0u8; 3];
             t.read_into(&mut b).unwrap();
             assert_eq!(b, [0, 1, 2]);
