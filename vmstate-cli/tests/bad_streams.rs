@@ -3,6 +3,8 @@
 //! offset, and (where QEMU is installed) accepts exactly the streams QEMU
 //! accepts.
 
+mod common;
+use common::{TempDir, shared_qemu};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -154,25 +156,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let p = std::env::temp_dir().join(format!("vmstate-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn write_cases(dir: &Path) -> Vec<(Case, PathBuf)> {
     cases()
         .into_iter()
@@ -225,31 +208,6 @@ fn machine_is_only_compared_when_asked() {
     assert!(ok && out.contains("machine pc-i440fx-10.1"), "{out}");
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/x86-pc-min.mig");
     assert!(check(&good, Some("pc-i440fx-10.0")).0);
-}
-
-fn shared_qemu() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/qemu");
-    if !dir.join("load-stream.sh").is_file() {
-        println!("SKIPPED: {} not found", dir.display());
-        return None;
-    }
-    let v = Command::new("qemu-system-x86_64").arg("--version").output();
-    let Ok(v) = v else {
-        println!("SKIPPED: qemu-system-x86_64 not installed");
-        return None;
-    };
-    let text = String::from_utf8_lossy(&v.stdout).into_owned();
-    let major: u32 = text
-        .split("version ")
-        .nth(1)
-        .and_then(|s| s.split('.').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if major < 10 {
-        println!("SKIPPED: QEMU >= 10.0 needed, found {}", text.trim());
-        return None;
-    }
-    Some(dir)
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! 10.0 or `../../shared/qemu`. Every QEMU started here is killed by PID
 //! when its guard drops, also when an assertion fails.
 
+mod common;
+use common::{TempDir, shared_qemu};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -27,49 +29,6 @@ const COMMON: &[&str] = &[
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/x86-pc-min.mig")
-}
-
-fn shared_qemu() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/qemu");
-    if !dir.join("make-streams.sh").is_file() {
-        println!("SKIPPED: {} not found", dir.display());
-        return None;
-    }
-    let Ok(v) = Command::new("qemu-system-x86_64").arg("--version").output() else {
-        println!("SKIPPED: qemu-system-x86_64 not installed");
-        return None;
-    };
-    let text = String::from_utf8_lossy(&v.stdout).into_owned();
-    let major: u32 = text
-        .split("version ")
-        .nth(1)
-        .and_then(|s| s.split('.').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if major < 10 {
-        println!("SKIPPED: QEMU >= 10.0 needed, found {}", text.trim());
-        return None;
-    }
-    Some(dir)
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let p = std::env::temp_dir().join(format!("vmstate-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A child process killed (by PID) and reaped when dropped.
