@@ -110,7 +110,7 @@ fn pre_check(
         }
     }
     let why = match &input.vmdesc {
-        Some((at, json)) => match Schema::parse(json) {
+        Some((at, json)) => match Schema::parse_shared(json.clone()) {
             Ok(schema) => return Ok(Pre::Check(Box::new((input, schema)))),
             Err(e) => format!(
                 "at byte offset {at} (0x{at:x}): the vmdesc is not usable ({e}); QEMU never \

@@ -30,8 +30,10 @@
 //! | `nullptr` | [`Value::Null`]: the `0x30` marker |
 //! | anything else (`buffer`, `unused_buffer`, `timer`, `float64`, `CPU_Double_U`, `bitmap`, `ptr-marker`, `gtree`, `virtio`, `pci config`, `unknown`, ...) | [`Value::Bytes`], `size` bytes |
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use qemufile::ram::{RamConfig, RamItem, RamKind, RamReader, RamRecord};
 use qemufile::stream::{
@@ -39,7 +41,7 @@ use qemufile::stream::{
 };
 use qemufile::{QemuRead, QemuWrite, SliceReader};
 
-use crate::pyjson::Json;
+use crate::pyjson::{Json, Text};
 
 /// Largest single opaque field read into memory (bounds lying sizes).
 pub const MAX_FIELD_SIZE: u64 = 256 << 20;
@@ -95,84 +97,172 @@ impl From<qemufile::Error> for DecodeError {
 pub type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
 /// The vmdesc of a stream: its JSON plus an index of the device entries.
+///
+/// The JSON is kept as text: device descriptions are compiled from it
+/// directly; the [`Json`] values are built when asked for. Clones share
+/// the text, the values and the descriptions compiled so far.
 #[derive(Debug, Clone)]
 pub struct Schema {
-    root: Json,
+    inner: Arc<SchemaInner>,
+}
+
+#[derive(Debug)]
+struct SchemaInner {
+    text: Arc<Vec<u8>>,
+    /// Where each object and array of `text` ends ([`Text`]).
+    ends: Vec<(u32, u32)>,
+    /// The whole JSON, built on first use.
+    root: OnceLock<Json>,
+    /// `(name, instance_id)` → index in `"devices"` (a later duplicate wins).
     devices: HashMap<(String, u64), usize>,
+    /// Per device entry: offset in `text`, name, instance id, `"version"`.
+    entries: Vec<(usize, String, u64, Option<u64>)>,
+    /// Offset of the `"configuration"` value, and the value once built.
+    config_at: Option<usize>,
+    config: OnceLock<Option<Json>>,
+    page_size: Option<u64>,
+    /// Device descriptions compiled on first use, by index in `"devices"`.
+    progs: Mutex<HashMap<usize, Arc<Prog>>>,
 }
 
 impl Schema {
     /// Parses vmdesc JSON text.
     pub fn parse(json: &[u8]) -> Result<Schema, String> {
-        let root = Json::parse(json).map_err(|e| format!("vmdesc: {e}"))?;
-        if !matches!(root, Json::Object(_)) {
+        Self::parse_shared(Arc::new(json.to_vec()))
+    }
+
+    /// Parses vmdesc JSON text, keeping it (shared, not copied).
+    pub fn parse_shared(text: Arc<Vec<u8>>) -> Result<Schema, String> {
+        let json: &[u8] = &text;
+        let ends = match crate::pyjson::validate(json) {
+            Some(ends) => ends,
+            None => {
+                // The exact message (or, rarely, valid after all).
+                Json::parse(json).map_err(|e| format!("vmdesc: {e}"))?;
+                Vec::new()
+            }
+        };
+        let t = Text(json, &ends);
+        let root = t.ws(0);
+        if json.get(root) != Some(&b'{') {
             return Err("vmdesc: not a JSON object".into());
         }
-        let mut devices = HashMap::new();
-        if let Some(list) = root.get("devices").and_then(Json::as_array) {
-            for (i, d) in list.iter().enumerate() {
-                let (Some(name), Some(inst)) = (
-                    d.get("name").and_then(Json::as_str),
-                    d.get("instance_id").and_then(Json::as_u64),
-                ) else {
-                    return Err(format!(
-                        "vmdesc: device entry {i} has no \"name\" or \"instance_id\""
-                    ));
-                };
-                // Like the analyzer's dict: a later duplicate wins.
-                devices.insert((name.to_owned(), inst), i);
-            }
-        } else {
+        let (mut devs, mut config_at, mut page_size) = (None, None, None);
+        t.members(root, |k, v| match k {
+            b"devices" => devs = Some(v),
+            b"configuration" => config_at = Some(v),
+            b"page_size" => page_size = Some(v),
+            _ => {}
+        });
+        let Some(list) = devs.and_then(|d| t.items(d)) else {
             return Err("vmdesc: no \"devices\" list".into());
+        };
+        let mut devices = HashMap::with_capacity(list.len());
+        let mut entries = Vec::with_capacity(list.len());
+        for (i, &d) in list.iter().enumerate() {
+            let (mut name, mut inst, mut version) = (None, None, None);
+            t.members(d, |k, v| match k {
+                b"name" => name = Some(v),
+                b"instance_id" => inst = Some(v),
+                b"version" => version = Some(v),
+                _ => {}
+            });
+            let (Some(name), Some(inst)) = (
+                name.and_then(|v| t.as_str(v)),
+                inst.and_then(|v| t.as_u64(v)),
+            ) else {
+                return Err(format!(
+                    "vmdesc: device entry {i} has no \"name\" or \"instance_id\""
+                ));
+            };
+            let name = name.into_owned();
+            // Like the analyzer's dict: a later duplicate wins.
+            devices.insert((name.clone(), inst), i);
+            entries.push((d, name, inst, version.and_then(|v| t.as_u64(v))));
         }
-        Ok(Schema { root, devices })
+        let page_size = page_size.and_then(|v| t.as_u64(v));
+        Ok(Schema {
+            inner: Arc::new(SchemaInner {
+                text: text.clone(),
+                ends,
+                root: OnceLock::new(),
+                devices,
+                entries,
+                config_at,
+                config: OnceLock::new(),
+                page_size,
+                progs: Mutex::default(),
+            }),
+        })
     }
 
     /// The whole vmdesc JSON.
     pub fn json(&self) -> &Json {
-        &self.root
+        let i = &self.inner;
+        i.root
+            .get_or_init(|| Json::parse(&i.text).unwrap_or(Json::Null))
     }
 
     /// The device entry for `(idstr, instance_id)`.
     pub fn device(&self, idstr: &str, instance_id: u32) -> Option<&Json> {
-        self.device_entry(idstr, instance_id).map(|(_, d)| d)
+        self.device_json(self.device_index(idstr, instance_id)?)
     }
 
-    /// The device entry and its index in `"devices"`.
-    fn device_entry(&self, idstr: &str, instance_id: u32) -> Option<(usize, &Json)> {
-        let i = *self
+    /// The index in `"devices"` of the entry for `(idstr, instance_id)`.
+    fn device_index(&self, idstr: &str, instance_id: u32) -> Option<usize> {
+        self.inner
             .devices
-            .get(&(idstr.to_owned(), u64::from(instance_id)))?;
-        Some((i, self.root.get("devices")?.as_array()?.get(i)?))
+            .get(&(idstr.to_owned(), u64::from(instance_id)))
+            .copied()
+    }
+
+    /// Device entry `i` as a [`Json`] value.
+    fn device_json(&self, i: usize) -> Option<&Json> {
+        self.json().get("devices")?.as_array()?.get(i)
+    }
+
+    /// The `"version"` of device entry `i`.
+    fn device_version(&self, i: usize) -> Option<u64> {
+        self.inner.entries.get(i)?.3
     }
 
     /// The device entries' `(name, instance_id)` keys, in vmdesc order
     /// (duplicates once).
     pub fn device_keys(&self) -> Vec<(String, u32)> {
         let mut out = Vec::new();
-        if let Some(list) = self.root.get("devices").and_then(Json::as_array) {
-            for (i, d) in list.iter().enumerate() {
-                if let (Some(n), Some(inst)) = (
-                    d.get("name").and_then(Json::as_str),
-                    d.get("instance_id").and_then(Json::as_u64),
-                ) {
-                    if self.devices.get(&(n.to_owned(), inst)) == Some(&i) {
-                        out.push((n.to_owned(), u32::try_from(inst).unwrap_or(u32::MAX)));
-                    }
-                }
+        for (i, (_, n, inst, _)) in self.inner.entries.iter().enumerate() {
+            if self.inner.devices.get(&(n.clone(), *inst)) == Some(&i) {
+                out.push((n.clone(), u32::try_from(*inst).unwrap_or(u32::MAX)));
             }
         }
         out
     }
 
+    /// The compiled description of device entry `index`.
+    fn prog(&self, index: usize) -> Arc<Prog> {
+        let mut m = self.inner.progs.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(index)
+            .or_insert_with(|| {
+                let at = self.inner.entries.get(index).map_or(usize::MAX, |e| e.0);
+                Arc::new(Prog::compile(Text(&self.inner.text, &self.inner.ends), at))
+            })
+            .clone()
+    }
+
     /// The `"configuration"` description, in streams that have it.
     pub fn configuration(&self) -> Option<&Json> {
-        self.root.get("configuration")
+        let i = &self.inner;
+        i.config
+            .get_or_init(|| {
+                i.config_at
+                    .and_then(|at| Text(&i.text, &i.ends).parse_at(at))
+            })
+            .as_ref()
     }
 
     /// `"page_size"`.
     pub fn page_size(&self) -> Option<u64> {
-        self.root.get("page_size").and_then(Json::as_u64)
+        self.inner.page_size
     }
 }
 
@@ -180,18 +270,28 @@ impl Schema {
 /// section looks nothing up by key: what [`decode_body`] reads, in order.
 #[derive(Debug, Clone, Default)]
 struct Prog {
+    /// `"vmsd_name"`, if a string (the text dump's prefix of a section).
+    vmsd_name: Option<String>,
     /// `"fields"` is there but not a list (an error when reached).
     fields_bad: bool,
     fields: Vec<FieldProg>,
     /// `"subsections"` is there but not a list (an error after the fields).
     subs_bad: bool,
     subs: Vec<SubProg>,
+    /// The analyzer's JSON object can be printed in wire order: the
+    /// fields of one name are adjacent and no subsection name repeats a
+    /// field's or another subsection's.
+    json_in_order: bool,
+    /// Subsections anywhere below (nested descriptions included).
+    deep_subs: bool,
 }
 
 #[derive(Debug, Clone)]
 struct SubProg {
     /// The `"vmsd_name"` expected on the wire.
     name: String,
+    /// `name` as a JSON string.
+    key: Vec<u8>,
     version: Option<u64>,
     body: Prog,
 }
@@ -204,6 +304,43 @@ struct FieldProg {
     count: u64,
     size: Option<u64>,
     kind: Kind,
+    /// `"name"` (empty if missing), when it differs from `key` unquoted.
+    name: Option<Box<str>>,
+    /// `"type"` (`unknown` if missing).
+    ty: Cow<'static, str>,
+    /// The name as a JSON string.
+    key: Box<str>,
+    /// The index of the first element (`Some(0)` with `"array_len"`, the
+    /// `"index"`, else `None`).
+    index: Option<u64>,
+    /// How a scalar (`Kind::Plain`) is shown.
+    scalar: Scalar,
+    /// JSON: this field opens its object member (first field of its name).
+    json_open: bool,
+    /// JSON: the member is a list (two elements or more of that name).
+    json_list: bool,
+    /// JSON: this field closes its member (last field of its name).
+    json_close: bool,
+    /// Text: the element count of the run of indexed elements this field's
+    /// elements belong to, and the size shown for them (the first
+    /// element's; `None`: only known once read).
+    text_run: Option<(u64, Option<u64>)>,
+}
+
+/// How a `Kind::Plain` value is shown (see [`crate::render::field_json`]
+/// and [`crate::render::text_value`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scalar {
+    Bool,
+    Int {
+        signed: bool,
+    },
+    /// Bytes shown as hex (`0x...` in text).
+    Bytes,
+    /// `unused_buffer`: `N byte(s)` in text.
+    Unused,
+    /// `timer`, `float64`, `CPU_Double_U`: a number in text when 8 bytes.
+    Be8,
 }
 
 #[derive(Debug, Clone)]
@@ -220,84 +357,272 @@ enum Kind {
     Plain,
 }
 
+fn json_key(s: &str) -> Vec<u8> {
+    let mut k = String::with_capacity(s.len() + 2);
+    crate::pyjson::write_py_string(&mut k, s);
+    k.into_bytes()
+}
+
 impl Prog {
-    fn compile(desc: &Json) -> Prog {
-        let mut p = Prog::default();
-        match desc.get("fields") {
-            Some(Json::Array(a)) => p.fields = a.iter().map(FieldProg::compile).collect(),
-            None => {}
-            Some(_) => p.fields_bad = true,
-        }
-        match desc.get("subsections") {
-            Some(Json::Array(a)) => {
-                p.subs = a
-                    .iter()
-                    .map(|sd| SubProg {
-                        name: sd
-                            .get("vmsd_name")
-                            .and_then(Json::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                        version: sd.get("version").and_then(Json::as_u64),
-                        body: Prog::compile(sd),
-                    })
-                    .collect();
+    /// Compiles the description at offset `at` of the vmdesc text (as
+    /// [`decode_body`] reads the same description as a [`Json`] value).
+    fn compile(t: Text<'_>, at: usize) -> Prog {
+        let (mut name, mut fields, mut subs) = (None, None, None);
+        t.members(at, |k, v| match k {
+            b"vmsd_name" => name = Some(v),
+            b"fields" => fields = Some(v),
+            b"subsections" => subs = Some(v),
+            _ => {}
+        });
+        let mut p = Prog {
+            vmsd_name: name.and_then(|v| t.as_str(v)).map(|s| s.into_owned()),
+            ..Prog::default()
+        };
+        if let Some(v) = fields {
+            match t.items(v) {
+                Some(a) => p.fields = a.iter().map(|&f| FieldProg::compile(t, f)).collect(),
+                None => p.fields_bad = true,
             }
-            None => {}
-            Some(_) => p.subs_bad = true,
         }
+        if let Some(v) = subs {
+            match t.items(v) {
+                Some(a) => {
+                    p.subs = a
+                        .iter()
+                        .map(|&sd| {
+                            let (mut name, mut version) = (None, None);
+                            t.members(sd, |k, v| match k {
+                                b"vmsd_name" => name = Some(v),
+                                b"version" => version = Some(v),
+                                _ => {}
+                            });
+                            let name = name
+                                .and_then(|v| t.as_str(v))
+                                .map(|s| s.into_owned())
+                                .unwrap_or_default();
+                            SubProg {
+                                key: json_key(&name),
+                                name,
+                                version: version.and_then(|v| t.as_u64(v)),
+                                body: Prog::compile(t, sd),
+                            }
+                        })
+                        .collect();
+                }
+                None => p.subs_bad = true,
+            }
+        }
+        p.layout();
         p
+    }
+
+    /// Fills in the JSON and text layout of the fields (what
+    /// [`crate::render::body_json`] and [`crate::render::text_lines`] do
+    /// with the decoded elements, known from the description alone).
+    fn layout(&mut self) {
+        // Only fields with elements show; a field without any does not
+        // separate the fields around it.
+        let live: Vec<usize> = (0..self.fields.len())
+            .filter(|&i| self.fields[i].count > 0)
+            .collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut in_order = true;
+        let mut k = 0;
+        while k < live.len() {
+            let name = self.fields[live[k]].name();
+            let mut j = k + 1;
+            while j < live.len() && self.fields[live[j]].name() == name {
+                j += 1;
+            }
+            in_order &= !names.contains(&name);
+            names.push(name);
+            k = j;
+        }
+        for s in &self.subs {
+            in_order &= !names.contains(&s.name.as_str());
+            names.push(&s.name);
+        }
+        self.json_in_order = in_order;
+        let mut k = 0;
+        while k < live.len() {
+            let first = live[k];
+            let mut j = k + 1;
+            let mut total = self.fields[first].count;
+            while j < live.len() && self.fields[live[j]].name() == self.fields[first].name() {
+                total = total.saturating_add(self.fields[live[j]].count);
+                j += 1;
+            }
+            for (n, &i) in live[k..j].iter().enumerate() {
+                let f = &mut self.fields[i];
+                f.json_open = n == 0;
+                f.json_close = n == j - k - 1;
+                f.json_list = total >= 2;
+            }
+            k = j;
+        }
+        let mut k = 0;
+        while k < live.len() {
+            let first = live[k];
+            if self.fields[first].index.is_none() {
+                k += 1;
+                continue;
+            }
+            let mut j = k + 1;
+            let mut total = self.fields[first].count;
+            while j < live.len()
+                && self.fields[live[j]].index.is_some()
+                && self.fields[live[j]].name() == self.fields[first].name()
+            {
+                total = total.saturating_add(self.fields[live[j]].count);
+                j += 1;
+            }
+            let size = match self.fields[first].kind {
+                Kind::Struct(_) | Kind::Capability => self.fields[first].size,
+                // Sizeless fields of other kinds fail before showing.
+                _ => Some(self.fields[first].size.unwrap_or(0)),
+            };
+            for &i in &live[k..j] {
+                self.fields[i].text_run = Some((total, size));
+            }
+            k = j;
+        }
+        self.deep_subs = !self.subs.is_empty()
+            || self.fields.iter().any(|f| match &f.kind {
+                Kind::Struct(p) => p.deep_subs,
+                Kind::Nested { prog: Some(p), .. } => p.deep_subs,
+                _ => false,
+            });
+    }
+}
+
+/// The types QEMU writes, not to allocate one string per field.
+const KNOWN_TYPES: &[&str] = &[
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "int32 equal",
+    "int32 le",
+    "uint8 equal",
+    "uint16 equal",
+    "uint32 equal",
+    "int64 equal",
+    "struct",
+    "vstruct",
+    "tmp",
+    "qtailq",
+    "qlist",
+    "capability",
+    "nullptr",
+    "buffer",
+    "unused_buffer",
+    "timer",
+    "float64",
+    "CPU_Double_U",
+    "bitmap",
+    "ptr-marker",
+    "gtree",
+    "virtio",
+    "pci config",
+    "unknown",
+];
+
+fn intern_type(ty: &str) -> Cow<'static, str> {
+    match KNOWN_TYPES.iter().find(|&&k| k == ty) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(ty.to_owned()),
     }
 }
 
 impl FieldProg {
-    fn compile(fd: &Json) -> FieldProg {
+    /// `"name"`.
+    fn name(&self) -> &str {
+        match &self.name {
+            Some(n) => n,
+            None => self
+                .key
+                .get(1..self.key.len().saturating_sub(1))
+                .unwrap_or(""),
+        }
+    }
+
+    fn compile(t: Text<'_>, fd: usize) -> FieldProg {
         // One pass over the members (the last of a repeated key wins, as with `get`).
         let (mut array_len, mut index, mut ty, mut st, mut size, mut fields) =
             (None, None, None, None, None, false);
-        if let Json::Object(m) = fd {
-            for (k, v) in m {
-                match k.as_str() {
-                    "array_len" => array_len = Some(v),
-                    "index" => index = Some(v),
-                    "type" => ty = Some(v),
-                    "struct" => st = Some(v),
-                    "size" => size = Some(v),
-                    "fields" => fields = true,
-                    _ => {}
-                }
-            }
-        }
-        let (count, bad) = match (array_len, index) {
-            (Some(n), _) => match n.as_u64() {
-                Some(n) => (n, false),
-                None => (0, true),
+        let mut name = None;
+        t.members(fd, |k, v| match k {
+            b"name" => name = Some(v),
+            b"array_len" => array_len = Some(v),
+            b"index" => index = Some(v),
+            b"type" => ty = Some(v),
+            b"struct" => st = Some(v),
+            b"size" => size = Some(v),
+            b"fields" => fields = true,
+            _ => {}
+        });
+        let (count, bad, first) = match (array_len, index) {
+            (Some(n), _) => match t.as_u64(n) {
+                Some(n) => (n, false, Some(0)),
+                None => (0, true, None),
             },
-            (None, Some(i)) => (1, i.as_u64().is_none()),
-            (None, None) => (1, false),
+            (None, Some(i)) => match t.as_u64(i) {
+                Some(i) => (1, false, Some(i)),
+                None => (1, true, None),
+            },
+            (None, None) => (1, false, None),
         };
-        let ty = ty.and_then(Json::as_str).unwrap_or("unknown");
+        let name = name
+            .and_then(|v| t.as_str(v))
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        let ty = ty.and_then(|v| t.as_str(v));
+        let ty: &str = ty.as_deref().unwrap_or("unknown");
         let kind = match (ty, st) {
-            ("struct", Some(sd)) => Kind::Struct(Box::new(Prog::compile(sd))),
+            ("struct", Some(sd)) => Kind::Struct(Box::new(Prog::compile(t, sd))),
             ("capability", _) => Kind::Capability,
             ("nullptr", _) => Kind::Nullptr,
             ("vstruct", _) => Kind::Nested {
                 list: false,
                 prog: st
-                    .filter(|d| d.get("fields").is_some())
-                    .map(|d| Box::new(Prog::compile(d))),
+                    .filter(|&d| t.get(d, "fields").is_some())
+                    .map(|d| Box::new(Prog::compile(t, d))),
             },
             ("tmp" | "qtailq" | "qlist", _) => Kind::Nested {
                 list: ty != "tmp",
-                prog: fields.then(|| Box::new(Prog::compile(fd))),
+                prog: fields.then(|| Box::new(Prog::compile(t, fd))),
             },
             _ => Kind::Plain,
+        };
+        let key: Box<str> = String::from_utf8(json_key(&name))
+            .unwrap_or_default()
+            .into_boxed_str();
+        let scalar = match (ty, is_signed_int_type(ty)) {
+            (_, Some(signed)) => Scalar::Int { signed },
+            ("bool", _) => Scalar::Bool,
+            ("unused_buffer", _) => Scalar::Unused,
+            ("timer" | "float64" | "CPU_Double_U", _) => Scalar::Be8,
+            _ => Scalar::Bytes,
         };
         FieldProg {
             bad,
             count,
-            size: size.and_then(Json::as_u64),
+            size: size.and_then(|v| t.as_u64(v)),
             kind,
+            ty: intern_type(ty),
+            name: (key[1..key.len() - 1] != *name).then(|| name.into()),
+            key,
+            index: first,
+            scalar,
+            json_open: false,
+            json_list: false,
+            json_close: false,
+            text_run: None,
         }
     }
 }
@@ -438,6 +763,617 @@ fn walk_list(
         match sr.get_u8()? {
             0 => return Ok(n),
             1 => n += walk_body(sr, p, depth, strict)?,
+            _ => return Err(WalkFailed),
+        }
+    }
+}
+
+/// What [`Decoder::set_emit`] prints for each device section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitFormat {
+    /// The section's value in `analyze-migration.py -d state`'s JSON (as
+    /// [`crate::render::body_json`] printed at indentation level 1).
+    Json,
+    /// One line per scalar (as [`crate::render::text_lines`] with the
+    /// description's `vmsd_name`, else the idstr, as prefix).
+    Text,
+}
+
+/// Writes what goes before a section's emitted body: the output buffer,
+/// the section header and the offset of the section.
+pub type Preamble = fn(&mut Vec<u8>, &SectionHeader, u64);
+
+/// [`Drain::drain`] refused: printing stops (the section fails to read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPrinting;
+
+/// Where [`Decoder::next_event_with`] hands output that has grown large
+/// while a section is printed.
+pub trait Drain {
+    /// May write `buf` out and clear it, or leave it; an error stops the
+    /// printing (the section then fails to read).
+    fn drain(&mut self, buf: &mut Vec<u8>) -> Result<(), StopPrinting>;
+}
+
+/// Keeps everything in the buffer.
+struct Keep;
+
+impl Drain for Keep {
+    fn drain(&mut self, _: &mut Vec<u8>) -> Result<(), StopPrinting> {
+        Ok(())
+    }
+}
+
+/// Output size above which a section being printed is drained.
+const DRAIN_AT: usize = 1 << 16;
+
+fn maybe_drain(e: &mut Emitter, sink: &mut dyn Drain) -> Result<(), WalkFailed> {
+    drain_parts(&mut e.out, e.hold, &mut e.drain_at, sink)
+}
+
+fn drain_parts(
+    out: &mut Vec<u8>,
+    hold: u32,
+    drain_at: &mut usize,
+    sink: &mut dyn Drain,
+) -> Result<(), WalkFailed> {
+    if hold == 0 && out.len() >= *drain_at {
+        sink.drain(out).map_err(|StopPrinting| WalkFailed)?;
+        *drain_at = out.len() + DRAIN_AT;
+    }
+    Ok(())
+}
+
+/// Output state of [`Decoder::set_emit`].
+#[derive(Debug, Default)]
+struct Emitter {
+    /// Drain when the output reaches this size.
+    drain_at: usize,
+    /// Printing that may be undone is going on: no draining.
+    hold: u32,
+    out: Vec<u8>,
+    /// Field bytes being shown.
+    scratch: Vec<u8>,
+    /// Text: the path of the current value.
+    path: Vec<u8>,
+}
+
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let d = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [d[i >> 4], d[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// A newline and 64 spaces.
+const NL_SPACES: &[u8; 65] = b"\n                                                                ";
+
+fn newline_indent(out: &mut Vec<u8>, level: usize) {
+    let mut n = level * 4;
+    if n < NL_SPACES.len() {
+        out.extend_from_slice(&NL_SPACES[..n + 1]);
+        return;
+    }
+    out.push(b'\n');
+    while n > 0 {
+        let k = n.min(NL_SPACES.len() - 1);
+        out.extend_from_slice(&NL_SPACES[1..k + 1]);
+        n -= k;
+    }
+}
+
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);
+    }
+}
+
+fn push_spaced_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    if let Some((&first, rest)) = bytes.split_first() {
+        out.reserve(bytes.len() * 3);
+        out.extend_from_slice(&HEX_PAIRS[usize::from(first)]);
+        for &b in rest {
+            let h = HEX_PAIRS[usize::from(b)];
+            out.extend_from_slice(&[b' ', h[0], h[1]]);
+        }
+    }
+}
+
+/// `0x` and the shortest hex of `v` (`{v:#x}`).
+fn push_min_hex(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(b"0x");
+    let digits = ((64 - v.leading_zeros()).max(1) as usize).div_ceil(4);
+    for k in (0..digits).rev() {
+        out.push(b"0123456789abcdef"[((v >> (4 * k)) & 15) as usize]);
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut v: u128) {
+    let mut buf = [0u8; 40];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn be_u64(raw: &[u8]) -> u64 {
+    raw.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))
+}
+
+/// The analyzer's JSON string of an integer ([`crate::render::analyzer_int`]).
+fn push_json_int(out: &mut Vec<u8>, raw: &[u8], signed: bool) {
+    if raw.len() <= 8 && !raw.is_empty() && !(signed && raw[0] & 0x80 != 0) {
+        // The common case, in one piece.
+        let mut b = [0u8; 20];
+        b[..3].copy_from_slice(b"\"0x");
+        let mut n = 3;
+        for &x in raw {
+            b[n..n + 2].copy_from_slice(&HEX_PAIRS[usize::from(x)]);
+            n += 2;
+        }
+        b[n] = b'"';
+        out.extend_from_slice(&b[..n + 1]);
+        return;
+    }
+    out.push(b'"');
+    if raw.is_empty() {
+        out.extend_from_slice(b"0x0\"");
+        return;
+    }
+    out.extend_from_slice(b"0x");
+    push_hex(out, raw);
+    if signed && raw[0] & 0x80 != 0 {
+        out.extend_from_slice(b" (");
+        if raw.len() <= 16 {
+            let v = raw.iter().fold(u128::MAX, |a, &b| (a << 8) | u128::from(b));
+            out.push(b'-');
+            push_decimal(out, v.wrapping_neg());
+        } else {
+            let mut s = String::new();
+            s.push_str(&crate::render::analyzer_int(raw, true));
+            let d = s.rsplit_once(" (").map_or("", |(_, d)| d);
+            out.extend_from_slice(d.trim_end_matches(')').as_bytes());
+        }
+        out.push(b')');
+    }
+    out.push(b'"');
+}
+
+/// Reads `size` bytes into `buf` (growing as data arrives, like `read_bytes`).
+fn read_field<R: QemuRead>(r: &mut R, size: u64, buf: &mut Vec<u8>) -> Result<(), WalkFailed> {
+    if size > MAX_FIELD_SIZE {
+        return Err(WalkFailed);
+    }
+    buf.clear();
+    let mut left = size as usize;
+    while left > 0 {
+        let k = left.min(1 << 16);
+        let old = buf.len();
+        buf.resize(old + k, 0);
+        r.read_into(&mut buf[old..])?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// Prints the analyzer's JSON object of a body at indentation `level`
+/// while reading it like [`walk_body`] (non-strict); fails where decoding
+/// fails, and also where the printed form would not follow the wire order
+/// (the caller then decodes and prints the slow way).
+fn json_body<R: QemuRead>(
+    r: &mut R,
+    p: &Prog,
+    depth: usize,
+    level: usize,
+    e: &mut Emitter,
+    sink: &mut dyn Drain,
+) -> Result<(), WalkFailed> {
+    if depth >= MAX_NESTING || p.fields_bad || !p.json_in_order {
+        return Err(WalkFailed);
+    }
+    let mut any = false;
+    let mut list_first = true;
+    for f in &p.fields {
+        if f.bad {
+            return Err(WalkFailed);
+        }
+        if f.count == 0 {
+            continue;
+        }
+        if f.json_open {
+            e.out.push(if any { b',' } else { b'{' });
+            any = true;
+            newline_indent(&mut e.out, level + 1);
+            e.out.extend_from_slice(f.key.as_bytes());
+            e.out.extend_from_slice(b": ");
+            if f.json_list {
+                e.out.push(b'[');
+                list_first = true;
+            }
+        }
+        let vl = if f.json_list { level + 2 } else { level + 1 };
+        let sep = |out: &mut Vec<u8>, first: &mut bool| {
+            if f.json_list {
+                if !*first {
+                    out.push(b',');
+                }
+                *first = false;
+                newline_indent(out, level + 2);
+            }
+        };
+        match &f.kind {
+            Kind::Plain => {
+                let size = f.size.ok_or(WalkFailed)?;
+                if size > MAX_FIELD_SIZE {
+                    return Err(WalkFailed);
+                }
+                // A few KiB at a time: the output stays small between drains.
+                let per = (1u64 << 12).checked_div(size).map_or(f.count, |p| p.max(1));
+                let mut left = f.count;
+                while left > 0 {
+                    let n = left.min(per);
+                    left -= n;
+                    let Emitter {
+                        out,
+                        scratch,
+                        hold,
+                        drain_at,
+                        ..
+                    } = &mut *e;
+                    read_field(r, size * n, scratch)?;
+                    let chunks = scratch.chunks(size.max(1) as usize);
+                    let elems = if size == 0 {
+                        // Zero-size elements: n empty values.
+                        either_empty(n)
+                    } else {
+                        EitherIter::Chunks(chunks)
+                    };
+                    for raw in elems {
+                        sep(out, &mut list_first);
+                        match f.scalar {
+                            Scalar::Bool => {
+                                out.extend_from_slice(if raw.first().is_some_and(|&b| b != 0) {
+                                    b"true"
+                                } else {
+                                    b"false"
+                                })
+                            }
+                            Scalar::Int { signed } => push_json_int(out, raw, signed),
+                            Scalar::Bytes | Scalar::Unused | Scalar::Be8 => {
+                                out.push(b'"');
+                                // Large buffers in pieces, drained between.
+                                let mut rest = raw;
+                                while rest.len() > 4096 {
+                                    let (a, b) = rest.split_at(4096);
+                                    push_spaced_hex(out, a);
+                                    out.push(b' ');
+                                    rest = b;
+                                    drain_parts(out, *hold, drain_at, sink)?;
+                                }
+                                push_spaced_hex(out, rest);
+                                out.push(b'"');
+                            }
+                        }
+                    }
+                    maybe_drain(e, sink)?;
+                }
+            }
+            Kind::Struct(sp) => {
+                for _ in 0..f.count {
+                    sep(&mut e.out, &mut list_first);
+                    json_body(r, sp, depth + 1, vl, e, sink)?;
+                }
+            }
+            Kind::Capability => {
+                for _ in 0..f.count {
+                    sep(&mut e.out, &mut list_first);
+                    let len = r.get_u8()?;
+                    read_field(r, len.into(), &mut e.scratch)?;
+                    let mut s = String::new();
+                    crate::pyjson::write_py_string(&mut s, &String::from_utf8_lossy(&e.scratch));
+                    e.out.extend_from_slice(s.as_bytes());
+                }
+            }
+            Kind::Nullptr => {
+                if f.size != Some(1) {
+                    return Err(WalkFailed);
+                }
+                for _ in 0..f.count {
+                    sep(&mut e.out, &mut list_first);
+                    if r.get_u8()? != qemufile::stream::PTR_MARKER_NULL {
+                        return Err(WalkFailed);
+                    }
+                    e.out.extend_from_slice(b"\"nullptr\"");
+                }
+            }
+            Kind::Nested { prog, .. } => {
+                let size = f.size.ok_or(WalkFailed)?;
+                // Shown as the bytes, decodable or not; re-encoding a
+                // decoded subsection could differ from them: left to the
+                // slow way.
+                if prog.as_ref().is_some_and(|p| p.deep_subs) {
+                    return Err(WalkFailed);
+                }
+                for _ in 0..f.count {
+                    sep(&mut e.out, &mut list_first);
+                    let Emitter { out, scratch, .. } = &mut *e;
+                    read_field(r, size, scratch)?;
+                    out.push(b'"');
+                    push_spaced_hex(out, scratch);
+                    out.push(b'"');
+                }
+            }
+        }
+        if f.json_close && f.json_list {
+            newline_indent(&mut e.out, level + 1);
+            e.out.push(b']');
+        }
+        maybe_drain(e, sink)?;
+    }
+    if p.subs_bad {
+        return Err(WalkFailed);
+    }
+    for s in &p.subs {
+        if r.get_u8()? != qemufile::stream::SUBSECTION {
+            return Err(WalkFailed);
+        }
+        let name = r.get_counted_string()?;
+        r.get_be32()?;
+        if name.as_bytes() != s.name.as_bytes() {
+            return Err(WalkFailed);
+        }
+        e.out.push(if any { b',' } else { b'{' });
+        any = true;
+        newline_indent(&mut e.out, level + 1);
+        e.out.extend_from_slice(&s.key);
+        e.out.extend_from_slice(b": ");
+        json_body(r, &s.body, depth + 1, level + 1, e, sink)?;
+    }
+    if any {
+        newline_indent(&mut e.out, level);
+        e.out.push(b'}');
+    } else {
+        e.out.extend_from_slice(b"{}");
+    }
+    Ok(())
+}
+
+/// The elements of a chunk of fixed-size values.
+enum EitherIter<'a> {
+    Chunks(std::slice::Chunks<'a, u8>),
+    Empty(u64),
+}
+
+fn either_empty<'a>(n: u64) -> EitherIter<'a> {
+    EitherIter::Empty(n)
+}
+
+impl<'a> Iterator for EitherIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            EitherIter::Chunks(c) => c.next(),
+            EitherIter::Empty(0) => None,
+            EitherIter::Empty(n) => {
+                *n -= 1;
+                Some(&[])
+            }
+        }
+    }
+}
+
+/// Writes one text line: the current path, ` = (type) ` and the value
+/// written by `value`.
+fn text_line(e: &mut Emitter, ty: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    e.out.extend_from_slice(&e.path);
+    e.out.extend_from_slice(b" = (");
+    e.out.extend_from_slice(ty.as_bytes());
+    e.out.extend_from_slice(b") ");
+    value(&mut e.out);
+    e.out.push(b'\n');
+}
+
+fn push_text_scalar(out: &mut Vec<u8>, scalar: Scalar, raw: &[u8]) {
+    match scalar {
+        Scalar::Bool => match raw.first() {
+            Some(&b) => push_min_hex(out, b.into()),
+            None => out.extend_from_slice(b"0x"),
+        },
+        Scalar::Int { .. } if (1..=8).contains(&raw.len()) => push_min_hex(out, be_u64(raw)),
+        Scalar::Unused => {
+            push_decimal(out, raw.len() as u128);
+            out.extend_from_slice(b" byte(s)");
+        }
+        Scalar::Be8 if raw.len() == 8 => push_min_hex(out, be_u64(raw)),
+        Scalar::Int { .. } | Scalar::Bytes | Scalar::Be8 => {
+            out.extend_from_slice(b"0x");
+            push_hex(out, raw);
+        }
+    }
+}
+
+/// Prints the text lines of a body (paths starting at `e.path`) while
+/// reading it like [`walk_body`] (non-strict); fails where decoding fails
+/// (and where a size shown is only known once read).
+fn text_body<R: QemuRead>(
+    r: &mut R,
+    p: &Prog,
+    depth: usize,
+    e: &mut Emitter,
+    sink: &mut dyn Drain,
+) -> Result<(), WalkFailed> {
+    if depth >= MAX_NESTING || p.fields_bad {
+        return Err(WalkFailed);
+    }
+    let base = e.path.len();
+    for f in &p.fields {
+        if f.bad {
+            return Err(WalkFailed);
+        }
+        if f.count == 0 {
+            continue;
+        }
+        e.path.push(b'.');
+        e.path.extend_from_slice(f.name().as_bytes());
+        let run = match f.text_run {
+            Some((len, size)) => {
+                let size = size.ok_or(WalkFailed)?;
+                e.path.push(b'(');
+                push_decimal(&mut e.path, len.into());
+                e.path.extend_from_slice(b")(");
+                push_decimal(&mut e.path, size.into());
+                e.path.extend_from_slice(b").[");
+                true
+            }
+            None => false,
+        };
+        let named = e.path.len();
+        if let Kind::Plain = f.kind {
+            // Fixed-size elements: read a few KiB at a time.
+            let size = f.size.ok_or(WalkFailed)?;
+            if size > MAX_FIELD_SIZE {
+                return Err(WalkFailed);
+            }
+            let per = (1u64 << 12).checked_div(size).map_or(f.count, |p| p.max(1));
+            let (mut k, mut left) = (0u64, f.count);
+            let mut scratch = std::mem::take(&mut e.scratch);
+            let res = loop {
+                if left == 0 {
+                    break Ok(());
+                }
+                let n = left.min(per);
+                left -= n;
+                if let Err(x) = read_field(r, size * n, &mut scratch) {
+                    break Err(x);
+                }
+                for j in 0..n as usize {
+                    let raw = scratch
+                        .get(j * size as usize..(j + 1) * size as usize)
+                        .unwrap_or(&[]);
+                    if run {
+                        e.path.truncate(named);
+                        push_decimal(&mut e.path, f.index.unwrap_or(0).wrapping_add(k).into());
+                        e.path.push(b']');
+                    }
+                    text_line(e, &f.ty, |out| push_text_scalar(out, f.scalar, raw));
+                    k += 1;
+                }
+                if let Err(x) = maybe_drain(e, sink) {
+                    break Err(x);
+                }
+            };
+            e.scratch = scratch;
+            res?;
+            e.path.truncate(base);
+            continue;
+        }
+        for k in 0..f.count {
+            if run {
+                e.path.truncate(named);
+                push_decimal(&mut e.path, f.index.unwrap_or(0).wrapping_add(k).into());
+                e.path.push(b']');
+            }
+            match &f.kind {
+                Kind::Plain => return Err(WalkFailed),
+                Kind::Struct(sp) => text_body(r, sp, depth + 1, e, sink)?,
+                Kind::Capability => {
+                    let len = r.get_u8()?;
+                    read_field(r, len.into(), &mut e.scratch)?;
+                    let v = format!("{:?}", String::from_utf8_lossy(&e.scratch));
+                    text_line(e, &f.ty, |out| out.extend_from_slice(v.as_bytes()));
+                }
+                Kind::Nullptr => {
+                    if f.size != Some(1) {
+                        return Err(WalkFailed);
+                    }
+                    let b = r.get_u8()?;
+                    if b != qemufile::stream::PTR_MARKER_NULL {
+                        return Err(WalkFailed);
+                    }
+                    text_line(e, &f.ty, |out| push_min_hex(out, b.into()));
+                }
+                Kind::Nested { list, prog } => {
+                    let size = f.size.ok_or(WalkFailed)?;
+                    let mut raw = Vec::new();
+                    read_field(r, size, &mut raw)?;
+                    let (mark, plen) = (e.out.len(), e.path.len());
+                    // Undone if it fails: nothing drained meanwhile.
+                    e.hold += 1;
+                    let decoded = prog.as_ref().is_some_and(|prog| {
+                        let mut sr = SliceReader::new(&raw);
+                        let ok = if *list {
+                            text_list(&mut sr, prog, depth + 1, e, sink)
+                        } else {
+                            text_body(&mut sr, prog, depth + 1, e, sink)
+                        };
+                        ok.is_ok() && sr.is_empty()
+                    });
+                    e.hold -= 1;
+                    e.path.truncate(plen);
+                    if !decoded {
+                        e.out.truncate(mark);
+                        text_line(e, &f.ty, |out| {
+                            out.extend_from_slice(b"0x");
+                            push_hex(out, &raw);
+                        });
+                    }
+                }
+            }
+            maybe_drain(e, sink)?;
+        }
+        e.path.truncate(base);
+    }
+    if p.subs_bad {
+        return Err(WalkFailed);
+    }
+    for s in &p.subs {
+        if r.get_u8()? != qemufile::stream::SUBSECTION {
+            return Err(WalkFailed);
+        }
+        let name = r.get_counted_string()?;
+        r.get_be32()?;
+        e.path.push(b'.');
+        e.path
+            .extend_from_slice(String::from_utf8_lossy(name.as_bytes()).as_bytes());
+        let res = text_body(r, &s.body, depth + 1, e, sink);
+        e.path.truncate(base);
+        res?;
+    }
+    Ok(())
+}
+
+/// The elements of a `qtailq`/`qlist` as text lines (`path.[k]...`).
+fn text_list(
+    sr: &mut SliceReader<'_>,
+    p: &Prog,
+    depth: usize,
+    e: &mut Emitter,
+    sink: &mut dyn Drain,
+) -> Result<(), WalkFailed> {
+    let base = e.path.len();
+    let mut k = 0u64;
+    loop {
+        match sr.get_u8()? {
+            0 => return Ok(()),
+            1 => {
+                e.path.extend_from_slice(b".[");
+                push_decimal(&mut e.path, k.into());
+                e.path.push(b']');
+                let res = text_body(sr, p, depth, e, sink);
+                e.path.truncate(base);
+                res?;
+                k += 1;
+            }
             _ => return Err(WalkFailed),
         }
     }
@@ -945,9 +1881,9 @@ pub struct Decoder<R: QemuRead> {
     sent: HashMap<(String, u32), u64>,
     section: Option<String>,
     validate: bool,
-    /// Compiled device descriptions, by index in `"devices"`.
-    progs: HashMap<usize, Prog>,
     section_values: u64,
+    emit: Option<(EmitFormat, Preamble)>,
+    emitter: Emitter,
 }
 
 impl<R: QemuRead> Decoder<R> {
@@ -990,8 +1926,9 @@ impl<R: QemuRead> Decoder<R> {
             sent: HashMap::new(),
             section: None,
             validate: false,
-            progs: HashMap::new(),
             section_values: 0,
+            emit: None,
+            emitter: Emitter::default(),
         })
     }
 
@@ -1038,6 +1975,30 @@ impl<R: QemuRead> Decoder<R> {
         self.validate = on;
     }
 
+    /// Print device sections instead of decoding them: each body is read
+    /// with its vmdesc entry, compiled once, and printed in `format` to
+    /// [`emit_buffer`](Self::emit_buffer), after what `preamble` writes
+    /// there, without building values. [`Event::Section`] then carries an
+    /// empty [`Body`]. Reading fails on the streams decoding fails on, and
+    /// also on bodies whose printed form needs the decoded values (rare:
+    /// fields of one name apart, sizes only known once read, nested
+    /// subsections); the failure names only the section: decode the stream
+    /// (and print the values) to learn more.
+    pub fn set_emit(&mut self, emit: Option<(EmitFormat, Preamble)>) {
+        self.emit = emit;
+    }
+
+    /// Whether [`set_emit`](Self::set_emit) is on.
+    pub fn emitting(&self) -> bool {
+        self.emit.is_some()
+    }
+
+    /// The output of [`set_emit`](Self::set_emit), appended to section by
+    /// section; the caller may write to it and drain it.
+    pub fn emit_buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.emitter.out
+    }
+
     /// The number of scalar values of the last device section walked with
     /// [`set_validate_only`](Self::set_validate_only) (what
     /// [`crate::check_cmd::scalar_count`] counts of the decoded body).
@@ -1047,11 +2008,19 @@ impl<R: QemuRead> Decoder<R> {
 
     /// The next event, `None` after [`Event::Eof`].
     pub fn next_event(&mut self) -> Result<Option<Event>> {
-        let r = self.step();
+        self.next_event_with(&mut Keep)
+    }
+
+    /// [`next_event`](Self::next_event), handing what
+    /// [`set_emit`](Self::set_emit) prints to `sink` whenever it has grown
+    /// large while a section is printed.
+    pub fn next_event_with(&mut self, sink: &mut dyn Drain) -> Result<Option<Event>> {
+        self.emitter.drain_at = self.emitter.out.len() + DRAIN_AT;
+        let r = self.step(sink);
         r.map_err(|e| self.in_section(e))
     }
 
-    fn step(&mut self) -> Result<Option<Event>> {
+    fn step(&mut self, sink: &mut dyn Drain) -> Result<Option<Event>> {
         if self.done {
             return Ok(None);
         }
@@ -1142,7 +2111,7 @@ impl<R: QemuRead> Decoder<R> {
                         ),
                     ));
                 };
-                let Some((dev_index, desc)) = schema.device_entry(&idstr, h.instance_id) else {
+                let Some(dev_index) = schema.device_index(&idstr, h.instance_id) else {
                     return Err(DecodeError::new(
                         at,
                         format!(
@@ -1154,7 +2123,7 @@ impl<R: QemuRead> Decoder<R> {
                     ));
                 };
                 if self.opts.strict {
-                    if let Some(v) = desc.get("version").and_then(Json::as_u64) {
+                    if let Some(v) = schema.device_version(dev_index) {
                         if v != u64::from(h.version_id) {
                             return Err(DecodeError::new(
                                 at,
@@ -1190,13 +2159,39 @@ impl<R: QemuRead> Decoder<R> {
                         ));
                     }
                 }
-                let body = if self.validate {
-                    let prog = self
-                        .progs
-                        .entry(dev_index)
-                        .or_insert_with(|| Prog::compile(desc));
+                let body = if let Some((format, preamble)) = self.emit {
+                    let prog = schema.prog(dev_index);
                     let start = self.reader.body().position();
-                    self.section_values = walk_body(self.reader.body(), prog, 0, self.opts.strict)
+                    let e = &mut self.emitter;
+                    // Once: room for what is held back before a drain.
+                    let room = 4 * DRAIN_AT + (256 << 10);
+                    if e.out.capacity() < room {
+                        e.out.reserve(room - e.out.len());
+                    }
+                    preamble(&mut e.out, &h, at);
+                    let r = self.reader.body();
+                    match format {
+                        EmitFormat::Json => json_body(r, &prog, 0, 1, e, sink),
+                        EmitFormat::Text => {
+                            e.path.clear();
+                            match &prog.vmsd_name {
+                                Some(n) => e.path.extend_from_slice(n.as_bytes()),
+                                None => e.path.extend_from_slice(idstr.as_bytes()),
+                            }
+                            text_body(r, &prog, 0, e, sink)
+                        }
+                    }
+                    .map_err(|WalkFailed| {
+                        DecodeError::new(
+                            start,
+                            "the section body cannot be printed directly with its vmdesc entry",
+                        )
+                    })?;
+                    Body::default()
+                } else if self.validate {
+                    let prog = schema.prog(dev_index);
+                    let start = self.reader.body().position();
+                    self.section_values = walk_body(self.reader.body(), &prog, 0, self.opts.strict)
                         .map_err(|WalkFailed| {
                             DecodeError::new(
                                 start,
@@ -1205,6 +2200,7 @@ impl<R: QemuRead> Decoder<R> {
                         })?;
                     Body::default()
                 } else {
+                    let desc = schema.device_json(dev_index).unwrap_or(&Json::Null);
                     decode_body(self.reader.body(), desc, self.opts)?
                 };
                 self.reader.finish_section()?;

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qemufile::stream::find_vmdesc;
@@ -218,10 +219,12 @@ pub struct Input {
     /// Total length in bytes.
     pub len: u64,
     /// The vmdesc JSON and the offset of its `0x06` byte, if the stream ends with one.
-    pub vmdesc: Option<(u64, Vec<u8>)>,
+    pub vmdesc: Option<(u64, Arc<Vec<u8>>)>,
     reader: Option<AnyReader<'static>>,
     /// Where a fresh reader comes from ([`Input::reopen`]).
     source: Source,
+    /// The file's path, for readers of its own ([`Input::open_independent`]).
+    path: Option<PathBuf>,
     _temp: Option<TempFile>,
 }
 
@@ -245,20 +248,23 @@ impl Input {
             Some(p) if p == Path::new("-") => Self::open_stdin(),
             Some(p) => {
                 let f = File::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-                Self::from_file(p.display().to_string(), f, None)
+                let mut input = Self::from_file(p.display().to_string(), f, None)?;
+                input.path = Some(p.to_path_buf());
+                Ok(input)
             }
         }
     }
 
     /// An input over bytes in memory.
     pub fn from_static(name: &str, data: &'static [u8]) -> Input {
-        let vmdesc = find_vmdesc(data).map(|(at, j)| (at as u64, j.to_vec()));
+        let vmdesc = find_vmdesc(data).map(|(at, j)| (at as u64, Arc::new(j.to_vec())));
         Input {
             name: name.to_owned(),
             len: data.len() as u64,
             vmdesc,
             reader: Some(AnyReader::Slice(SliceReader::new(data))),
             source: Source::Static(data),
+            path: None,
             _temp: None,
         }
     }
@@ -279,7 +285,9 @@ impl Input {
         io::copy(&mut io::stdin().lock(), &mut f)
             .map_err(|e| format!("cannot spool standard input: {e}"))?;
         f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        Self::from_file("<stdin>".into(), f, Some(temp))
+        let mut input = Self::from_file("<stdin>".into(), f, Some(temp))?;
+        input.path = Some(path);
+        Ok(input)
     }
 
     fn from_file(name: String, mut f: File, temp: Option<TempFile>) -> Result<Input, String> {
@@ -295,6 +303,7 @@ impl Input {
             vmdesc,
             reader: Some(AnyReader::File(reader)),
             source: Source::File(again),
+            path: None,
             _temp: temp,
         })
     }
@@ -302,6 +311,22 @@ impl Input {
     /// Takes the reader (once).
     pub fn take_reader(&mut self) -> Option<AnyReader<'static>> {
         self.reader.take()
+    }
+
+    /// A new reader from the start of the input with a file position of
+    /// its own (the file is opened again), to read alongside the reader
+    /// taken before; `None` when the input cannot be opened again.
+    pub fn open_independent(&self) -> Option<AnyReader<'static>> {
+        match (&self.source, &self.path) {
+            (Source::Static(data), _) => Some(AnyReader::Slice(SliceReader::new(data))),
+            (Source::File(_), Some(p)) => {
+                let f = File::open(p).ok()?;
+                let r = FileReader::new(f).ok()?;
+                // The same file, as far as can be told.
+                (r.len() == self.len).then_some(AnyReader::File(r))
+            }
+            (Source::File(_), None) => None,
+        }
     }
 
     /// A new reader from the start of the input (standard input too: it is
@@ -326,7 +351,7 @@ impl Input {
     }
 }
 
-fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Arc<Vec<u8>>)>> {
     // Most vmdescs are well under 1 MiB; try small tails first. The match
     // nearest the end wins, whatever the tail, as long as the tail holds it.
     let mut buf = Vec::new();
@@ -347,7 +372,7 @@ fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Vec<u8>)>
             let (at, json_len) = (at, json.len());
             // Keep the JSON only, in place.
             buf.drain(..buf.len() - json_len);
-            return Ok(Some((start + at as u64, buf)));
+            return Ok(Some((start + at as u64, Arc::new(buf))));
         }
         if tail == len {
             break;

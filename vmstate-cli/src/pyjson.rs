@@ -210,6 +210,358 @@ pub fn write_py_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether `text` is JSON that [`Json::parse`] accepts, checked without
+/// building values. Stricter in one corner (`\u` escapes must be four hex
+/// digits): a `None` is to be confirmed with [`Json::parse`].
+/// Valid: the start and end offsets of every object and array, in order
+/// (see [`Text`]).
+pub fn validate(text: &[u8]) -> Option<Vec<(u32, u32)>> {
+    u32::try_from(text.len()).ok()?;
+    // All of it at once: then every string is (outside strings, only
+    // ASCII is valid JSON anyway).
+    std::str::from_utf8(text).ok()?;
+    let mut v = Validator {
+        s: text,
+        i: 0,
+        ends: Vec::new(),
+    };
+    v.ws();
+    if !v.value(0) {
+        return None;
+    }
+    v.ws();
+    (v.i == text.len()).then_some(v.ends)
+}
+
+struct Validator<'a> {
+    s: &'a [u8],
+    i: usize,
+    ends: Vec<(u32, u32)>,
+}
+
+impl Validator<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn digits(&mut self) -> bool {
+        let s = self.i;
+        while let Some(b'0'..=b'9') = self.s.get(self.i) {
+            self.i += 1;
+        }
+        self.i > s
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        if let Some(b'{' | b'[') = self.s.get(self.i) {
+            let k = self.ends.len();
+            self.ends.push((self.i as u32, 0));
+            let ok = self.scalar_or_container(depth);
+            if ok {
+                self.ends[k].1 = self.i as u32;
+            }
+            return ok;
+        }
+        self.scalar_or_container(depth)
+    }
+
+    fn scalar_or_container(&mut self, depth: usize) -> bool {
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b"}") {
+                    return true;
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') || !self.string() {
+                        return false;
+                    }
+                    self.ws();
+                    if !self.eat(b":") {
+                        return false;
+                    }
+                    self.ws();
+                    if !self.value(depth + 1) {
+                        return false;
+                    }
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    return self.eat(b"}");
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.ws();
+                if self.eat(b"]") {
+                    return true;
+                }
+                loop {
+                    self.ws();
+                    if !self.value(depth + 1) {
+                        return false;
+                    }
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    return self.eat(b"]");
+                }
+            }
+            Some(b'"') => self.string(),
+            Some(b't') => self.eat(b"true"),
+            Some(b'f') => self.eat(b"false"),
+            Some(b'n') => self.eat(b"null"),
+            Some(b'-' | b'0'..=b'9') => {
+                if self.s[self.i] == b'-' {
+                    self.i += 1;
+                }
+                if !self.digits() {
+                    return false;
+                }
+                if self.s.get(self.i) == Some(&b'.') {
+                    self.i += 1;
+                    if !self.digits() {
+                        return false;
+                    }
+                }
+                if let Some(b'e' | b'E') = self.s.get(self.i) {
+                    self.i += 1;
+                    if let Some(b'+' | b'-') = self.s.get(self.i) {
+                        self.i += 1;
+                    }
+                    if !self.digits() {
+                        return false;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn string(&mut self) -> bool {
+        self.i += 1;
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return false;
+            };
+            self.i += 1;
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return false;
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            let ok = self
+                                .s
+                                .get(self.i..self.i + 4)
+                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                            if !ok {
+                                return false;
+                            }
+                            self.i += 4;
+                        }
+                        _ => return false,
+                    }
+                }
+                0..0x20 => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+/// Reading JSON text that is known to be valid (see [`is_valid`]) in
+/// place: values are byte offsets of the text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Text<'a>(pub(crate) &'a [u8], pub(crate) &'a [(u32, u32)]);
+
+impl<'a> Text<'a> {
+    fn at(&self, i: usize) -> u8 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
+    /// The end of the object or array at `i`, from the table.
+    fn end_of(&self, i: usize) -> Option<usize> {
+        let i = u32::try_from(i).ok()?;
+        let k = self.1.binary_search_by_key(&i, |e| e.0).ok()?;
+        Some(self.1[k].1 as usize)
+    }
+
+    /// The offset of the next non-space byte from `i`.
+    pub(crate) fn ws(&self, mut i: usize) -> usize {
+        while let b' ' | b'\t' | b'\n' | b'\r' = self.at(i) {
+            i += 1;
+        }
+        i
+    }
+
+    fn skip_string(&self, mut i: usize) -> usize {
+        i += 1;
+        while i < self.0.len() {
+            match self.0[i] {
+                b'"' => return i + 1,
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        i
+    }
+
+    /// The offset just after the value at `i`.
+    pub(crate) fn skip_value(&self, i: usize) -> usize {
+        match self.at(i) {
+            b'"' => self.skip_string(i),
+            b'{' | b'[' => {
+                if let Some(end) = self.end_of(i) {
+                    return end;
+                }
+                let mut depth = 0usize;
+                let mut j = i;
+                while j < self.0.len() {
+                    match self.0[j] {
+                        b'"' => {
+                            j = self.skip_string(j);
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return j + 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                j
+            }
+            b't' | b'n' => i + 4,
+            b'f' => i + 5,
+            _ => {
+                let mut j = i;
+                while let b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' = self.at(j) {
+                    j += 1;
+                }
+                j
+            }
+        }
+    }
+
+    /// The string at `i` (the offset of its quote), decoded.
+    fn string_at(&self, i: usize) -> (std::borrow::Cow<'a, str>, usize) {
+        let end = self.skip_string(i);
+        let raw = self.0.get(i + 1..end.saturating_sub(1)).unwrap_or(&[]);
+        if !raw.contains(&b'\\') {
+            if let Ok(t) = std::str::from_utf8(raw) {
+                return (std::borrow::Cow::Borrowed(t), end);
+            }
+        }
+        let mut p = Parser { s: self.0, i };
+        let t = p.string().unwrap_or_default();
+        (std::borrow::Cow::Owned(t), end)
+    }
+
+    /// Calls `f(key, value offset)` for each member of the object at `i`
+    /// (none if it is not an object), in order; the key is UTF-8.
+    pub(crate) fn members(&self, i: usize, mut f: impl FnMut(&[u8], usize)) {
+        if self.at(i) != b'{' {
+            return;
+        }
+        let mut j = self.ws(i + 1);
+        while self.at(j) == b'"' {
+            let end = self.skip_string(j);
+            let raw = self.0.get(j + 1..end.saturating_sub(1)).unwrap_or(&[]);
+            let v = self.ws(self.ws(end) + 1);
+            if raw.contains(&b'\\') {
+                let k = self.string_at(j).0;
+                f(k.as_bytes(), v);
+            } else {
+                f(raw, v);
+            }
+            j = self.ws(self.skip_value(v));
+            if self.at(j) != b',' {
+                return;
+            }
+            j = self.ws(j + 1);
+        }
+    }
+
+    /// The offset of the last member called `key` of the object at `i`.
+    pub(crate) fn get(&self, i: usize, key: &str) -> Option<usize> {
+        let mut out = None;
+        self.members(i, |k, v| {
+            if k == key.as_bytes() {
+                out = Some(v);
+            }
+        });
+        out
+    }
+
+    /// The items of the array at `i`, if it is one.
+    pub(crate) fn items(&self, i: usize) -> Option<Vec<usize>> {
+        if self.at(i) != b'[' {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut j = self.ws(i + 1);
+        if self.at(j) == b']' {
+            return Some(out);
+        }
+        loop {
+            out.push(j);
+            j = self.ws(self.skip_value(j));
+            if self.at(j) != b',' {
+                return Some(out);
+            }
+            j = self.ws(j + 1);
+        }
+    }
+
+    /// The string at `i`, if it is one ([`Json::as_str`]).
+    pub(crate) fn as_str(&self, i: usize) -> Option<std::borrow::Cow<'a, str>> {
+        (self.at(i) == b'"').then(|| self.string_at(i).0)
+    }
+
+    /// The number at `i` as an unsigned integer ([`Json::as_u64`]).
+    pub(crate) fn as_u64(&self, i: usize) -> Option<u64> {
+        if !matches!(self.at(i), b'-' | b'0'..=b'9') {
+            return None;
+        }
+        let end = self.skip_value(i);
+        std::str::from_utf8(&self.0[i..end]).ok()?.parse().ok()
+    }
+
+    /// The value at `i`, parsed.
+    pub(crate) fn parse_at(&self, i: usize) -> Option<Json> {
+        Json::parse(&self.0[i..self.skip_value(i)]).ok()
+    }
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
