@@ -214,7 +214,7 @@ pub fn write_py_string(out: &mut String, s: &str) {
 /// building values. Stricter in one corner (`\u` escapes must be four hex
 /// digits): a `None` is to be confirmed with [`Json::parse`].
 /// Valid: the start and end offsets of every object and array, in order
-/// (see [`Text`]).
+/// (see `Text`).
 pub fn validate(text: &[u8]) -> Option<Vec<(u32, u32)>> {
     u32::try_from(text.len()).ok()?;
     // All of it at once: then every string is (outside strings, only
