@@ -125,6 +125,35 @@ fn element_size<T: VmStateField>() -> usize {
     const { crate::field::element_size(&T::LAYOUT) }
 }
 
+/// A count larger than a fixed container is refused (QEMU would overrun).
+fn check_capacity<V: Visitor>(
+    v: &V,
+    count: usize,
+    capacity: usize,
+    count_field: &'static str,
+) -> Result<()> {
+    if count > capacity {
+        return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
+            count_field,
+            count: count as i128,
+            capacity,
+        })));
+    }
+    Ok(())
+}
+
+/// On save, a `Vec` must hold exactly what its count field says.
+fn check_saved_len(len: usize, count: usize, count_field: &'static str) -> Result<()> {
+    if len != count {
+        return Err(Error::new(ErrorKind::CountMismatch {
+            count_field,
+            count: count as u64,
+            len,
+        }));
+    }
+    Ok(())
+}
+
 impl<T: VmStateField, const N: usize> VarArray for [T; N] {
     type Element = T;
     const CAPACITY: Option<usize> = Some(N);
@@ -136,13 +165,7 @@ impl<T: VmStateField, const N: usize> VarArray for [T; N] {
         count: usize,
         count_field: &'static str,
     ) -> Result<()> {
-        if count > N {
-            return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
-                count_field,
-                count: count as i128,
-                capacity: N,
-            })));
-        }
+        check_capacity(v, count, N, count_field)?;
         v.enter_array(name, count, element_size::<T>())?;
         T::visit_elements(&mut self[..count], v, name)?;
         v.leave_array()
@@ -161,13 +184,7 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
         count_field: &'static str,
     ) -> Result<()> {
         if !V::LOADING {
-            if self.len() != count {
-                return Err(Error::new(ErrorKind::CountMismatch {
-                    count_field,
-                    count: count as u64,
-                    len: self.len(),
-                }));
-            }
+            check_saved_len(self.len(), count, count_field)?;
             v.enter_array(name, count, element_size::<T>())?;
             T::visit_elements(self, v, name)?;
             return v.leave_array();
@@ -249,13 +266,7 @@ impl<const N: usize> VarBuffer for [u8; N] {
         len: usize,
         len_field: &'static str,
     ) -> Result<()> {
-        if len > N {
-            return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
-                count_field: len_field,
-                count: len as i128,
-                capacity: N,
-            })));
-        }
+        check_capacity(v, len, N, len_field)?;
         v.visit_buffer(name, &mut self[..len])
     }
 }
@@ -269,12 +280,8 @@ impl VarBuffer for Vec<u8> {
         len: usize,
         len_field: &'static str,
     ) -> Result<()> {
-        if !V::LOADING && self.len() != len {
-            return Err(Error::new(ErrorKind::CountMismatch {
-                count_field: len_field,
-                count: len as u64,
-                len: self.len(),
-            }));
+        if !V::LOADING {
+            check_saved_len(self.len(), len, len_field)?;
         }
         v.visit_buffer_vec(name, self, len)
     }
