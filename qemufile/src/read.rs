@@ -134,27 +134,34 @@ pub trait QemuRead {
     }
 }
 
+/// Forwards the object-safe operations of a `&mut` reference.
+macro_rules! forward_read {
+    () => {
+        #[inline]
+        fn position(&self) -> u64 {
+            (**self).position()
+        }
+        #[inline]
+        fn peek_u8(&mut self, offset: usize) -> Result<Option<u8>> {
+            (**self).peek_u8(offset)
+        }
+        #[inline]
+        fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
+            (**self).read_into(buf)
+        }
+        #[inline]
+        fn skip(&mut self, n: u64) -> Result<()> {
+            (**self).skip(n)
+        }
+        #[inline]
+        fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
+            (**self).peek(offset, len)
+        }
+    };
+}
+
 impl<T: QemuRead> QemuRead for &mut T {
-    #[inline]
-    fn position(&self) -> u64 {
-        (**self).position()
-    }
-    #[inline]
-    fn peek_u8(&mut self, offset: usize) -> Result<Option<u8>> {
-        (**self).peek_u8(offset)
-    }
-    #[inline]
-    fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
-        (**self).read_into(buf)
-    }
-    #[inline]
-    fn skip(&mut self, n: u64) -> Result<()> {
-        (**self).skip(n)
-    }
-    #[inline]
-    fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
-        (**self).peek(offset, len)
-    }
+    forward_read!();
     #[inline]
     fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
         (**self).read_array()
@@ -164,22 +171,7 @@ impl<T: QemuRead> QemuRead for &mut T {
 /// Reading through a trait object, for code that cannot be generic (a
 /// registry of devices of different types).
 impl QemuRead for &mut dyn QemuRead {
-    #[inline]
-    fn position(&self) -> u64 {
-        (**self).position()
-    }
-    #[inline]
-    fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
-        (**self).read_into(buf)
-    }
-    #[inline]
-    fn skip(&mut self, n: u64) -> Result<()> {
-        (**self).skip(n)
-    }
-    #[inline]
-    fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
-        (**self).peek(offset, len)
-    }
+    forward_read!();
 }
 
 fn check_peek(offset: usize, len: usize) -> Result<(), ErrorKind> {
