@@ -13,10 +13,16 @@ use qemufile::stream::{
 use qemufile::{ErrorKind, QemuRead, QemuWrite, Reader, SliceReader, Writer};
 use serde_json::Value;
 
+/// A test stream: this crate's own (`tests/data`), or one of the
+/// workspace's shared fixtures (`../tests/fixtures`).
 fn data(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = dir.join("tests/data").join(name);
+    let p = if own.exists() {
+        own
+    } else {
+        dir.join("../tests/fixtures").join(name)
+    };
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
