@@ -1884,6 +1884,7 @@ pub struct Decoder<R: QemuRead> {
     section_values: u64,
     emit: Option<(EmitFormat, Preamble)>,
     emitter: Emitter,
+    skip_vmdesc: bool,
 }
 
 impl<R: QemuRead> Decoder<R> {
@@ -1929,6 +1930,7 @@ impl<R: QemuRead> Decoder<R> {
             section_values: 0,
             emit: None,
             emitter: Emitter::default(),
+            skip_vmdesc: false,
         })
     }
 
@@ -1986,6 +1988,32 @@ impl<R: QemuRead> Decoder<R> {
     /// (and print the values) to learn more.
     pub fn set_emit(&mut self, emit: Option<(EmitFormat, Preamble)>) {
         self.emit = emit;
+    }
+
+    /// After EOF, skip the vmdesc trailer instead of reading it into memory
+    /// (non-strict only): reading fails on exactly the streams reading it
+    /// fails on, and [`Event::Eof`] then carries an empty JSON text.
+    pub fn set_skip_vmdesc(&mut self, on: bool) {
+        self.skip_vmdesc = on;
+    }
+
+    /// The vmdesc trailer after EOF, skipped (see
+    /// [`set_skip_vmdesc`](Self::set_skip_vmdesc)).
+    fn skip_vmdesc_trailer(&mut self) -> Result<Vmdesc> {
+        let max = self.reader.options().max_vmdesc_len;
+        let r = self.reader.get_mut();
+        let found = r.peek_u8(0)?;
+        if found != Some(qemufile::stream::VMDESCRIPTION) {
+            return Ok(Vmdesc::Absent { found });
+        }
+        r.get_u8()?;
+        let at = r.position();
+        let len = r.get_be32()?;
+        if len > max {
+            return Err(DecodeError::new(at, "vmdesc too large"));
+        }
+        r.skip(len.into())?;
+        Ok(Vmdesc::Present(Vec::new()))
     }
 
     /// Whether [`set_emit`](Self::set_emit) is on.
@@ -2049,7 +2077,11 @@ impl<R: QemuRead> Decoder<R> {
         match item {
             Item::Eof => {
                 self.done = true;
-                let vmdesc = self.reader.read_vmdesc()?;
+                let vmdesc = if self.skip_vmdesc && !self.opts.strict {
+                    self.skip_vmdesc_trailer()?
+                } else {
+                    self.reader.read_vmdesc()?
+                };
                 if self.opts.strict {
                     if let Vmdesc::Absent { found: Some(b) } = vmdesc {
                         return Err(DecodeError::new(

@@ -304,8 +304,9 @@ fn reopen(input: &mut Input) -> Result<Decoder<AnyReader<'static>>, Fail> {
 /// while reading; when that fails (a broken stream, or a body the direct
 /// printer does not handle), the stream is decoded again the slow way,
 /// which prints the same JSON or the exact error. Output is written as it
-/// is made only once a first pass (started when the output grows large)
-/// has read the whole stream: a broken stream prints nothing.
+/// is made only once a first pass (run inline before printing when the
+/// stream is over 64 KiB, else when the output grows large) has read the
+/// whole stream: a broken stream prints nothing.
 fn dump_json(args: &DumpArgs, out: &mut dyn Write) -> Result<(), Fail> {
     let (mut input, dec) = open_dump(args)?;
     let written = match dump_json_fast(args, &input, dec, out) {
@@ -339,6 +340,7 @@ fn first_pass(
 ) -> Option<FirstPassResult> {
     let mut dec = Decoder::open(reader, schema, DecodeOptions::default()).ok()?;
     dec.set_validate_only(true);
+    dec.set_skip_vmdesc(true);
     let mut keys = Vec::new();
     let mut ram_key = false;
     let mut ram = RamJson::default();
@@ -526,14 +528,24 @@ fn dump_json_fast(
     let name = &input.name;
     let mut progress = Progress::new(input.len);
     dec.set_emit(Some((decode::EmitFormat::Json, json_preamble)));
+    dec.set_skip_vmdesc(true);
     let mut sink = JsonOut {
-        first: FirstPass::new(input, dec.schema().cloned(), !args.memory),
+        // Run inline, not on a thread: a thread spawned here usually waits
+        // for a CPU until the printing blocks on it (measured slower).
+        first: FirstPass::new(input, dec.schema().cloned(), false),
         out,
         keep: args.memory,
         written: 0,
         ram_slot: None,
         io: None,
     };
+    if !args.memory && input.len > HOLD_BACK as u64 / 4 {
+        // Likely needed: run it before printing, so that the output is
+        // written in small pieces from the start (a buffer that does not
+        // grow to `HOLD_BACK` saves page faults). A broken stream leaves
+        // it failed, and the output is held back as before.
+        sink.first.result();
+    }
     let r = json_fast_loop(args, name, &mut dec, &mut sink, &mut progress);
     if let Some(e) = sink.io.take() {
         return Err(Fail::Output(e));
