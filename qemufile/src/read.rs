@@ -108,6 +108,37 @@ pub trait QemuRead {
         Ok(u64::from_be_bytes(self.read_array()?))
     }
 
+    /// Replaces the contents of `out` with the next `len` bytes, growing it
+    /// in 64 KiB steps as the bytes arrive, so that a length read from an
+    /// untrusted stream cannot allocate more than the stream holds (plus one
+    /// step). At the end of the input the error is at the offset where the
+    /// `len` bytes began, and says how many of them were there.
+    fn read_to_vec(&mut self, out: &mut Vec<u8>, len: usize) -> Result<()>
+    where
+        Self: Sized,
+    {
+        const STEP: usize = 64 * 1024;
+        let at = self.position();
+        out.clear();
+        while out.len() < len {
+            let got = out.len();
+            out.resize(got + (len - got).min(STEP), 0);
+            if let Err(e) = self.read_into(&mut out[got..]) {
+                return Err(match *e.kind() {
+                    ErrorKind::UnexpectedEof { available, .. } => Error::new(
+                        at,
+                        ErrorKind::UnexpectedEof {
+                            needed: len as u64,
+                            available: got as u64 + available,
+                        },
+                    ),
+                    _ => e,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Peeks one byte `offset` bytes ahead; `None` at the end of the input
     /// (where QEMU's `qemu_peek_byte` returns 0 and sets a sticky error).
     fn peek_u8(&mut self, offset: usize) -> Result<Option<u8>> {

@@ -707,16 +707,7 @@ fn walk_body<R: QemuRead>(
                 };
                 let mut raw = Vec::new();
                 for _ in 0..f.count {
-                    raw.clear();
-                    // Grow as data arrives, like `read_bytes`.
-                    let mut left = size as usize;
-                    while left > 0 {
-                        let k = left.min(1 << 16);
-                        let old = raw.len();
-                        raw.resize(old + k, 0);
-                        r.read_into(&mut raw[old..])?;
-                        left -= k;
-                    }
+                    read_field(r, size, &mut raw)?;
                     let mut sr = SliceReader::new(&raw);
                     let inner = if *list {
                         walk_list(&mut sr, prog, depth + 1, strict)
@@ -954,16 +945,7 @@ fn read_field<R: QemuRead>(r: &mut R, size: u64, buf: &mut Vec<u8>) -> Result<()
     if size > MAX_FIELD_SIZE {
         return Err(WalkFailed);
     }
-    buf.clear();
-    let mut left = size as usize;
-    while left > 0 {
-        let k = left.min(1 << 16);
-        let old = buf.len();
-        buf.resize(old + k, 0);
-        r.read_into(&mut buf[old..])?;
-        left -= k;
-    }
-    Ok(())
+    Ok(r.read_to_vec(buf, size as usize)?)
 }
 
 /// Prints the analyzer's JSON object of a body at indentation `level`
@@ -1688,33 +1670,16 @@ fn read_bytes<R: QemuRead>(r: &mut R, size: u64, ctx: &Ctx) -> Result<Vec<u8>> {
             format!("field of {size} bytes exceeds the limit of {MAX_FIELD_SIZE}"),
         ));
     }
-    // Grow as data arrives: a lying size on a short input fails at EOF.
-    let start = r.position();
-    let mut out = Vec::with_capacity(size.min(1 << 16) as usize);
-    let mut left = size as usize;
-    while left > 0 {
-        let n = left.min(1 << 16);
-        let old = out.len();
-        out.resize(old + n, 0);
-        r.read_into(&mut out[old..]).map_err(|e| {
-            if e.is_eof() {
-                ctx.err(
-                    start,
-                    format!(
-                        "unexpected end of stream: field of {size} bytes, only {} left",
-                        old as u64
-                            + match e.kind() {
-                                qemufile::ErrorKind::UnexpectedEof { available, .. } => *available,
-                                _ => 0,
-                            }
-                    ),
-                )
-            } else {
-                ctx.wrap(e)
-            }
+    // Grows as data arrives: a lying size on a short input fails at EOF.
+    let mut out = Vec::new();
+    r.read_to_vec(&mut out, size as usize)
+        .map_err(|e| match *e.kind() {
+            qemufile::ErrorKind::UnexpectedEof { available, .. } => ctx.err(
+                e.offset(),
+                format!("unexpected end of stream: field of {size} bytes, only {available} left"),
+            ),
+            _ => ctx.wrap(e),
         })?;
-        left -= n;
-    }
     Ok(out)
 }
 

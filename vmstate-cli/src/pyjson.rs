@@ -233,6 +233,24 @@ pub fn validate(text: &[u8]) -> Option<Vec<(u32, u32)>> {
     (v.i == text.len()).then_some(v.ends)
 }
 
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = s.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Consumes `lit` at `*i` if it is there.
+fn eat_at(s: &[u8], i: &mut usize, lit: &[u8]) -> bool {
+    if s.get(*i..).is_some_and(|rest| rest.starts_with(lit)) {
+        *i += lit.len();
+        true
+    } else {
+        false
+    }
+}
+
 struct Validator<'a> {
     s: &'a [u8],
     i: usize,
@@ -241,18 +259,11 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
-            self.i += 1;
-        }
+        self.i = skip_ws(self.s, self.i);
     }
 
     fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.i..].starts_with(lit) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
+        eat_at(self.s, &mut self.i, lit)
     }
 
     fn digits(&mut self) -> bool {
@@ -412,11 +423,8 @@ impl<'a> Text<'a> {
     }
 
     /// The offset of the next non-space byte from `i`.
-    pub(crate) fn ws(&self, mut i: usize) -> usize {
-        while let b' ' | b'\t' | b'\n' | b'\r' = self.at(i) {
-            i += 1;
-        }
-        i
+    pub(crate) fn ws(&self, i: usize) -> usize {
+        skip_ws(self.0, i)
     }
 
     fn skip_string(&self, mut i: usize) -> usize {
@@ -576,18 +584,11 @@ impl Parser<'_> {
     }
 
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
-            self.i += 1;
-        }
+        self.i = skip_ws(self.s, self.i);
     }
 
     fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.i..].starts_with(lit) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
+        eat_at(self.s, &mut self.i, lit)
     }
 
     fn value(&mut self, depth: usize) -> Result<Json, ParseError> {

@@ -205,17 +205,9 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         Ok(self.input.read_into(bytes)?)
     }
     fn visit_buffer_vec(&mut self, _: &'static str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
-        // Grow with the input, in bounded steps, so that a hostile length
-        // cannot allocate more than the stream actually holds (plus one step).
-        const STEP: usize = 64 * 1024;
-        bytes.clear();
-        while bytes.len() < len {
-            let n = (len - bytes.len()).min(STEP);
-            let start = bytes.len();
-            bytes.resize(start + n, 0);
-            self.input.read_into(&mut bytes[start..])?;
-        }
-        Ok(())
+        // Grows with the input: a hostile length cannot allocate more than
+        // the stream holds.
+        Ok(self.input.read_to_vec(bytes, len)?)
     }
     #[inline]
     fn visit_unused(&mut self, _: &'static str, len: usize) -> Result<()> {
