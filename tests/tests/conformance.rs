@@ -777,7 +777,7 @@ fn unknown_subsection_is_refused() {
     let err = vmstate_core::load_from_slice(&mut dest, &bytes, 1).unwrap_err();
     match err.kind() {
         ErrorKind::UnknownSubsection { name, parent } => {
-            assert_eq!((name.as_str(), *parent), ("dev/extrX", "dev"));
+            assert_eq!((name.as_str(), parent.as_ref()), ("dev/extrX", "dev"));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -1304,7 +1304,7 @@ fn errors_name_offset_path_and_versions() {
     assert_eq!(err.path_string(), "hpet.timer[1].cmp");
     assert_eq!(err.offset(), Some(11));
     let v = err.versions().unwrap();
-    assert_eq!((v.name, v.version), ("hpet_timer", 1));
+    assert_eq!((v.name.as_ref(), v.version), ("hpet_timer", 1));
     let text = err.to_string();
     assert!(
         text.starts_with("at byte offset 11, field hpet.timer[1].cmp: unexpected end"),

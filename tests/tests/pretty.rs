@@ -1,10 +1,18 @@
-//! The pretty-print format: one line per scalar,
-//! `path = (wire type) value`, the path from the description name, `(len)(element
-//! size)` after an array field and `.[i]` per element, values in lowercase hex.
+//! The pretty-print format: one line per scalar, `path = (wire type) value`.
+//!
+//! Most tests here pin the QEMUFile-visitor trace style ([`PathStyle::Trace`]):
+//! the path from the description name, `(len)(element size)` after an array
+//! field and `.[i]` per element, values in lowercase hex. The default style,
+//! where every path names one field, is tested at the end.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use vmstate_core::{PrettyPrinter, Timer, VmState, pretty_print, visit_struct};
+use vmstate_core::{PathStyle, PrettyPrinter, Timer, VmState, visit_struct};
+
+/// The trace-style dump.
+fn pretty_print<T: VmState>(value: &mut T) -> vmstate_core::Result<String> {
+    vmstate_core::pretty_print_with(value, PathStyle::Trace)
+}
 
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
@@ -206,7 +214,7 @@ fn small_struct_full_dump() {
 #[test]
 fn printer_writes_into_any_fmt_write() {
     let mut s = Pair(1, 2);
-    let mut p = PrettyPrinter::new(String::from("# header\n"));
+    let mut p = PrettyPrinter::with_style(String::from("# header\n"), PathStyle::Trace);
     visit_struct(&mut s, &mut p, "custom").unwrap();
     assert_eq!(
         p.into_inner(),
@@ -652,4 +660,82 @@ fn enums_print_as_their_repr() {
          enums.speeds(2)(2).[0] = (uint16) 0x1\n\
          enums.speeds(2)(2).[1] = (uint16) 0x300\n"
     );
+}
+
+/// Two nested structs of one description, as the x86 CPU's `env.tr` and
+/// `env.ldt` (both `segment`).
+#[derive(VmState, Clone, Debug, Default)]
+#[vmstate(name = "segment", version = 1)]
+struct Segment {
+    base: u64,
+    limit: u32,
+}
+
+#[derive(VmState, Clone, Debug, Default)]
+#[vmstate(name = "cpu", version = 1)]
+struct Cpu {
+    tr: Segment,
+    ldt: Segment,
+    segs: [Segment; 2],
+    #[vmstate(subsection)]
+    extra: CpuExtra,
+}
+
+#[derive(VmState, Clone, Debug, Default)]
+#[vmstate(name = "cpu/extra", version = 1, needed = CpuExtra::needed)]
+struct CpuExtra {
+    flags: [u8; 2],
+}
+
+impl CpuExtra {
+    fn needed(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn default_style_paths_name_exactly_one_field() {
+    let mut cpu = Cpu::default();
+    cpu.ldt.base = 0x1000;
+    let dump = vmstate_core::pretty_print(&mut cpu).unwrap();
+    assert_eq!(
+        lines(&dump),
+        [
+            "cpu.tr.base = (uint64) 0x0",
+            "cpu.tr.limit = (uint32) 0x0",
+            "cpu.ldt.base = (uint64) 0x1000",
+            "cpu.ldt.limit = (uint32) 0x0",
+            "cpu.segs[0].base = (uint64) 0x0",
+            "cpu.segs[0].limit = (uint32) 0x0",
+            "cpu.segs[1].base = (uint64) 0x0",
+            "cpu.segs[1].limit = (uint32) 0x0",
+            "cpu/extra.flags[0] = (uint8) 0x0",
+            "cpu/extra.flags[1] = (uint8) 0x0",
+        ]
+    );
+    let mut paths: Vec<&str> = dump
+        .lines()
+        .map(|l| l.split(" = ").next().unwrap())
+        .collect();
+    let n = paths.len();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "a path names two fields:\n{dump}");
+    // The trace style is the seed's: nested structs by their description.
+    let trace = pretty_print(&mut cpu).unwrap();
+    assert_has_line(&trace, "cpu.segment.base = (uint64) 0x1000");
+}
+
+#[test]
+fn error_paths_and_dump_paths_agree() {
+    let mut cpu = Cpu::default();
+    let bytes = vmstate_core::save_to_vec(&mut cpu).unwrap();
+    // Cut inside cpu.ldt.limit (bytes 20..24).
+    let err = vmstate_core::load_new::<Cpu>(&bytes[..22], 1).unwrap_err();
+    assert_eq!(err.path_string(), "cpu.ldt.limit");
+    let dump = vmstate_core::pretty_print(&mut cpu).unwrap();
+    assert_has_line(&dump, "cpu.ldt.limit = (uint32) 0x0");
+    // Cut inside the subsection's second byte.
+    let err = vmstate_core::load_new::<Cpu>(&bytes[..bytes.len() - 1], 1).unwrap_err();
+    assert_eq!(err.path_string(), "cpu/extra.flags[1]");
 }

@@ -604,11 +604,13 @@ fn fw_cfg_arm() {
 }
 
 /// The dump and error lines of the examples, from the real PIIX3
-/// section: a nested struct is named by its description (`PCIDevice`).
+/// section: in the trace style a nested struct is named by its description
+/// (`PCIDevice`); error paths and the default dump name the field (`dev`).
 #[test]
 fn piix3_pretty_lines_and_error_paths_name_the_pci_device() {
     let dev: Piix3 = check_section(&X86, "0000:00:01.0/PIIX3", 0, 17, 3, &[]);
-    let dump = vmstate_core::pretty_print(&mut dev.clone()).unwrap();
+    let dump =
+        vmstate_core::pretty_print_with(&mut dev.clone(), vmstate_core::PathStyle::Trace).unwrap();
     for line in [
         "PIIX3.PCIDevice.config(256)(1).[255] = (uint8) 0x0",
         "PIIX3.PCIDevice.irq_state(4)(4).[0] = (uint32) 0x0",
@@ -622,6 +624,11 @@ fn piix3_pretty_lines_and_error_paths_name_the_pci_device() {
     // Truncated in the last configuration byte.
     let body = vmstate_core::save_to_vec(&mut dev.clone()).unwrap();
     let err = vmstate_core::load_new::<Piix3>(&body[..4 + 255], 3).unwrap_err();
-    assert_eq!(err.path_string(), "PIIX3.PCIDevice.config[255]");
+    assert_eq!(err.path_string(), "PIIX3.dev.config[255]");
+    let dump = vmstate_core::pretty_print(&mut dev.clone()).unwrap();
+    assert!(
+        dump.lines()
+            .any(|l| l == "PIIX3.dev.config[255] = (uint8) 0x0")
+    );
     assert_eq!(err.offset(), Some(259));
 }

@@ -219,7 +219,7 @@ impl TmpState<Misc> for MiscTmp {
     }
 }
 
-fn st(name: &'static str, description: &'static str, version_id: u32) -> Token {
+fn st(name: &'static str, description: &'static str, version_id: u32) -> Token<'static> {
     Struct {
         name,
         description,
@@ -227,11 +227,11 @@ fn st(name: &'static str, description: &'static str, version_id: u32) -> Token {
     }
 }
 
-fn pt_tokens(name: &'static str, x: i16, y: i16) -> Vec<Token> {
+fn pt_tokens(name: &'static str, x: i16, y: i16) -> Vec<Token<'static>> {
     vec![st(name, "pt", 1), I16("x", x), I16("y", y), StructEnd]
 }
 
-fn element(i: usize, inner: Vec<Token>) -> Vec<Token> {
+fn element(i: usize, inner: Vec<Token<'static>>) -> Vec<Token<'static>> {
     [vec![Element(i)], inner, vec![ElementEnd]].concat()
 }
 
@@ -682,9 +682,9 @@ fn recorder_can_be_driven_by_hand() {
 /// replayed in order and must be asked for under the same name; structure
 /// tokens (structs, arrays, elements) are only recorded.
 struct Replay {
-    feed: Vec<Token>,
+    feed: Vec<Token<'static>>,
     next: usize,
-    seen: Vec<Token>,
+    seen: Vec<Token<'static>>,
 }
 
 fn is_structure(t: &Token) -> bool {
@@ -695,7 +695,7 @@ fn is_structure(t: &Token) -> bool {
 }
 
 impl Replay {
-    fn new(save_tokens: &[Token]) -> Self {
+    fn new(save_tokens: &[Token<'static>]) -> Self {
         Replay {
             feed: save_tokens
                 .iter()
@@ -707,7 +707,7 @@ impl Replay {
         }
     }
 
-    fn take(&mut self) -> Result<Token> {
+    fn take(&mut self) -> Result<Token<'static>> {
         let t = self
             .feed
             .get(self.next)
@@ -717,7 +717,7 @@ impl Replay {
         Ok(t)
     }
 
-    fn mismatch(&self, wanted: &str, got: &Token) -> vmstate_core::Error {
+    fn mismatch(&self, wanted: &str, got: &Token<'static>) -> vmstate_core::Error {
         vmstate_core::Error::msg(format!(
             "replay: the walk asks for {wanted}, the save walk had {got:?}"
         ))
@@ -739,7 +739,7 @@ macro_rules! replay {
     )*};
 }
 
-impl Visitor for Replay {
+impl Visitor<'static> for Replay {
     const LOADING: bool = true;
 
     replay! {
@@ -800,7 +800,7 @@ impl Visitor for Replay {
     fn enter_struct(
         &mut self,
         name: &'static str,
-        d: &'static Description,
+        d: &'static Description<'static>,
         version_id: u32,
     ) -> Result<()> {
         self.seen.push(Struct {
@@ -830,7 +830,7 @@ impl Visitor for Replay {
         self.seen.push(ElementEnd);
         Ok(())
     }
-    fn enter_subsection(&mut self, _: &'static Description) -> Result<()> {
+    fn enter_subsection(&mut self, _: &'static Description<'static>) -> Result<()> {
         Err(vmstate_core::Error::msg(
             "replay: enter_subsection is for saving",
         ))
@@ -841,7 +841,7 @@ impl Visitor for Replay {
     }
     fn next_subsection(
         &mut self,
-        parent: &'static Description,
+        parent: &'static Description<'static>,
     ) -> Result<Option<IncomingSubsection>> {
         if let Some(Subsection { name, version_id }) = self.feed.get(self.next).cloned() {
             if let Some(index) = parent.subsection_index(name.as_bytes()) {
@@ -856,7 +856,7 @@ impl Visitor for Replay {
 
 /// The structure of a walk: the structure tokens, with the length of arrays
 /// (which a load of a list cannot know up front) left out.
-fn structure(ts: &[Token]) -> Vec<Token> {
+fn structure(ts: &[Token<'static>]) -> Vec<Token<'static>> {
     ts.iter()
         .filter(|t| is_structure(t) || matches!(t, Subsection { .. } | SubsectionEnd))
         .map(|t| match t {
@@ -867,13 +867,16 @@ fn structure(ts: &[Token]) -> Vec<Token> {
 }
 
 /// The data of a walk: everything but the structure.
-fn data(ts: &[Token]) -> Vec<Token> {
+fn data(ts: &[Token<'static>]) -> Vec<Token<'static>> {
     ts.iter().filter(|t| !is_structure(t)).cloned().collect()
 }
 
 /// Replays the save walk of `src` into `dest` at `src`'s version; returns
 /// the load walk's tokens after checking that every token was used.
-fn replay_into<T: VmState>(src: &mut T, dest: &mut T) -> (Vec<Token>, Vec<Token>) {
+fn replay_into<T: VmState>(
+    src: &mut T,
+    dest: &mut T,
+) -> (Vec<Token<'static>>, Vec<Token<'static>>) {
     let saved = tokens(src).unwrap();
     let mut replay = Replay::new(&saved);
     visit_struct_at(
@@ -897,7 +900,7 @@ fn replay_into<T: VmState>(src: &mut T, dest: &mut T) -> (Vec<Token>, Vec<Token>
 fn assert_load_walk_matches<T: VmState + Default + PartialEq + std::fmt::Debug>(
     mut src: T,
     mut dest: T,
-) -> Vec<Token> {
+) -> Vec<Token<'static>> {
     let (saved, loaded) = replay_into(&mut src, &mut dest);
     assert_eq!(data(&loaded), data(&saved), "data");
     assert_eq!(structure(&loaded), structure(&saved), "structure");

@@ -879,7 +879,7 @@ impl DumpSection {
 
     /// Exports the static description of a device whose QOM type is
     /// `qom_name`, as QEMU's `-dump-vmstate` would write it.
-    pub fn from_static(qom_name: &str, description: &'static Description) -> DumpSection {
+    pub fn from_static(qom_name: &str, description: &'static Description<'static>) -> DumpSection {
         DumpSection {
             qom_name: qom_name.to_owned(),
             name: Some(qom_name.to_owned()),
@@ -951,7 +951,7 @@ impl DumpDescription {
     /// [module docs](self)), `"wire_type"`, and a nested `"Description"` for
     /// struct-like fields (struct, pinned struct, tmp, arrays, variable
     /// arrays, pointers, lists and trees of structs).
-    pub fn from_static(description: &'static Description) -> DumpDescription {
+    pub fn from_static(description: &'static Description<'static>) -> DumpDescription {
         DumpDescription {
             name: Some(description.name.to_owned()),
             version_id: Some(i64::from(description.version_id)),
@@ -1025,7 +1025,7 @@ impl DumpField {
     /// `VMSTATE_UNUSED` macros name them, whatever the Rust field is called.
     /// [`Layout::Validate`] fields are exported too if passed here directly
     /// (with size 0); `from_static` on a description skips them.
-    pub fn from_static(field: &FieldDescription) -> DumpField {
+    pub fn from_static(field: &FieldDescription<'static>) -> DumpField {
         let (num, element) = flatten_array(&field.layout);
         // QEMU's VMSTATE_UNUSED* macros all name the field "unused", and the
         // checker relies on that name to let it absorb removed fields.
@@ -1053,7 +1053,7 @@ fn usize_to_i64(n: usize) -> i64 {
 
 /// For a fixed array (possibly of fixed arrays): the total element count and
 /// the innermost element. Otherwise `(None, layout)`.
-fn flatten_array(layout: &Layout) -> (Option<usize>, &Layout) {
+fn flatten_array<'r, 'a: 'r>(layout: &'r Layout<'a>) -> (Option<usize>, &'r Layout<'a>) {
     let mut num: Option<usize> = None;
     let mut cur = layout;
     while let Layout::Array { len, element } = cur {
@@ -1084,7 +1084,7 @@ fn element_size(layout: &Layout) -> usize {
 /// The description QEMU would dump for a field with this (element) layout.
 /// For a tree it is the key's description when the key is a struct, else
 /// the value's (QEMU's `VMSTATE_GTREE_V` points `.vmsd` at the key/value pair).
-fn nested_description(layout: &Layout) -> Option<&'static Description> {
+fn nested_description<'a>(layout: &Layout<'a>) -> Option<&'a Description<'a>> {
     match layout {
         Layout::Tree { key, value } => key.description().or_else(|| value.description()),
         other => other.description(),
@@ -1108,7 +1108,7 @@ impl DumpFile {
     /// QOM class list; the checker does not depend on it).
     pub fn from_static<'a, I>(machine: &str, devices: I) -> DumpFile
     where
-        I: IntoIterator<Item = (&'a str, &'static Description)>,
+        I: IntoIterator<Item = (&'a str, &'static Description<'static>)>,
     {
         let mut file = DumpFile::new(machine);
         for (qom, desc) in devices {
@@ -1119,7 +1119,7 @@ impl DumpFile {
 
     /// Adds (or replaces) the section of QOM type `qom_name`, exported from
     /// a static description.
-    pub fn push_static(&mut self, qom_name: &str, description: &'static Description) {
+    pub fn push_static(&mut self, qom_name: &str, description: &'static Description<'static>) {
         let section = DumpSection::from_static(qom_name, description);
         match self.sections.iter_mut().find(|s| s.qom_name == qom_name) {
             Some(old) => *old = section,

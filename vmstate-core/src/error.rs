@@ -1,31 +1,36 @@
 //! The one error type of vmstate-core.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::WireType;
+
+/// A name in an error: static for derived types, owned for descriptions
+/// built at run time (from a stream's vmdesc).
+pub type Name = Cow<'static, str>;
 
 /// One step of the path to the field an error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathSegment {
     /// The description at the root of the walk (`hpet`).
-    Root(&'static str),
+    Root(Name),
     /// A named field (`timer`).
-    Field(&'static str),
+    Field(Name),
     /// An element of an array or collection (`[1]`).
     Index(usize),
     /// A subsection, by its full name (`hpet/offset`).
-    Subsection(&'static str),
-    /// The description of a nested struct. A single struct field is named by
-    /// its description (`PIIX3.PCIDevice.config`), as in QEMU's visitor
-    /// design; array elements are named by their index (`hpet.timer[1].cmp`).
-    Struct(&'static str),
+    Subsection(Name),
+    /// The description of a nested struct, kept for tools that want it; the
+    /// path text names the field that holds the struct (`cpu.env.tr.base`,
+    /// `PIIX3.dev.config[255]`), so that a path names exactly one field.
+    Struct(Name),
 }
 
 /// The versions in play when an error happened inside a description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionContext {
     /// The description's name.
-    pub name: &'static str,
+    pub name: Name,
     /// The version being saved or loaded.
     pub version: u32,
     /// The description's own (newest) version.
@@ -50,7 +55,7 @@ pub enum ErrorKind {
     )]
     VersionTooNew {
         /// Description name.
-        name: &'static str,
+        name: Name,
         /// Version in the stream.
         incoming: u32,
         /// Newest local version.
@@ -63,7 +68,7 @@ pub enum ErrorKind {
     )]
     VersionTooOld {
         /// Description name.
-        name: &'static str,
+        name: Name,
         /// Version in the stream.
         incoming: u32,
         /// Oldest accepted version.
@@ -101,7 +106,7 @@ pub enum ErrorKind {
         /// The subsection name in the stream.
         name: String,
         /// The parent description.
-        parent: &'static str,
+        parent: Name,
     },
     /// A pointer marker byte was neither 0x30 nor (where allowed) 0x31.
     #[error("unexpected ptr marker {found:#04x}: expected {expected}")]
@@ -119,7 +124,7 @@ pub enum ErrorKind {
     #[error("{value} is not a valid discriminant of enum {type_name}")]
     InvalidDiscriminant {
         /// The enum.
-        type_name: &'static str,
+        type_name: Name,
         /// The loaded integer.
         value: i128,
     },
@@ -130,7 +135,7 @@ pub enum ErrorKind {
     )]
     CountMismatch {
         /// The field holding the count.
-        count_field: &'static str,
+        count_field: Name,
         /// The count's value.
         count: u64,
         /// The array's length.
@@ -143,7 +148,7 @@ pub enum ErrorKind {
     )]
     CountTooLarge {
         /// The field holding the count.
-        count_field: &'static str,
+        count_field: Name,
         /// The count's value.
         count: i128,
         /// The array's capacity.
@@ -156,7 +161,7 @@ pub enum ErrorKind {
     )]
     UnpaidElements {
         /// The field holding the count.
-        count_field: &'static str,
+        count_field: Name,
         /// The count's value.
         count: u64,
     },
@@ -176,7 +181,7 @@ pub enum ErrorKind {
     )]
     ElementVersion {
         /// Element description name.
-        name: &'static str,
+        name: Name,
         /// "new" or "old".
         direction: &'static str,
         /// The version the elements are loaded at.
@@ -267,21 +272,15 @@ impl Error {
 
     /// The path as text: `PIIX3.PCIDevice.config[255]`, `hpet.timer[1].cmp`.
     pub fn path_string(&self) -> String {
-        let segments: Vec<&PathSegment> = self.path().collect();
         let mut out = String::new();
-        for (i, seg) in segments.iter().enumerate() {
-            let next_struct = match segments.get(i + 1) {
-                Some(PathSegment::Struct(d)) => Some(*d),
-                _ => None,
-            };
+        for seg in self.path() {
             match seg {
                 PathSegment::Root(name) => out.push_str(name),
                 PathSegment::Field(name) => {
                     if !out.is_empty() {
                         out.push('.');
                     }
-                    // A single nested struct is named by its description.
-                    out.push_str(next_struct.unwrap_or(name));
+                    out.push_str(name);
                 }
                 PathSegment::Index(i) => {
                     out.push('[');
@@ -297,8 +296,8 @@ impl Error {
                     }
                     out.push_str(name);
                 }
-                // Shown through the field that holds it (or not at all for
-                // the root, elements and subsections, already named).
+                // Named by the field that holds it (or not at all for the
+                // root, elements and subsections, already named).
                 PathSegment::Struct(_) => {}
             }
         }

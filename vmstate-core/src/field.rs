@@ -17,7 +17,7 @@ use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
 )]
 pub trait VmStateField {
     /// What a value of this type looks like on the wire.
-    const LAYOUT: Layout;
+    const LAYOUT: Layout<'static>;
 
     /// True when loading [`Layout::fixed_size`] bytes into a value of this
     /// type cannot fail (any bytes are a valid value; no checks, no hooks).
@@ -25,14 +25,14 @@ pub trait VmStateField {
     const LOAD_INFALLIBLE: bool = false;
 
     /// Walks one value.
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()>;
 
     /// Walks a value that QEMU loads at an explicit version (elements of
     /// `qtailq`, `qlist` and `gtree` fields, `tmp` structs). Only structs care.
-    fn visit_at_version<V: Visitor>(
+    fn visit_at_version<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         version_id: u32,
     ) -> Result<()> {
         let _ = version_id;
@@ -41,7 +41,11 @@ pub trait VmStateField {
 
     /// Walks the elements of an array of this type. Integer types override
     /// this to hand the whole run to the visitor at once.
-    fn visit_elements<V: Visitor>(items: &mut [Self], v: &mut V, name: &'static str) -> Result<()>
+    fn visit_elements<'d, V: Visitor<'d>>(
+        items: &mut [Self],
+        v: &mut V,
+        name: &'d str,
+    ) -> Result<()>
     where
         Self: Sized,
     {
@@ -58,27 +62,27 @@ pub trait VmStateField {
 macro_rules! scalar {
     ($t:ty, $wire:ident, $visit:ident) => {
         impl VmStateField for $t {
-            const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            const LAYOUT: Layout<'static> = Layout::Scalar(WireType::$wire);
             const LOAD_INFALLIBLE: bool = true;
             #[inline]
-            fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+            fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
                 v.$visit(name, self)
             }
         }
     };
     ($t:ty, $wire:ident, $visit:ident, $slice:ident) => {
         impl VmStateField for $t {
-            const LAYOUT: Layout = Layout::Scalar(WireType::$wire);
+            const LAYOUT: Layout<'static> = Layout::Scalar(WireType::$wire);
             const LOAD_INFALLIBLE: bool = true;
             #[inline]
-            fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+            fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
                 v.$visit(name, self)
             }
             #[inline]
-            fn visit_elements<V: Visitor>(
+            fn visit_elements<'d, V: Visitor<'d>>(
                 items: &mut [Self],
                 v: &mut V,
-                name: &'static str,
+                name: &'d str,
             ) -> Result<()> {
                 v.$slice(name, items)
             }
@@ -99,14 +103,14 @@ scalar!(f64, CpuDouble, visit_f64);
 scalar!(Timer, Timer, visit_timer);
 
 impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
-    const LAYOUT: Layout = Layout::Array {
+    const LAYOUT: Layout<'static> = Layout::Array {
         len: N,
         element: &T::LAYOUT,
     };
     const LOAD_INFALLIBLE: bool = T::LOAD_INFALLIBLE;
 
     #[inline]
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         v.enter_array(name, N, const { element_size(&T::LAYOUT) })?;
         T::visit_elements(self, v, name)?;
         v.leave_array()
@@ -115,18 +119,18 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
 
 /// A boxed field has the wire form of its content (QEMU's `VMS_POINTER`).
 impl<T: VmStateField> VmStateField for Box<T> {
-    const LAYOUT: Layout = T::LAYOUT;
+    const LAYOUT: Layout<'static> = T::LAYOUT;
     const LOAD_INFALLIBLE: bool = T::LOAD_INFALLIBLE;
 
     #[inline]
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         (**self).visit(v, name)
     }
 
-    fn visit_at_version<V: Visitor>(
+    fn visit_at_version<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         version_id: u32,
     ) -> Result<()> {
         (**self).visit_at_version(v, name, version_id)
@@ -140,12 +144,12 @@ impl<T: VmStateField> VmStateField for Box<T> {
 /// NULL, as in QEMU. (For `0x30`/`0x31` markers before every element, use the
 /// `auto_alloc` field attribute.)
 impl<T: VmStateField> VmStateField for Option<T> {
-    const LAYOUT: Layout = Layout::Pointer {
+    const LAYOUT: Layout<'static> = Layout::Pointer {
         auto_alloc: false,
         element: &T::LAYOUT,
     };
 
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         match self {
             Some(inner) => inner.visit(v, name),
             None => {

@@ -20,7 +20,7 @@ pub trait EqualField {
     /// The wire type (`uint32 equal`, ...).
     const WIRE: WireType;
     /// Walks the value in its `equal` form.
-    fn visit_equal<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+    fn visit_equal<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()>;
 }
 
 macro_rules! equal {
@@ -28,7 +28,7 @@ macro_rules! equal {
         impl EqualField for $t {
             const WIRE: WireType = WireType::$wire;
             #[inline]
-            fn visit_equal<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+            fn visit_equal<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
                 v.$visit(name, self)
             }
         }
@@ -47,12 +47,12 @@ equal!(i32, Int32Equal, visit_i32_equal);
 )]
 pub trait LessOrEqualField {
     /// Walks the value in its `int32 le` form.
-    fn visit_le<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()>;
+    fn visit_le<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()>;
 }
 
 impl LessOrEqualField for i32 {
     #[inline]
-    fn visit_le<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit_le<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         v.visit_i32_le(name, self)
     }
 }
@@ -112,10 +112,10 @@ pub trait VarArray {
     /// The most elements the container holds, if fixed.
     const CAPACITY: Option<usize>;
     /// Walks the first `count` elements (loading: makes room for them).
-    fn visit_counted<V: Visitor>(
+    fn visit_counted<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         count: usize,
         count_field: &'static str,
     ) -> Result<()>;
@@ -126,7 +126,7 @@ fn element_size<T: VmStateField>() -> usize {
 }
 
 /// A count larger than a fixed container is refused (QEMU would overrun).
-fn check_capacity<V: Visitor>(
+fn check_capacity<'d, V: Visitor<'d>>(
     v: &V,
     count: usize,
     capacity: usize,
@@ -134,7 +134,7 @@ fn check_capacity<V: Visitor>(
 ) -> Result<()> {
     if count > capacity {
         return Err(v.locate(Error::new(ErrorKind::CountTooLarge {
-            count_field,
+            count_field: count_field.into(),
             count: count as i128,
             capacity,
         })));
@@ -146,7 +146,7 @@ fn check_capacity<V: Visitor>(
 fn check_saved_len(len: usize, count: usize, count_field: &'static str) -> Result<()> {
     if len != count {
         return Err(Error::new(ErrorKind::CountMismatch {
-            count_field,
+            count_field: count_field.into(),
             count: count as u64,
             len,
         }));
@@ -158,10 +158,10 @@ impl<T: VmStateField, const N: usize> VarArray for [T; N] {
     type Element = T;
     const CAPACITY: Option<usize> = Some(N);
 
-    fn visit_counted<V: Visitor>(
+    fn visit_counted<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         count: usize,
         count_field: &'static str,
     ) -> Result<()> {
@@ -176,10 +176,10 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
     type Element = T;
     const CAPACITY: Option<usize> = None;
 
-    fn visit_counted<V: Visitor>(
+    fn visit_counted<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         count: usize,
         count_field: &'static str,
     ) -> Result<()> {
@@ -216,7 +216,7 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
                     || unpaid.saturating_mul(std::mem::size_of::<T>()) > ZERO_WIRE_BYTES
                 {
                     return Err(v.locate(Error::new(ErrorKind::UnpaidElements {
-                        count_field,
+                        count_field: count_field.into(),
                         count: count as u64,
                     })));
                 }
@@ -228,9 +228,9 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
 
 /// A variable array (`#[vmstate(len = count_field)]`).
 #[inline]
-pub fn var_array<A: VarArray, C: CountField, V: Visitor>(
+pub fn var_array<'d, A: VarArray, C: CountField, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     array: &mut A,
     count: C,
     count_field: &'static str,
@@ -248,10 +248,10 @@ pub trait VarBuffer {
     /// The most bytes the container holds, if fixed.
     const CAPACITY: Option<usize>;
     /// Walks the first `len` bytes (loading: makes room for them).
-    fn visit_len<V: Visitor>(
+    fn visit_len<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         len: usize,
         len_field: &'static str,
     ) -> Result<()>;
@@ -259,10 +259,10 @@ pub trait VarBuffer {
 
 impl<const N: usize> VarBuffer for [u8; N] {
     const CAPACITY: Option<usize> = Some(N);
-    fn visit_len<V: Visitor>(
+    fn visit_len<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         len: usize,
         len_field: &'static str,
     ) -> Result<()> {
@@ -273,10 +273,10 @@ impl<const N: usize> VarBuffer for [u8; N] {
 
 impl VarBuffer for Vec<u8> {
     const CAPACITY: Option<usize> = None;
-    fn visit_len<V: Visitor>(
+    fn visit_len<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
-        name: &'static str,
+        name: &'d str,
         len: usize,
         len_field: &'static str,
     ) -> Result<()> {
@@ -289,9 +289,9 @@ impl VarBuffer for Vec<u8> {
 
 /// A variable buffer (`#[vmstate(buffer, len = len_field)]`), `VMSTATE_VBUFFER`.
 #[inline]
-pub fn var_buffer<B: VarBuffer, C: CountField, V: Visitor>(
+pub fn var_buffer<'d, B: VarBuffer, C: CountField, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     buffer: &mut B,
     len: C,
     len_field: &'static str,
@@ -303,9 +303,9 @@ pub fn var_buffer<B: VarBuffer, C: CountField, V: Visitor>(
 /// A fixed buffer (`#[vmstate(buffer)]` on `[u8; N]`): `buffer` on the wire
 /// where a plain `[u8; N]` is an array of `uint8` (the bytes are the same).
 #[inline]
-pub fn buffer<const N: usize, V: Visitor>(
+pub fn buffer<'d, const N: usize, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     bytes: &mut [u8; N],
 ) -> Result<()> {
     v.visit_buffer(name, bytes)
@@ -313,15 +313,15 @@ pub fn buffer<const N: usize, V: Visitor>(
 
 /// `n` unused bytes (`#[vmstate(unused = n)]`): zeros out, skipped in.
 #[inline]
-pub fn unused<V: Visitor>(v: &mut V, name: &'static str, n: usize) -> Result<()> {
+pub fn unused<'d, V: Visitor<'d>>(v: &mut V, name: &'d str, n: usize) -> Result<()> {
     v.visit_unused(name, n)
 }
 
 /// A bitmap of `bits` bits (`#[vmstate(bitmap, bits = bits_field)]`): the words
 /// of a `Vec<u64>`, be64 each, `ceil(bits / 64)` of them.
-pub fn bitmap<C: CountField, V: Visitor>(
+pub fn bitmap<'d, C: CountField, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     words: &mut Vec<u64>,
     bits: C,
     bits_field: &'static str,
@@ -352,9 +352,9 @@ pub fn bitmap<C: CountField, V: Visitor>(
 /// A nested struct loaded at a pinned version (`#[vmstate(version = N)]` on a
 /// struct field, QEMU's `VMSTATE_VSTRUCT`).
 #[inline]
-pub fn pinned<T: VmState, V: Visitor>(
+pub fn pinned<'d, T: VmState, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     value: &mut T,
     version_id: u32,
 ) -> Result<()> {
@@ -364,9 +364,9 @@ pub fn pinned<T: VmState, V: Visitor>(
 /// An array of pointers with a marker before every element
 /// (`#[vmstate(auto_alloc)]`, `VMS_ARRAY_OF_POINTER_AUTO_ALLOC`): `0x30` for
 /// `None`, `0x31` then the element for `Some`.
-pub fn auto_alloc<T: VmStateField + Default, V: Visitor>(
+pub fn auto_alloc<'d, T: VmStateField + Default, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     slots: &mut [Option<T>],
 ) -> Result<()> {
     v.enter_array(name, slots.len(), 0)?;
@@ -459,7 +459,7 @@ fn element_version<T: VmStateField>(explicit: Option<u32>) -> u32 {
     }
 }
 
-fn check_element_version<V: Visitor>(
+fn check_element_version<'d, V: Visitor<'d>>(
     v: &V,
     element: Option<&'static Description>,
     version: u32,
@@ -473,7 +473,7 @@ fn check_element_version<V: Visitor>(
         return Ok(());
     };
     Err(v.locate(Error::new(ErrorKind::ElementVersion {
-        name: d.name,
+        name: d.name.to_owned().into(),
         direction,
         version,
         minimum: d.minimum_version_id,
@@ -487,9 +487,9 @@ fn check_element_version<V: Visitor>(
 /// Elements are saved at their own version and loaded at `load_version`
 /// (QEMU loads them at the field's version; the derive passes `since` when
 /// given, else the element's own version). A load replaces the contents.
-pub fn list<L: ListContainer, V: Visitor>(
+pub fn list<'d, L: ListContainer, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     list: &mut L,
     load_version: Option<u32>,
 ) -> Result<()> {
@@ -539,9 +539,9 @@ pub fn list<L: ListContainer, V: Visitor>(
 /// A direct key (QEMU's `VMSTATE_GTREE_DIRECT_KEY_V`) is a `u64` key; a
 /// struct key is walked as its description. Loading replaces the contents and
 /// refuses a node count that disagrees with the nodes that follow.
-pub fn tree<K, T, V: Visitor>(
+pub fn tree<'d, K, T, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     map: &mut BTreeMap<K, T>,
     load_version: Option<u32>,
 ) -> Result<()>
@@ -634,9 +634,9 @@ pub trait TmpState<Parent>: VmState + Sized {
 
 /// Walks a `tmp` struct for `parent`; loads happen at `load_version`, or at
 /// the temporary's own version when `None`.
-pub fn tmp<P, T: TmpState<P>, V: Visitor>(
+pub fn tmp<'d, P, T: TmpState<P>, V: Visitor<'d>>(
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     parent: &mut P,
     load_version: Option<u32>,
 ) -> Result<()> {
@@ -654,10 +654,10 @@ pub fn tmp<P, T: TmpState<P>, V: Visitor>(
 /// A load-time check that writes nothing (`#[vmstate(validate = f)]`,
 /// `VMSTATE_VALIDATE`): loading fails when `ok` is false.
 #[inline]
-pub fn validate<V: Visitor>(
+pub fn validate<'d, V: Visitor<'d>>(
     v: &mut V,
     description: &'static str,
-    name: &'static str,
+    name: &'d str,
     ok: bool,
 ) -> Result<()> {
     if V::LOADING && !ok {

@@ -69,7 +69,7 @@ fn truncated_in_run(e: qemufile::Error, first_index: usize, size: usize) -> Erro
 macro_rules! get_slice {
     ($name:ident, $t:ty, $size:expr) => {
         #[inline]
-        fn $name(&mut self, _name: &'static str, items: &mut [$t]) -> Result<()> {
+        fn $name(&mut self, _name: &'d str, items: &mut [$t]) -> Result<()> {
             const CHUNK: usize = 512;
             let mut buf = [0u8; CHUNK * $size];
             for (c, chunk) in items.chunks_mut(CHUNK).enumerate() {
@@ -88,65 +88,65 @@ macro_rules! get_slice {
     };
 }
 
-impl<R: QemuRead> Visitor for InputVisitor<R> {
+impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
     const LOADING: bool = true;
 
     #[inline]
-    fn visit_bool(&mut self, _: &'static str, v: &mut bool) -> Result<()> {
+    fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
         *v = self.get::<1>()?[0] != 0;
         Ok(())
     }
     #[inline]
-    fn visit_i8(&mut self, _: &'static str, v: &mut i8) -> Result<()> {
+    fn visit_i8(&mut self, _: &'d str, v: &mut i8) -> Result<()> {
         *v = i8::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_i16(&mut self, _: &'static str, v: &mut i16) -> Result<()> {
+    fn visit_i16(&mut self, _: &'d str, v: &mut i16) -> Result<()> {
         *v = i16::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_i32(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
         *v = i32::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_i64(&mut self, _: &'static str, v: &mut i64) -> Result<()> {
+    fn visit_i64(&mut self, _: &'d str, v: &mut i64) -> Result<()> {
         *v = i64::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_u8(&mut self, _: &'static str, v: &mut u8) -> Result<()> {
+    fn visit_u8(&mut self, _: &'d str, v: &mut u8) -> Result<()> {
         *v = self.get::<1>()?[0];
         Ok(())
     }
     #[inline]
-    fn visit_u16(&mut self, _: &'static str, v: &mut u16) -> Result<()> {
+    fn visit_u16(&mut self, _: &'d str, v: &mut u16) -> Result<()> {
         *v = u16::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_u32(&mut self, _: &'static str, v: &mut u32) -> Result<()> {
+    fn visit_u32(&mut self, _: &'d str, v: &mut u32) -> Result<()> {
         *v = u32::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_u64(&mut self, _: &'static str, v: &mut u64) -> Result<()> {
+    fn visit_u64(&mut self, _: &'d str, v: &mut u64) -> Result<()> {
         *v = u64::from_be_bytes(self.get()?);
         Ok(())
     }
     #[inline]
-    fn visit_f64(&mut self, _: &'static str, v: &mut f64) -> Result<()> {
+    fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
         *v = f64::from_bits(u64::from_be_bytes(self.get()?));
         Ok(())
     }
     #[inline]
-    fn visit_timer(&mut self, _: &'static str, v: &mut Timer) -> Result<()> {
+    fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
         *v = Timer::from_raw(i64::from_be_bytes(self.get()?));
         Ok(())
     }
-    fn visit_u8_equal(&mut self, _: &'static str, v: &mut u8) -> Result<()> {
+    fn visit_u8_equal(&mut self, _: &'d str, v: &mut u8) -> Result<()> {
         let at = self.input.position();
         let loaded = self.get::<1>()?[0];
         if loaded != *v {
@@ -154,7 +154,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         Ok(())
     }
-    fn visit_u16_equal(&mut self, _: &'static str, v: &mut u16) -> Result<()> {
+    fn visit_u16_equal(&mut self, _: &'d str, v: &mut u16) -> Result<()> {
         let at = self.input.position();
         let loaded = u16::from_be_bytes(self.get()?);
         if loaded != *v {
@@ -162,7 +162,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         Ok(())
     }
-    fn visit_u32_equal(&mut self, _: &'static str, v: &mut u32) -> Result<()> {
+    fn visit_u32_equal(&mut self, _: &'d str, v: &mut u32) -> Result<()> {
         let at = self.input.position();
         let loaded = u32::from_be_bytes(self.get()?);
         if loaded != *v {
@@ -170,7 +170,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         Ok(())
     }
-    fn visit_u64_equal(&mut self, _: &'static str, v: &mut u64) -> Result<()> {
+    fn visit_u64_equal(&mut self, _: &'d str, v: &mut u64) -> Result<()> {
         let at = self.input.position();
         let loaded = u64::from_be_bytes(self.get()?);
         if loaded != *v {
@@ -178,7 +178,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         Ok(())
     }
-    fn visit_i32_equal(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32_equal(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
         let at = self.input.position();
         let loaded = i32::from_be_bytes(self.get()?);
         if loaded != *v {
@@ -191,7 +191,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         }
         Ok(())
     }
-    fn visit_i32_le(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32_le(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
         let at = self.input.position();
         let loaded = i32::from_be_bytes(self.get()?);
         if !(0..=*v).contains(&loaded) {
@@ -201,26 +201,26 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         Ok(())
     }
     #[inline]
-    fn visit_buffer(&mut self, _: &'static str, bytes: &mut [u8]) -> Result<()> {
+    fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
         Ok(self.input.read_into(bytes)?)
     }
-    fn visit_buffer_vec(&mut self, _: &'static str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
+    fn visit_buffer_vec(&mut self, _: &'d str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
         // Grows with the input: a hostile length cannot allocate more than
         // the stream holds.
         Ok(self.input.read_to_vec(bytes, len)?)
     }
     #[inline]
-    fn visit_unused(&mut self, _: &'static str, len: usize) -> Result<()> {
+    fn visit_unused(&mut self, _: &'d str, len: usize) -> Result<()> {
         Ok(self.input.skip(len as u64)?)
     }
     #[inline]
-    fn visit_bitmap_word(&mut self, _: &'static str, word: &mut u64) -> Result<()> {
+    fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
         *word = u64::from_be_bytes(self.get()?);
         Ok(())
     }
     fn visit_ptr_marker(
         &mut self,
-        _: &'static str,
+        _: &'d str,
         present: &mut bool,
         valid_allowed: bool,
     ) -> Result<()> {
@@ -243,12 +243,12 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
         Ok(())
     }
     #[inline]
-    fn visit_list_marker(&mut self, _: &'static str, more: &mut bool) -> Result<()> {
+    fn visit_list_marker(&mut self, _: &'d str, more: &mut bool) -> Result<()> {
         *more = self.get::<1>()?[0] != 0;
         Ok(())
     }
     #[inline]
-    fn visit_u8_slice(&mut self, _: &'static str, items: &mut [u8]) -> Result<()> {
+    fn visit_u8_slice(&mut self, _: &'d str, items: &mut [u8]) -> Result<()> {
         self.input
             .read_into(items)
             .map_err(|e| truncated_in_run(e, 0, 1))
@@ -260,7 +260,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
 
     fn next_subsection(
         &mut self,
-        parent: &'static Description,
+        parent: &'d Description<'d>,
     ) -> Result<Option<IncomingSubsection>> {
         // QEMU's vmstate_subsection_load: peek, never consume what is not ours.
         if self.input.peek_u8(0)? != Some(SUBSECTION) {
@@ -291,7 +291,7 @@ impl<R: QemuRead> Visitor for InputVisitor<R> {
             let name = String::from_utf8_lossy(name).into_owned();
             return Err(Error::new(ErrorKind::UnknownSubsection {
                 name,
-                parent: parent.name,
+                parent: parent.name.to_owned().into(),
             })
             .at_offset(at));
         };

@@ -29,7 +29,7 @@
 //! print!("{}", vmstate_core::pretty_print(&mut dev)?);
 //! // mydev.ctrl = (uint32) 0x11
 //! // mydev.status = (uint16) 0x7
-//! // mydev.fifo(4)(1).[0] = (uint8) 0x1
+//! // mydev.fifo[0] = (uint8) 0x1
 //! // ...
 //! # Ok::<(), vmstate_core::Error>(())
 //! ```
@@ -102,13 +102,13 @@ mod visitor;
 pub mod vmdesc;
 mod wire;
 
-pub use error::{Error, ErrorKind, PathSegment, Result, VersionContext};
+pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext};
 pub use field::VmStateField;
 pub use input::InputVisitor;
 pub use output::OutputVisitor;
-pub use pretty::PrettyPrinter;
+pub use pretty::{PathStyle, PrettyPrinter};
 pub use schema::{Description, FieldDescription, Layout};
-pub use state::{VmState, visit_struct, visit_struct_at};
+pub use state::{VmState, Walk, visit_struct, visit_struct_at};
 pub use timer::Timer;
 pub use visitor::{IncomingSubsection, Visitor};
 pub use wire::WireType;
@@ -122,7 +122,7 @@ pub use vmstate_derive::VmState;
 use qemufile::{QemuRead, QemuWrite, SliceReader};
 
 fn at_root<T: VmState>(e: Error) -> Error {
-    e.within(PathSegment::Root(T::DESCRIPTION.name))
+    e.within(PathSegment::Root(T::DESCRIPTION.name.into()))
 }
 
 /// Saves `value` (its fields and needed subsections, at its current version)
@@ -233,9 +233,16 @@ fn check_consumed<T: VmState>(reader: &SliceReader<'_>) -> Result<()> {
 }
 
 /// The pretty dump of `value`: one line per scalar, as
-/// `i8259.irr = (uint8) 0x10`.
+/// `i8259.irr = (uint8) 0x10`, each path naming one field
+/// ([`PathStyle::Fields`]).
 pub fn pretty_print<T: VmState>(value: &mut T) -> Result<String> {
-    let mut p = PrettyPrinter::new(String::new());
+    pretty_print_with(value, PathStyle::Fields)
+}
+
+/// The pretty dump of `value` in the given path style ([`PathStyle::Trace`]:
+/// `PIIX3.PCIDevice.config(256)(1).[255] = (uint8) 0x0`).
+pub fn pretty_print_with<T: VmState>(value: &mut T, style: PathStyle) -> Result<String> {
+    let mut p = PrettyPrinter::with_style(String::new(), style);
     visit_struct(value, &mut p, T::DESCRIPTION.name).map_err(at_root::<T>)?;
     Ok(p.into_inner())
 }
@@ -254,14 +261,18 @@ pub mod __private {
     /// Wraps a field's error with the field's name.
     #[cold]
     pub fn in_field(e: Error, name: &'static str) -> Error {
-        e.within(PathSegment::Field(name))
+        e.within(PathSegment::Field(name.into()))
     }
 
     /// An invalid enum discriminant.
     #[cold]
-    pub fn invalid_discriminant<V: Visitor>(v: &V, type_name: &'static str, value: i128) -> Error {
+    pub fn invalid_discriminant<'d, V: Visitor<'d>>(
+        v: &V,
+        type_name: &'static str,
+        value: i128,
+    ) -> Error {
         v.locate(Error::new(crate::ErrorKind::InvalidDiscriminant {
-            type_name,
+            type_name: type_name.into(),
             value,
         }))
     }

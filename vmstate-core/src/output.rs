@@ -37,7 +37,7 @@ impl<W: QemuWrite> OutputVisitor<W> {
 macro_rules! put_slice {
     ($name:ident, $t:ty, $size:expr) => {
         #[inline]
-        fn $name(&mut self, _name: &'static str, items: &mut [$t]) -> Result<()> {
+        fn $name(&mut self, _name: &'d str, items: &mut [$t]) -> Result<()> {
             // Convert through a stack buffer: one copy, no per-element call.
             const CHUNK: usize = 512;
             let mut buf = [0u8; CHUNK * $size];
@@ -52,91 +52,91 @@ macro_rules! put_slice {
     };
 }
 
-impl<W: QemuWrite> Visitor for OutputVisitor<W> {
+impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
     const LOADING: bool = false;
 
     #[inline]
-    fn visit_bool(&mut self, _: &'static str, v: &mut bool) -> Result<()> {
+    fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
         self.put([u8::from(*v)])
     }
     #[inline]
-    fn visit_i8(&mut self, _: &'static str, v: &mut i8) -> Result<()> {
+    fn visit_i8(&mut self, _: &'d str, v: &mut i8) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_i16(&mut self, _: &'static str, v: &mut i16) -> Result<()> {
+    fn visit_i16(&mut self, _: &'d str, v: &mut i16) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_i32(&mut self, _: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_i64(&mut self, _: &'static str, v: &mut i64) -> Result<()> {
+    fn visit_i64(&mut self, _: &'d str, v: &mut i64) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_u8(&mut self, _: &'static str, v: &mut u8) -> Result<()> {
+    fn visit_u8(&mut self, _: &'d str, v: &mut u8) -> Result<()> {
         self.put([*v])
     }
     #[inline]
-    fn visit_u16(&mut self, _: &'static str, v: &mut u16) -> Result<()> {
+    fn visit_u16(&mut self, _: &'d str, v: &mut u16) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_u32(&mut self, _: &'static str, v: &mut u32) -> Result<()> {
+    fn visit_u32(&mut self, _: &'d str, v: &mut u32) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_u64(&mut self, _: &'static str, v: &mut u64) -> Result<()> {
+    fn visit_u64(&mut self, _: &'d str, v: &mut u64) -> Result<()> {
         self.put(v.to_be_bytes())
     }
     #[inline]
-    fn visit_f64(&mut self, _: &'static str, v: &mut f64) -> Result<()> {
+    fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
         self.put(v.to_bits().to_be_bytes())
     }
     #[inline]
-    fn visit_timer(&mut self, _: &'static str, v: &mut Timer) -> Result<()> {
+    fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
         self.put(v.raw().to_be_bytes())
     }
     #[inline]
-    fn visit_u8_equal(&mut self, n: &'static str, v: &mut u8) -> Result<()> {
+    fn visit_u8_equal(&mut self, n: &'d str, v: &mut u8) -> Result<()> {
         self.visit_u8(n, v)
     }
     #[inline]
-    fn visit_u16_equal(&mut self, n: &'static str, v: &mut u16) -> Result<()> {
+    fn visit_u16_equal(&mut self, n: &'d str, v: &mut u16) -> Result<()> {
         self.visit_u16(n, v)
     }
     #[inline]
-    fn visit_u32_equal(&mut self, n: &'static str, v: &mut u32) -> Result<()> {
+    fn visit_u32_equal(&mut self, n: &'d str, v: &mut u32) -> Result<()> {
         self.visit_u32(n, v)
     }
     #[inline]
-    fn visit_u64_equal(&mut self, n: &'static str, v: &mut u64) -> Result<()> {
+    fn visit_u64_equal(&mut self, n: &'d str, v: &mut u64) -> Result<()> {
         self.visit_u64(n, v)
     }
     #[inline]
-    fn visit_i32_equal(&mut self, n: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32_equal(&mut self, n: &'d str, v: &mut i32) -> Result<()> {
         self.visit_i32(n, v)
     }
     #[inline]
-    fn visit_i32_le(&mut self, n: &'static str, v: &mut i32) -> Result<()> {
+    fn visit_i32_le(&mut self, n: &'d str, v: &mut i32) -> Result<()> {
         self.visit_i32(n, v)
     }
     #[inline]
-    fn visit_buffer(&mut self, _: &'static str, bytes: &mut [u8]) -> Result<()> {
+    fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
         Ok(self.out.put_bytes(bytes)?)
     }
     #[inline]
-    fn visit_unused(&mut self, _: &'static str, len: usize) -> Result<()> {
+    fn visit_unused(&mut self, _: &'d str, len: usize) -> Result<()> {
         Ok(self.out.put_zeros(len)?)
     }
     #[inline]
-    fn visit_bitmap_word(&mut self, _: &'static str, word: &mut u64) -> Result<()> {
+    fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
         self.put(word.to_be_bytes())
     }
     #[inline]
-    fn visit_ptr_marker(&mut self, _: &'static str, present: &mut bool, _: bool) -> Result<()> {
+    fn visit_ptr_marker(&mut self, _: &'d str, present: &mut bool, _: bool) -> Result<()> {
         self.put([if *present {
             PTR_MARKER_VALID
         } else {
@@ -144,11 +144,11 @@ impl<W: QemuWrite> Visitor for OutputVisitor<W> {
         }])
     }
     #[inline]
-    fn visit_list_marker(&mut self, _: &'static str, more: &mut bool) -> Result<()> {
+    fn visit_list_marker(&mut self, _: &'d str, more: &mut bool) -> Result<()> {
         self.put([u8::from(*more)])
     }
     #[inline]
-    fn visit_u8_slice(&mut self, _: &'static str, items: &mut [u8]) -> Result<()> {
+    fn visit_u8_slice(&mut self, _: &'d str, items: &mut [u8]) -> Result<()> {
         Ok(self.out.put_bytes(items)?)
     }
     put_slice!(visit_u16_slice, u16, 2);
@@ -156,7 +156,7 @@ impl<W: QemuWrite> Visitor for OutputVisitor<W> {
     put_slice!(visit_u64_slice, u64, 8);
     put_slice!(visit_i32_slice, i32, 4);
 
-    fn enter_subsection(&mut self, description: &'static Description) -> Result<()> {
+    fn enter_subsection(&mut self, description: &'d Description<'d>) -> Result<()> {
         self.out.put_u8(SUBSECTION)?;
         self.out.put_counted_string(description.name)?;
         self.out.put_be32(description.version_id)?;

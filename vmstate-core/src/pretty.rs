@@ -1,42 +1,85 @@
-//! The pretty-print visitor: one line per scalar, in the format of QEMU's
-//! QEMUFile-visitor design:
+//! The pretty-print visitor: one line per scalar, `path = (type) value`.
 //!
-//! ```text
-//! PIIX3.PCIDevice.config(256)(1).[255] = (uint8) 0x0
-//! i8259.irr = (uint8) 0x10
-//! ```
+//! Two path styles, both from the same walk:
 //!
-//! The path starts at the description name; a nested struct is named by its
-//! description (`PCIDevice`), a subsection by its name; an array field shows
-//! `(length)(element size)` and each element `.[i]`; `(type)` is QEMU's wire
-//! type name; values are lowercase hex (two's complement bits for signed
-//! types, IEEE bits for doubles, raw bytes for buffers).
+//! * [`PathStyle::Fields`] (the default, and the format of error paths, `diff`
+//!   and `vmstate dump`): every path names exactly one field, by field
+//!   names and indices.
+//!
+//!   ```text
+//!   i8259.irr = (uint8) 0x10
+//!   PIIX3.dev.config[255] = (uint8) 0x0
+//!   cpu.env.tr.base = (uint64) 0x0
+//!   ```
+//!
+//! * [`PathStyle::Trace`]: the trace format of QEMU's QEMUFile-visitor design,
+//!   for display only: a nested struct is named by its description, an array
+//!   shows `(length)(element size)` and each element `.[i]`. Two fields can
+//!   print the same path here (the x86 CPU's `env.tr.base` and `env.ldt.base`
+//!   both print as `cpu.segment.base`).
+//!
+//!   ```text
+//!   PIIX3.PCIDevice.config(256)(1).[255] = (uint8) 0x0
+//!   ```
+//!
+//! `(type)` is QEMU's wire type name; values are lowercase hex (two's
+//! complement bits for signed types, IEEE bits for doubles, raw bytes for
+//! buffers).
 
 use std::fmt::{self, Write};
 
 use crate::{Description, Result, Timer, Visitor, WireType};
 
+/// How the [`PrettyPrinter`] writes paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathStyle {
+    /// Field names and `[i]` indices: one path, one field (`PIIX3.dev.config[255]`).
+    #[default]
+    Fields,
+    /// The QEMUFile-visitor trace format (`PIIX3.PCIDevice.config(256)(1).[255]`),
+    /// for display only: paths are not unique.
+    Trace,
+}
+
 /// Writes the pretty dump of the values it visits into a [`fmt::Write`].
 #[derive(Debug)]
 pub struct PrettyPrinter<W: Write> {
     out: W,
+    style: PathStyle,
     prefix: String,
-    /// Prefix lengths and element flags to restore on leave.
-    frames: Vec<(usize, bool)>,
+    /// Prefix lengths and element flags to restore on leave (and the whole
+    /// prefix, where a subsection replaced it).
+    frames: Vec<(usize, bool, Option<String>)>,
     /// The innermost frame is an array element: scalars and structs inside it
     /// are named by the element, not by their own name.
     in_element: bool,
+    /// The next struct is a subsection (named by its full name).
+    subsection_pending: bool,
 }
 
 impl<W: Write> PrettyPrinter<W> {
-    /// Writes into `out`.
+    /// Writes into `out`, with [`PathStyle::Fields`] paths.
     pub fn new(out: W) -> Self {
+        Self::with_style(out, PathStyle::Fields)
+    }
+
+    /// Writes into `out` with the given path style.
+    pub fn with_style(out: W, style: PathStyle) -> Self {
         PrettyPrinter {
             out,
+            style,
             prefix: String::new(),
             frames: Vec::new(),
             in_element: false,
+            subsection_pending: false,
         }
+    }
+
+    /// Starts the paths with `prefix` (a stream section's name), as if the
+    /// walk were inside it.
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix.push_str(prefix);
+        self
     }
 
     /// The output.
@@ -44,21 +87,29 @@ impl<W: Write> PrettyPrinter<W> {
         self.out
     }
 
+    /// The output.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     fn push(&mut self, segment: fmt::Arguments<'_>) -> Result<()> {
-        self.frames.push((self.prefix.len(), self.in_element));
+        self.frames.push((self.prefix.len(), self.in_element, None));
         self.prefix.write_fmt(segment)?;
         self.in_element = false;
         Ok(())
     }
 
     fn pop(&mut self) {
-        if let Some((len, in_element)) = self.frames.pop() {
-            self.prefix.truncate(len);
+        if let Some((len, in_element, saved)) = self.frames.pop() {
+            match saved {
+                Some(prefix) => self.prefix = prefix,
+                None => self.prefix.truncate(len),
+            }
             self.in_element = in_element;
         }
     }
 
-    fn line(&mut self, name: &str, wire: WireType, value: fmt::Arguments<'_>) -> Result<()> {
+    fn line(&mut self, name: &str, wire: &str, value: fmt::Arguments<'_>) -> Result<()> {
         self.out.write_str(&self.prefix)?;
         if !self.in_element {
             if !self.prefix.is_empty() {
@@ -69,21 +120,35 @@ impl<W: Write> PrettyPrinter<W> {
         writeln!(self.out, " = ({wire}) {value}")?;
         Ok(())
     }
+
+    /// A line for a value of a type the printer has no method for (a
+    /// device-specific `VMStateInfo` such as `pci config`, kept as bytes).
+    pub fn opaque(&mut self, name: &str, type_name: &str, bytes: &[u8]) -> Result<()> {
+        self.line(name, type_name, format_args!("0x{}", Hex(bytes)))
+    }
 }
 
 macro_rules! int {
     ($name:ident, $t:ty, $u:ty, $wire:ident) => {
-        fn $name(&mut self, name: &'static str, v: &mut $t) -> Result<()> {
-            self.line(name, WireType::$wire, format_args!("{:#x}", *v as $u))
+        fn $name(&mut self, name: &'d str, v: &mut $t) -> Result<()> {
+            self.line(
+                name,
+                WireType::$wire.name(),
+                format_args!("{:#x}", *v as $u),
+            )
         }
     };
 }
 
-impl<W: Write> Visitor for PrettyPrinter<W> {
+impl<'d, W: Write> Visitor<'d> for PrettyPrinter<W> {
     const LOADING: bool = false;
 
-    fn visit_bool(&mut self, name: &'static str, v: &mut bool) -> Result<()> {
-        self.line(name, WireType::Bool, format_args!("{:#x}", u8::from(*v)))
+    fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()> {
+        self.line(
+            name,
+            WireType::Bool.name(),
+            format_args!("{:#x}", u8::from(*v)),
+        )
     }
     int!(visit_i8, i8, u8, Int8);
     int!(visit_i16, i16, u16, Int16);
@@ -100,59 +165,97 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
     int!(visit_i32_equal, i32, u32, Int32Equal);
     int!(visit_i32_le, i32, u32, Int32Le);
 
-    fn visit_f64(&mut self, name: &'static str, v: &mut f64) -> Result<()> {
+    fn visit_f64(&mut self, name: &'d str, v: &mut f64) -> Result<()> {
         self.line(
             name,
-            WireType::CpuDouble,
+            WireType::CpuDouble.name(),
             format_args!("{:#x}", v.to_bits()),
         )
     }
-    fn visit_timer(&mut self, name: &'static str, v: &mut Timer) -> Result<()> {
-        self.line(name, WireType::Timer, format_args!("{:#x}", v.raw() as u64))
+    fn visit_timer(&mut self, name: &'d str, v: &mut Timer) -> Result<()> {
+        self.line(
+            name,
+            WireType::Timer.name(),
+            format_args!("{:#x}", v.raw() as u64),
+        )
     }
-    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()> {
-        self.line(name, WireType::Buffer, format_args!("0x{}", Hex(bytes)))
+    fn visit_buffer(&mut self, name: &'d str, bytes: &mut [u8]) -> Result<()> {
+        self.line(
+            name,
+            WireType::Buffer.name(),
+            format_args!("0x{}", Hex(bytes)),
+        )
     }
-    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
-        self.line(name, WireType::UnusedBuffer, format_args!("{len} byte(s)"))
+    fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()> {
+        self.line(
+            name,
+            WireType::UnusedBuffer.name(),
+            format_args!("{len} byte(s)"),
+        )
     }
-    fn visit_bitmap_word(&mut self, name: &'static str, word: &mut u64) -> Result<()> {
-        self.line(name, WireType::Bitmap, format_args!("{:#x}", *word))
+    fn visit_bitmap_word(&mut self, name: &'d str, word: &mut u64) -> Result<()> {
+        self.line(name, WireType::Bitmap.name(), format_args!("{:#x}", *word))
     }
-    fn visit_ptr_marker(&mut self, name: &'static str, present: &mut bool, _: bool) -> Result<()> {
+    fn visit_ptr_marker(&mut self, name: &'d str, present: &mut bool, _: bool) -> Result<()> {
         let marker = if *present { 0x31 } else { 0x30 };
-        self.line(name, WireType::PtrMarker, format_args!("{marker:#x}"))
+        self.line(
+            name,
+            WireType::PtrMarker.name(),
+            format_args!("{marker:#x}"),
+        )
     }
-    fn visit_list_marker(&mut self, _: &'static str, _: &mut bool) -> Result<()> {
+    fn visit_list_marker(&mut self, _: &'d str, _: &mut bool) -> Result<()> {
         // Framing, not state: the elements show up as `.[i]`.
         Ok(())
     }
 
-    fn enter_struct(&mut self, name: &'static str, d: &'static Description, _: u32) -> Result<()> {
+    fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
+        let subsection = std::mem::take(&mut self.subsection_pending);
+        if subsection {
+            // Named by its full name; a subsection of the root already names
+            // the root ("i8259/ltim"), as error paths do.
+            if self.style == PathStyle::Fields
+                && d.name.starts_with(self.prefix.as_str())
+                && !self.prefix.contains('.')
+            {
+                let saved = std::mem::replace(&mut self.prefix, d.name.to_owned());
+                self.frames.push((0, self.in_element, Some(saved)));
+                self.in_element = false;
+                return Ok(());
+            }
+            return self.push(format_args!(".{}", d.name));
+        }
         if self.in_element {
             // The element path already names it.
-            self.frames.push((self.prefix.len(), true));
+            self.frames.push((self.prefix.len(), true, None));
             self.in_element = false;
             Ok(())
         } else if self.prefix.is_empty() {
             self.push(format_args!("{name}"))
-        } else {
-            // A nested struct is named by its description, as in QEMU's
-            // visitor design: `PIIX3.PCIDevice.config(256)(1).[255]`.
+        } else if self.style == PathStyle::Trace {
+            // The QEMUFile-visitor design names a nested struct by its
+            // description: `PIIX3.PCIDevice.config(256)(1).[255]`.
             self.push(format_args!(".{}", d.name))
+        } else {
+            self.push(format_args!(".{name}"))
         }
     }
     fn leave_struct(&mut self) -> Result<()> {
         self.pop();
         Ok(())
     }
-    fn enter_array(&mut self, name: &'static str, len: usize, element_size: usize) -> Result<()> {
-        if self.in_element {
-            self.push(format_args!("({len})({element_size})"))
-        } else if self.prefix.is_empty() {
-            self.push(format_args!("{name}({len})({element_size})"))
-        } else {
-            self.push(format_args!(".{name}({len})({element_size})"))
+    fn enter_array(&mut self, name: &'d str, len: usize, element_size: usize) -> Result<()> {
+        match self.style {
+            PathStyle::Trace if self.in_element => {
+                self.push(format_args!("({len})({element_size})"))
+            }
+            PathStyle::Trace if self.prefix.is_empty() => {
+                self.push(format_args!("{name}({len})({element_size})"))
+            }
+            PathStyle::Trace => self.push(format_args!(".{name}({len})({element_size})")),
+            PathStyle::Fields if self.in_element => self.push(format_args!("")),
+            PathStyle::Fields if self.prefix.is_empty() => self.push(format_args!("{name}")),
+            PathStyle::Fields => self.push(format_args!(".{name}")),
         }
     }
     fn leave_array(&mut self) -> Result<()> {
@@ -160,12 +263,19 @@ impl<W: Write> Visitor for PrettyPrinter<W> {
         Ok(())
     }
     fn enter_element(&mut self, index: usize) -> Result<()> {
-        self.push(format_args!(".[{index}]"))?;
+        match self.style {
+            PathStyle::Trace => self.push(format_args!(".[{index}]"))?,
+            PathStyle::Fields => self.push(format_args!("[{index}]"))?,
+        }
         self.in_element = true;
         Ok(())
     }
     fn leave_element(&mut self) -> Result<()> {
         self.pop();
+        Ok(())
+    }
+    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
+        self.subsection_pending = true;
         Ok(())
     }
 }

@@ -79,7 +79,7 @@ pub struct Registration {
 /// `#[derive(VmState)]` type with `Clone` becomes behind a trait object.
 pub trait SectionState {
     /// The device's description.
-    fn description(&self) -> &'static Description;
+    fn description(&self) -> &'static Description<'static>;
     /// Whether the section is sent at all (a top-level `needed`).
     fn needed(&self) -> bool;
     /// Saves the body into `out` and returns its vmdesc keys.
@@ -92,7 +92,7 @@ pub trait SectionState {
 }
 
 impl<T: VmState + Clone + 'static> SectionState for T {
-    fn description(&self) -> &'static Description {
+    fn description(&self) -> &'static Description<'static> {
         T::DESCRIPTION
     }
 
@@ -108,7 +108,7 @@ impl<T: VmState + Clone + 'static> SectionState for T {
         let mut scratch = self.clone();
         let mut v = InputVisitor::new(input);
         visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, version_id)
-            .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name)))?;
+            .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name.into())))?;
         Ok(Box::new(scratch))
     }
 

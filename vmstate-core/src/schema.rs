@@ -12,20 +12,20 @@ pub use crate::drift::{LockMode, assert_locked, check_locked, check_locked_with}
 /// A VMState description: the name, versions, fields and subsections of one
 /// struct, as QEMU's `VMStateDescription`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Description {
+pub struct Description<'a> {
     /// The name (`"hpet"`, `"PCIDevice"`, `"hpet/offset"`).
-    pub name: &'static str,
+    pub name: &'a str,
     /// The version this build writes, and the newest it loads (`version_id`).
     pub version_id: u32,
     /// The oldest version this build loads (`minimum_version_id`).
     pub minimum_version_id: u32,
     /// The migrated fields, in wire order.
-    pub fields: &'static [FieldDescription],
+    pub fields: &'a [FieldDescription<'a>],
     /// The subsections, in the order they are written.
-    pub subsections: &'static [&'static Description],
+    pub subsections: &'a [&'a Description<'a>],
 }
 
-impl Description {
+impl<'a> Description<'a> {
     /// Looks up a subsection by its exact name; returns its index.
     pub fn subsection_index(&self, name: &[u8]) -> Option<usize> {
         self.subsections
@@ -34,7 +34,7 @@ impl Description {
     }
 
     /// Looks up a field by its wire name.
-    pub fn field(&self, name: &str) -> Option<&'static FieldDescription> {
+    pub fn field(&self, name: &str) -> Option<&'a FieldDescription<'a>> {
         self.fields.iter().find(|f| f.name == name)
     }
 
@@ -46,11 +46,11 @@ impl Description {
 
 /// One migrated field of a [`Description`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FieldDescription {
+pub struct FieldDescription<'a> {
     /// The field's wire name.
-    pub name: &'static str,
+    pub name: &'a str,
     /// What the field looks like on the wire.
-    pub layout: Layout,
+    pub layout: Layout<'a>,
     /// The field is in streams of this version and newer (QEMU's field `version_id`).
     pub since: u32,
     /// An `exists` predicate decides presence instead of `since` (QEMU's `field_exists`).
@@ -60,7 +60,7 @@ pub struct FieldDescription {
 /// What a field looks like on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Layout {
+pub enum Layout<'a> {
     /// One value of a fixed-size wire type (`uint32`, `timer`, `int32 equal`, ...).
     Scalar(WireType),
     /// A fixed number of raw bytes (`buffer`).
@@ -68,19 +68,19 @@ pub enum Layout {
     /// Raw bytes whose length is the value of an earlier field (`VMSTATE_VBUFFER`).
     VarBuffer {
         /// The field holding the length in bytes.
-        len_field: &'static str,
+        len_field: &'a str,
     },
     /// Bytes that are written as zeros and skipped on load (`VMSTATE_UNUSED`).
     Unused(usize),
     /// A bitmap whose bit count is the value of an earlier field.
     Bitmap {
         /// The field holding the number of bits.
-        bits_field: &'static str,
+        bits_field: &'a str,
     },
     /// A nested description, no framing on the wire.
     Struct {
         /// The nested description.
-        description: &'static Description,
+        description: &'a Description<'a>,
         /// Loaded at this version instead of its own (QEMU's `VMS_VSTRUCT`).
         pinned_version: Option<u32>,
     },
@@ -89,53 +89,53 @@ pub enum Layout {
         /// Number of elements.
         len: usize,
         /// Each element.
-        element: &'static Layout,
+        element: &'a Layout<'a>,
     },
     /// An array whose element count is the value of an earlier field.
     VarArray {
         /// The field holding the count.
-        count_field: &'static str,
+        count_field: &'a str,
         /// The most elements the Rust container holds, if fixed.
         capacity: Option<usize>,
         /// Each element.
-        element: &'static Layout,
+        element: &'a Layout<'a>,
     },
     /// An element of an array of pointers: may be NULL (`0x30` on the wire).
     Pointer {
         /// Every element is preceded by a `0x30`/`0x31` marker.
         auto_alloc: bool,
         /// The pointee.
-        element: &'static Layout,
+        element: &'a Layout<'a>,
     },
     /// A `qtailq` or `qlist`: `01` + element per element, `00` at the end.
     List {
         /// [`WireType::Qtailq`] or [`WireType::Qlist`].
         wire: WireType,
         /// Each element (a struct in QEMU).
-        element: &'static Layout,
+        element: &'a Layout<'a>,
     },
     /// A `gtree`: be32 count, then `01` key value per node, `00` at the end.
     Tree {
         /// The key (a direct `uint64` key, or a struct).
-        key: &'static Layout,
+        key: &'a Layout<'a>,
         /// The value (a struct in QEMU).
-        value: &'static Layout,
+        value: &'a Layout<'a>,
     },
     /// Computed wire fields run through a temporary (`VMSTATE_WITH_TMP`).
-    Tmp(&'static Description),
+    Tmp(&'a Description<'a>),
     /// A load-time check that writes nothing (`VMSTATE_VALIDATE`).
     Validate,
     /// A device-specific `VMStateInfo` of QEMU's (`"pci config"`, `"virtio"`,
     /// ...): a type with its own `VmStateField` impl, shown under QEMU's name.
     Info {
         /// QEMU's `VMStateInfo` name.
-        name: &'static str,
+        name: &'a str,
         /// Bytes on the wire, if fixed.
         size: Option<usize>,
     },
 }
 
-impl Layout {
+impl<'a> Layout<'a> {
     /// The QEMU wire type name shown for this field (the element's type for arrays).
     pub const fn wire_type(&self) -> WireType {
         match self {
@@ -161,7 +161,7 @@ impl Layout {
 
     /// The type name QEMU shows for this field in a vmdesc: the wire type's
     /// name, or a device-specific `VMStateInfo` name (elements for arrays).
-    pub const fn type_name(&self) -> &'static str {
+    pub const fn type_name(&self) -> &'a str {
         match self {
             Layout::Info { name, .. } => name,
             Layout::Array { element, .. }
@@ -191,7 +191,7 @@ impl Layout {
     }
 
     /// The nested description, for struct-like layouts (through arrays).
-    pub const fn description(&self) -> Option<&'static Description> {
+    pub const fn description(&self) -> Option<&'a Description<'a>> {
         match self {
             Layout::Struct { description, .. } | Layout::Tmp(description) => Some(description),
             Layout::Tree { value: element, .. }
@@ -204,7 +204,7 @@ impl Layout {
     }
 }
 
-impl Description {
+impl<'a> Description<'a> {
     /// Bytes a value of this description always occupies, if fixed: every
     /// field fixed-size, always present, and no subsections.
     pub const fn fixed_size(&self) -> Option<usize> {

@@ -1,7 +1,9 @@
 //! [`VmState`]: a struct with a VMState description, and the walk QEMU's
 //! `vmstate_save_vmsd`/`vmstate_load_vmsd` perform over it.
 
-use crate::{Description, Error, ErrorKind, PathSegment, Result, VersionContext, Visitor};
+use std::borrow::Cow;
+
+use crate::{Description, Error, ErrorKind, Name, PathSegment, Result, VersionContext, Visitor};
 
 /// A struct with a VMState description: what `#[derive(VmState)]` implements.
 ///
@@ -14,7 +16,7 @@ use crate::{Description, Error, ErrorKind, PathSegment, Result, VersionContext, 
 )]
 pub trait VmState {
     /// The static wire schema: name, versions, fields, subsections.
-    const DESCRIPTION: &'static Description;
+    const DESCRIPTION: &'static Description<'static>;
 
     /// True when a load at the current version of exactly
     /// [`Description::fixed_size`] bytes cannot fail: no load hooks, no
@@ -24,7 +26,7 @@ pub trait VmState {
 
     /// Walks the fields present at `version_id`, in wire order (not the
     /// subsections, not the hooks: [`visit_struct`] runs those).
-    fn visit_fields<V: Visitor>(&mut self, v: &mut V, version_id: u32) -> Result<()>;
+    fn visit_fields<'d, V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()>;
 
     /// True if subsection `index` (of [`Description::subsections`]) must be sent.
     fn subsection_needed(&self, index: usize) -> bool {
@@ -33,7 +35,7 @@ pub trait VmState {
     }
 
     /// Walks subsection `index` at `version_id` with [`visit_struct_at`].
-    fn visit_subsection<V: Visitor>(
+    fn visit_subsection<'d, V: Visitor<'d>>(
         &mut self,
         v: &mut V,
         index: usize,
@@ -74,15 +76,102 @@ pub trait VmState {
     }
 }
 
+/// Anything the one walk can run over: a `#[derive(VmState)]` value (through
+/// its `const` [`VmState::DESCRIPTION`]) or a
+/// [`DynamicState`](crate::dynamic::DynamicState) whose description was built
+/// at run time from a stream's vmdesc.
+///
+/// `'d` is the lifetime of the description and of every name the walk hands
+/// to the [`Visitor`]: `'static` for derived types, the lifetime of the
+/// [`DescriptionArena`](crate::dynamic::DescriptionArena) for run-time ones.
+/// Every `VmState` type implements `Walk<'d>` for every `'d`.
+pub trait Walk<'d> {
+    /// The description the value is walked with.
+    fn description(&self) -> &'d Description<'d>;
+    /// Walks the fields present at `version_id`, in wire order.
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()>;
+    /// True if subsection `index` of the description must be sent.
+    fn walk_subsection_needed(&self, index: usize) -> bool;
+    /// Walks subsection `index` at `version_id` (with [`visit_struct_at`]).
+    fn walk_subsection<V: Visitor<'d>>(
+        &mut self,
+        v: &mut V,
+        index: usize,
+        version_id: u32,
+    ) -> Result<()>;
+    /// [`VmState::pre_save`].
+    fn walk_pre_save(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// [`VmState::post_save`].
+    fn walk_post_save(&mut self) {}
+    /// [`VmState::pre_load`].
+    fn walk_pre_load(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// [`VmState::post_load`].
+    fn walk_post_load(&mut self, version_id: u32) -> Result<()> {
+        let _ = version_id;
+        Ok(())
+    }
+}
+
+impl<'d, T: VmState> Walk<'d> for T {
+    #[inline]
+    fn description(&self) -> &'d Description<'d> {
+        T::DESCRIPTION
+    }
+    #[inline]
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()> {
+        self.visit_fields(v, version_id)
+    }
+    #[inline]
+    fn walk_subsection_needed(&self, index: usize) -> bool {
+        self.subsection_needed(index)
+    }
+    #[inline]
+    fn walk_subsection<V: Visitor<'d>>(
+        &mut self,
+        v: &mut V,
+        index: usize,
+        version_id: u32,
+    ) -> Result<()> {
+        self.visit_subsection(v, index, version_id)
+    }
+    #[inline]
+    fn walk_pre_save(&mut self) -> Result<()> {
+        self.pre_save()
+    }
+    #[inline]
+    fn walk_post_save(&mut self) {
+        self.post_save()
+    }
+    #[inline]
+    fn walk_pre_load(&mut self) -> Result<()> {
+        self.pre_load()
+    }
+    #[inline]
+    fn walk_post_load(&mut self, version_id: u32) -> Result<()> {
+        self.post_load(version_id)
+    }
+}
+
+/// An owned copy of a name for an error (errors are rare; walks never allocate).
+#[cold]
+pub(crate) fn owned(name: &str) -> Name {
+    Cow::Owned(name.to_owned())
+}
+
 /// Walks `value` at its own current version, as QEMU walks a nested
 /// `VMS_STRUCT` and a top-level save.
 #[inline]
-pub fn visit_struct<T: VmState, V: Visitor>(
+pub fn visit_struct<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
 ) -> Result<()> {
-    visit_struct_at(value, v, name, T::DESCRIPTION.version_id)
+    let version_id = value.description().version_id;
+    visit_struct_at(value, v, name, version_id)
 }
 
 /// Walks `value` at `version_id`: checks the version range (loading), runs the
@@ -90,86 +179,89 @@ pub fn visit_struct<T: VmState, V: Visitor>(
 ///
 /// Saving: `pre_save`, fields, needed subsections, `post_save`.
 /// Loading: version check, `pre_load`, fields, subsections, `post_load`.
-pub fn visit_struct_at<T: VmState, V: Visitor>(
+pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     v: &mut V,
-    name: &'static str,
+    name: &'d str,
     version_id: u32,
 ) -> Result<()> {
-    let d = T::DESCRIPTION;
+    let d = value.description();
     let context = |e: Error| {
         e.with_versions(VersionContext {
-            name: d.name,
+            name: owned(d.name),
             version: version_id,
             local: d.version_id,
             minimum: d.minimum_version_id,
             loading: V::LOADING,
         })
-        .within(PathSegment::Struct(d.name))
+        .within(PathSegment::Struct(owned(d.name)))
     };
     if V::LOADING {
         if version_id > d.version_id {
             return Err(context(v.locate(Error::new(ErrorKind::VersionTooNew {
-                name: d.name,
+                name: owned(d.name),
                 incoming: version_id,
                 local: d.version_id,
             }))));
         }
         if version_id < d.minimum_version_id {
             return Err(context(v.locate(Error::new(ErrorKind::VersionTooOld {
-                name: d.name,
+                name: owned(d.name),
                 incoming: version_id,
                 minimum: d.minimum_version_id,
             }))));
         }
         value
-            .pre_load()
+            .walk_pre_load()
             .map_err(|e| context(v.locate(e.in_hook("pre_load"))))?;
         v.enter_struct(name, d, version_id)?;
-        value.visit_fields(v, version_id).map_err(context)?;
-        load_subsections(value, v).map_err(context)?;
+        value.walk_fields(v, version_id).map_err(context)?;
+        load_subsections(value, d, v).map_err(context)?;
         v.leave_struct()?;
         value
-            .post_load(version_id)
+            .walk_post_load(version_id)
             .map_err(|e| context(v.locate(e.in_hook("post_load"))))
     } else {
         value
-            .pre_save()
+            .walk_pre_save()
             .map_err(|e| context(v.locate(e.in_hook("pre_save"))))?;
         let walked = v
             .enter_struct(name, d, version_id)
-            .and_then(|()| value.visit_fields(v, version_id))
-            .and_then(|()| save_subsections(value, v))
+            .and_then(|()| value.walk_fields(v, version_id))
+            .and_then(|()| save_subsections(value, d, v))
             .and_then(|()| v.leave_struct());
-        value.post_save();
+        value.walk_post_save();
         walked.map_err(context)
     }
 }
 
-fn save_subsections<T: VmState, V: Visitor>(value: &mut T, v: &mut V) -> Result<()> {
-    let d = T::DESCRIPTION;
+fn save_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
+    value: &mut T,
+    d: &'d Description<'d>,
+    v: &mut V,
+) -> Result<()> {
     for (index, sub) in d.subsections.iter().enumerate() {
-        if value.subsection_needed(index) {
+        if value.walk_subsection_needed(index) {
             v.enter_subsection(sub)?;
             value
-                .visit_subsection(v, index, sub.version_id)
-                .map_err(|e| e.within(PathSegment::Subsection(sub.name)))?;
+                .walk_subsection(v, index, sub.version_id)
+                .map_err(|e| e.within(PathSegment::Subsection(owned(sub.name))))?;
             v.leave_subsection()?;
         }
     }
     Ok(())
 }
 
-fn load_subsections<T: VmState, V: Visitor>(value: &mut T, v: &mut V) -> Result<()> {
-    let d = T::DESCRIPTION;
-    if d.subsections.is_empty() && !V::LOADING {
-        return Ok(());
-    }
+fn load_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
+    value: &mut T,
+    d: &'d Description<'d>,
+    v: &mut V,
+) -> Result<()> {
     while let Some(incoming) = v.next_subsection(d)? {
         let sub = d.subsections[incoming.index];
         value
-            .visit_subsection(v, incoming.index, incoming.version_id)
-            .map_err(|e| e.within(PathSegment::Subsection(sub.name)))?;
+            .walk_subsection(v, incoming.index, incoming.version_id)
+            .map_err(|e| e.within(PathSegment::Subsection(owned(sub.name))))?;
         v.leave_subsection()?;
     }
     Ok(())

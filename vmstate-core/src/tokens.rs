@@ -37,44 +37,44 @@ use crate::{Description, Result, Timer, Visitor, VmState, visit_struct};
 /// One visitor call.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)] // Each variant is the visitor method of the same name.
-pub enum Token {
-    Bool(&'static str, bool),
-    I8(&'static str, i8),
-    I16(&'static str, i16),
-    I32(&'static str, i32),
-    I64(&'static str, i64),
-    U8(&'static str, u8),
-    U16(&'static str, u16),
-    U32(&'static str, u32),
-    U64(&'static str, u64),
-    F64(&'static str, f64),
-    Timer(&'static str, Timer),
-    U8Equal(&'static str, u8),
-    U16Equal(&'static str, u16),
-    U32Equal(&'static str, u32),
-    U64Equal(&'static str, u64),
-    I32Equal(&'static str, i32),
-    I32Le(&'static str, i32),
-    Buffer(&'static str, Vec<u8>),
-    Unused(&'static str, usize),
-    BitmapWord(&'static str, u64),
-    PtrMarker(&'static str, bool),
-    ListMarker(&'static str, bool),
+pub enum Token<'d> {
+    Bool(&'d str, bool),
+    I8(&'d str, i8),
+    I16(&'d str, i16),
+    I32(&'d str, i32),
+    I64(&'d str, i64),
+    U8(&'d str, u8),
+    U16(&'d str, u16),
+    U32(&'d str, u32),
+    U64(&'d str, u64),
+    F64(&'d str, f64),
+    Timer(&'d str, Timer),
+    U8Equal(&'d str, u8),
+    U16Equal(&'d str, u16),
+    U32Equal(&'d str, u32),
+    U64Equal(&'d str, u64),
+    I32Equal(&'d str, i32),
+    I32Le(&'d str, i32),
+    Buffer(&'d str, Vec<u8>),
+    Unused(&'d str, usize),
+    BitmapWord(&'d str, u64),
+    PtrMarker(&'d str, bool),
+    ListMarker(&'d str, bool),
     Struct {
-        name: &'static str,
-        description: &'static str,
+        name: &'d str,
+        description: &'d str,
         version_id: u32,
     },
     StructEnd,
     Array {
-        name: &'static str,
+        name: &'d str,
         len: usize,
     },
     ArrayEnd,
     Element(usize),
     ElementEnd,
     Subsection {
-        name: &'static str,
+        name: &'d str,
         version_id: u32,
     },
     SubsectionEnd,
@@ -82,24 +82,24 @@ pub enum Token {
 
 /// Records every call it receives.
 #[derive(Debug, Default)]
-pub struct TokenRecorder {
-    tokens: Vec<Token>,
+pub struct TokenRecorder<'d> {
+    tokens: Vec<Token<'d>>,
 }
 
-impl TokenRecorder {
+impl<'d> TokenRecorder<'d> {
     /// An empty recorder.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The tokens recorded so far.
-    pub fn into_tokens(self) -> Vec<Token> {
+    pub fn into_tokens(self) -> Vec<Token<'d>> {
         self.tokens
     }
 }
 
 /// The tokens of a save-direction walk of `value`.
-pub fn tokens<T: VmState>(value: &mut T) -> Result<Vec<Token>> {
+pub fn tokens<T: VmState>(value: &mut T) -> Result<Vec<Token<'static>>> {
     let mut rec = TokenRecorder::new();
     visit_struct(value, &mut rec, T::DESCRIPTION.name)?;
     Ok(rec.into_tokens())
@@ -107,14 +107,14 @@ pub fn tokens<T: VmState>(value: &mut T) -> Result<Vec<Token>> {
 
 macro_rules! record {
     ($($method:ident($t:ty) => $tok:ident),* $(,)?) => {$(
-        fn $method(&mut self, name: &'static str, v: &mut $t) -> Result<()> {
+        fn $method(&mut self, name: &'d str, v: &mut $t) -> Result<()> {
             self.tokens.push(Token::$tok(name, *v));
             Ok(())
         }
     )*};
 }
 
-impl Visitor for TokenRecorder {
+impl<'d> Visitor<'d> for TokenRecorder<'d> {
     const LOADING: bool = false;
 
     record! {
@@ -129,22 +129,22 @@ impl Visitor for TokenRecorder {
         visit_list_marker(bool) => ListMarker,
     }
 
-    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()> {
+    fn visit_buffer(&mut self, name: &'d str, bytes: &mut [u8]) -> Result<()> {
         self.tokens.push(Token::Buffer(name, bytes.to_vec()));
         Ok(())
     }
-    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
+    fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()> {
         self.tokens.push(Token::Unused(name, len));
         Ok(())
     }
-    fn visit_ptr_marker(&mut self, name: &'static str, present: &mut bool, _: bool) -> Result<()> {
+    fn visit_ptr_marker(&mut self, name: &'d str, present: &mut bool, _: bool) -> Result<()> {
         self.tokens.push(Token::PtrMarker(name, *present));
         Ok(())
     }
     fn enter_struct(
         &mut self,
-        name: &'static str,
-        d: &'static Description,
+        name: &'d str,
+        d: &'d Description<'d>,
         version_id: u32,
     ) -> Result<()> {
         self.tokens.push(Token::Struct {
@@ -158,7 +158,7 @@ impl Visitor for TokenRecorder {
         self.tokens.push(Token::StructEnd);
         Ok(())
     }
-    fn enter_array(&mut self, name: &'static str, len: usize, _: usize) -> Result<()> {
+    fn enter_array(&mut self, name: &'d str, len: usize, _: usize) -> Result<()> {
         self.tokens.push(Token::Array { name, len });
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Visitor for TokenRecorder {
         self.tokens.push(Token::ElementEnd);
         Ok(())
     }
-    fn enter_subsection(&mut self, d: &'static Description) -> Result<()> {
+    fn enter_subsection(&mut self, d: &'d Description<'d>) -> Result<()> {
         self.tokens.push(Token::Subsection {
             name: d.name,
             version_id: d.version_id,

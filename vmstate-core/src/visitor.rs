@@ -22,7 +22,7 @@ pub struct IncomingSubsection {
 macro_rules! slice_default {
     ($(#[$doc:meta])* $name:ident, $scalar:ident, $t:ty) => {
         $(#[$doc])*
-        fn $name(&mut self, name: &'static str, items: &mut [$t]) -> Result<()> {
+        fn $name(&mut self, name: &'d str, items: &mut [$t]) -> Result<()> {
             for (i, item) in items.iter_mut().enumerate() {
                 self.enter_element(i)?;
                 self.$scalar(name, item)
@@ -42,78 +42,73 @@ macro_rules! slice_default {
 /// Elements of arrays are visited with the array's name, between
 /// [`enter_element`](Visitor::enter_element) and
 /// [`leave_element`](Visitor::leave_element).
-pub trait Visitor {
+pub trait Visitor<'d> {
     /// True for visitors that fill values from input (the load direction).
     /// Walks use it to run the load-side hooks and checks.
     const LOADING: bool;
 
     /// `bool`.
-    fn visit_bool(&mut self, name: &'static str, v: &mut bool) -> Result<()>;
+    fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()>;
     /// `int8`.
-    fn visit_i8(&mut self, name: &'static str, v: &mut i8) -> Result<()>;
+    fn visit_i8(&mut self, name: &'d str, v: &mut i8) -> Result<()>;
     /// `int16`.
-    fn visit_i16(&mut self, name: &'static str, v: &mut i16) -> Result<()>;
+    fn visit_i16(&mut self, name: &'d str, v: &mut i16) -> Result<()>;
     /// `int32`.
-    fn visit_i32(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+    fn visit_i32(&mut self, name: &'d str, v: &mut i32) -> Result<()>;
     /// `int64`.
-    fn visit_i64(&mut self, name: &'static str, v: &mut i64) -> Result<()>;
+    fn visit_i64(&mut self, name: &'d str, v: &mut i64) -> Result<()>;
     /// `uint8`.
-    fn visit_u8(&mut self, name: &'static str, v: &mut u8) -> Result<()>;
+    fn visit_u8(&mut self, name: &'d str, v: &mut u8) -> Result<()>;
     /// `uint16`.
-    fn visit_u16(&mut self, name: &'static str, v: &mut u16) -> Result<()>;
+    fn visit_u16(&mut self, name: &'d str, v: &mut u16) -> Result<()>;
     /// `uint32`.
-    fn visit_u32(&mut self, name: &'static str, v: &mut u32) -> Result<()>;
+    fn visit_u32(&mut self, name: &'d str, v: &mut u32) -> Result<()>;
     /// `uint64`.
-    fn visit_u64(&mut self, name: &'static str, v: &mut u64) -> Result<()>;
+    fn visit_u64(&mut self, name: &'d str, v: &mut u64) -> Result<()>;
     /// `CPU_Double_U`: the double's bits as be64.
-    fn visit_f64(&mut self, name: &'static str, v: &mut f64) -> Result<()>;
+    fn visit_f64(&mut self, name: &'d str, v: &mut f64) -> Result<()>;
     /// `timer`: be64 expiry, -1 when not armed.
-    fn visit_timer(&mut self, name: &'static str, v: &mut Timer) -> Result<()>;
+    fn visit_timer(&mut self, name: &'d str, v: &mut Timer) -> Result<()>;
 
     /// `uint8 equal`: a loading visitor fails unless the stream holds `*v`.
-    fn visit_u8_equal(&mut self, name: &'static str, v: &mut u8) -> Result<()>;
+    fn visit_u8_equal(&mut self, name: &'d str, v: &mut u8) -> Result<()>;
     /// `uint16 equal`.
-    fn visit_u16_equal(&mut self, name: &'static str, v: &mut u16) -> Result<()>;
+    fn visit_u16_equal(&mut self, name: &'d str, v: &mut u16) -> Result<()>;
     /// `uint32 equal`.
-    fn visit_u32_equal(&mut self, name: &'static str, v: &mut u32) -> Result<()>;
+    fn visit_u32_equal(&mut self, name: &'d str, v: &mut u32) -> Result<()>;
     /// `int64 equal` (QEMU's name for the unsigned 64-bit equal type).
-    fn visit_u64_equal(&mut self, name: &'static str, v: &mut u64) -> Result<()>;
+    fn visit_u64_equal(&mut self, name: &'d str, v: &mut u64) -> Result<()>;
     /// `int32 equal`.
-    fn visit_i32_equal(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+    fn visit_i32_equal(&mut self, name: &'d str, v: &mut i32) -> Result<()>;
     /// `int32 le`: a loading visitor accepts `0..=*v` and stores it.
-    fn visit_i32_le(&mut self, name: &'static str, v: &mut i32) -> Result<()>;
+    fn visit_i32_le(&mut self, name: &'d str, v: &mut i32) -> Result<()>;
 
     /// `buffer`: raw bytes, as many as the slice holds.
-    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()>;
+    fn visit_buffer(&mut self, name: &'d str, bytes: &mut [u8]) -> Result<()>;
     /// `buffer` of a length known only at run time, into a `Vec` (`VMSTATE_VBUFFER`).
     /// Saving visitors get `bytes.len() == len` and by default see the bytes
     /// as a [`visit_buffer`](Visitor::visit_buffer); loading visitors must
     /// replace the contents with `len` bytes, allocating only as the input
     /// delivers them.
-    fn visit_buffer_vec(
-        &mut self,
-        name: &'static str,
-        bytes: &mut Vec<u8>,
-        len: usize,
-    ) -> Result<()> {
+    fn visit_buffer_vec(&mut self, name: &'d str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
         let n = len.min(bytes.len());
         self.visit_buffer(name, &mut bytes[..n])
     }
     /// `unused_buffer`: `len` zero bytes written, `len` bytes skipped on load.
-    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()>;
+    fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()>;
     /// One be64 word of a `bitmap`.
-    fn visit_bitmap_word(&mut self, name: &'static str, word: &mut u64) -> Result<()>;
+    fn visit_bitmap_word(&mut self, name: &'d str, word: &mut u64) -> Result<()>;
     /// A pointer marker: `0x30` for an absent element, `0x31` for a present one.
     /// Loading visitors refuse `0x31` unless `valid_allowed`, and any other byte.
     fn visit_ptr_marker(
         &mut self,
-        name: &'static str,
+        name: &'d str,
         present: &mut bool,
         valid_allowed: bool,
     ) -> Result<()>;
     /// A `qtailq`/`qlist`/`gtree` element marker: `01` before each element,
     /// `00` after the last. Loading visitors read any nonzero byte as `true`.
-    fn visit_list_marker(&mut self, name: &'static str, more: &mut bool) -> Result<()>;
+    fn visit_list_marker(&mut self, name: &'d str, more: &mut bool) -> Result<()>;
 
     slice_default!(
         /// A run of `uint8` array elements; binary visitors copy them at once.
@@ -150,8 +145,8 @@ pub trait Visitor {
     /// at the root), `version_id` the version it is walked at.
     fn enter_struct(
         &mut self,
-        name: &'static str,
-        description: &'static Description,
+        name: &'d str,
+        description: &'d Description<'d>,
         version_id: u32,
     ) -> Result<()> {
         let _ = (name, description, version_id);
@@ -163,7 +158,7 @@ pub trait Visitor {
     }
     /// An array of `len` elements of `element_size` wire bytes each (0 when
     /// not fixed) begins.
-    fn enter_array(&mut self, name: &'static str, len: usize, element_size: usize) -> Result<()> {
+    fn enter_array(&mut self, name: &'d str, len: usize, element_size: usize) -> Result<()> {
         let _ = (name, len, element_size);
         Ok(())
     }
@@ -182,7 +177,7 @@ pub trait Visitor {
     }
     /// Saving: a needed subsection begins; binary visitors write its header
     /// (`05`, name, be32 version). Its struct walk follows.
-    fn enter_subsection(&mut self, description: &'static Description) -> Result<()> {
+    fn enter_subsection(&mut self, description: &'d Description<'d>) -> Result<()> {
         let _ = description;
         Ok(())
     }
@@ -196,7 +191,7 @@ pub trait Visitor {
     /// Non-loading visitors return `None`.
     fn next_subsection(
         &mut self,
-        parent: &'static Description,
+        parent: &'d Description<'d>,
     ) -> Result<Option<IncomingSubsection>> {
         let _ = parent;
         Ok(None)

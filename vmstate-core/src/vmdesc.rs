@@ -28,8 +28,8 @@ enum FieldMode {
 }
 
 #[derive(Debug)]
-struct FieldCtx {
-    description: &'static FieldDescription,
+struct FieldCtx<'d> {
+    description: &'d FieldDescription<'d>,
     /// `name` or `name[k]`.
     name: String,
     mode: FieldMode,
@@ -57,10 +57,10 @@ struct FieldCtx {
 }
 
 #[derive(Debug)]
-struct StructFrame {
-    description: &'static Description,
+struct StructFrame<'d> {
+    description: &'d Description<'d>,
     next_field: usize,
-    field: Option<FieldCtx>,
+    field: Option<FieldCtx<'d>>,
     fields_open: bool,
     subsections_open: bool,
     /// JSON is being written for this struct (false inside compressed arrays).
@@ -71,16 +71,16 @@ struct StructFrame {
 
 /// Saves values like [`OutputVisitor`] and writes their vmdesc JSON.
 #[derive(Debug)]
-pub struct VmdescVisitor<W: QemuWrite> {
+pub struct VmdescVisitor<'d, W: QemuWrite> {
     out: OutputVisitor<W>,
     json: JsonWriter,
-    frames: Vec<StructFrame>,
+    frames: Vec<StructFrame<'d>>,
     /// The next struct walked is a subsection announced by `enter_subsection`.
     subsection_pending: bool,
 }
 
 /// The type name QEMU shows for a field.
-fn type_name(layout: &Layout) -> &'static str {
+fn type_name<'a>(layout: &Layout<'a>) -> &'a str {
     layout.type_name()
 }
 
@@ -131,7 +131,7 @@ fn inner_elements(layout: &Layout) -> usize {
 }
 
 /// The innermost element layout of (nested) arrays and pointers.
-fn element_layout(layout: &Layout) -> &Layout {
+fn element_layout<'a>(layout: &'a Layout<'a>) -> &'a Layout<'a> {
     match layout {
         Layout::Array { element, .. }
         | Layout::VarArray { element, .. }
@@ -151,7 +151,7 @@ fn unique_name(d: &Description, index: usize) -> String {
     }
 }
 
-impl<W: QemuWrite> VmdescVisitor<W> {
+impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
     /// Writes into `out`; the JSON goes into `json`, inside the object that is
     /// open there (QEMU writes a device's keys into its device object).
     pub fn new(out: W, json: JsonWriter) -> Self {
@@ -178,7 +178,7 @@ impl<W: QemuWrite> VmdescVisitor<W> {
 
     /// Starts the field named `name` at the current struct level, if no field
     /// is in progress there (for walks that do not announce their fields).
-    fn field_event(&mut self, name: &'static str) -> Result<()> {
+    fn field_event(&mut self, name: &'d str) -> Result<()> {
         let Some(frame) = self.frames.last_mut() else {
             return Ok(());
         };
@@ -333,7 +333,7 @@ impl<W: QemuWrite> VmdescVisitor<W> {
     }
 
     /// A scalar call: starts (and possibly ends) a field at this level.
-    fn scalar(&mut self, name: &'static str) -> Result<()> {
+    fn scalar(&mut self, name: &'d str) -> Result<()> {
         self.field_event(name)
     }
 
@@ -342,7 +342,7 @@ impl<W: QemuWrite> VmdescVisitor<W> {
     }
 
     /// A run of `n` scalar elements of `size` bytes written in bulk.
-    fn bulk(&mut self, name: &'static str, n: usize, size: u64) -> Result<()> {
+    fn bulk(&mut self, name: &'d str, n: usize, size: u64) -> Result<()> {
         self.field_event(name)?;
         let json = self.json_on();
         let Some(frame) = self.frames.last_mut() else {
@@ -390,7 +390,7 @@ impl<W: QemuWrite> VmdescVisitor<W> {
 
 macro_rules! delegate_scalar {
     ($($method:ident($t:ty)),* $(,)?) => {$(
-        fn $method(&mut self, name: &'static str, v: &mut $t) -> Result<()> {
+        fn $method(&mut self, name: &'d str, v: &mut $t) -> Result<()> {
             self.scalar(name)?;
             self.out.$method(name, v)?;
             self.after_scalar();
@@ -401,14 +401,14 @@ macro_rules! delegate_scalar {
 
 macro_rules! delegate_slice {
     ($($method:ident($t:ty, $size:expr)),* $(,)?) => {$(
-        fn $method(&mut self, name: &'static str, items: &mut [$t]) -> Result<()> {
+        fn $method(&mut self, name: &'d str, items: &mut [$t]) -> Result<()> {
             self.bulk(name, items.len(), $size)?;
             self.out.$method(name, items)
         }
     )*};
 }
 
-impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
+impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
     const LOADING: bool = false;
 
     delegate_scalar!(
@@ -439,30 +439,25 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         visit_i32_slice(i32, 4),
     );
 
-    fn visit_buffer(&mut self, name: &'static str, bytes: &mut [u8]) -> Result<()> {
+    fn visit_buffer(&mut self, name: &'d str, bytes: &mut [u8]) -> Result<()> {
         self.scalar(name)?;
         self.out.visit_buffer(name, bytes)?;
         self.after_scalar();
         Ok(())
     }
-    fn visit_unused(&mut self, name: &'static str, len: usize) -> Result<()> {
+    fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()> {
         self.scalar(name)?;
         self.out.visit_unused(name, len)?;
         self.after_scalar();
         Ok(())
     }
-    fn visit_ptr_marker(
-        &mut self,
-        name: &'static str,
-        present: &mut bool,
-        valid: bool,
-    ) -> Result<()> {
+    fn visit_ptr_marker(&mut self, name: &'d str, present: &mut bool, valid: bool) -> Result<()> {
         self.scalar(name)?;
         self.out.visit_ptr_marker(name, present, valid)?;
         self.after_scalar();
         Ok(())
     }
-    fn visit_list_marker(&mut self, name: &'static str, more: &mut bool) -> Result<()> {
+    fn visit_list_marker(&mut self, name: &'d str, more: &mut bool) -> Result<()> {
         self.scalar(name)?;
         self.out.visit_list_marker(name, more)?;
         self.after_scalar();
@@ -478,12 +473,7 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         Ok(())
     }
 
-    fn enter_struct(
-        &mut self,
-        name: &'static str,
-        d: &'static Description,
-        version: u32,
-    ) -> Result<()> {
+    fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, version: u32) -> Result<()> {
         let subsection = std::mem::take(&mut self.subsection_pending);
         if !subsection {
             self.field_event(name)?;
@@ -528,7 +518,7 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         Ok(())
     }
 
-    fn enter_array(&mut self, name: &'static str, len: usize, size: usize) -> Result<()> {
+    fn enter_array(&mut self, name: &'d str, len: usize, size: usize) -> Result<()> {
         self.field_event(name)?;
         if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
             f.depth += 1;
@@ -598,7 +588,7 @@ impl<W: QemuWrite> Visitor for VmdescVisitor<W> {
         self.out.leave_element()
     }
 
-    fn enter_subsection(&mut self, d: &'static Description) -> Result<()> {
+    fn enter_subsection(&mut self, d: &'d Description<'d>) -> Result<()> {
         if let Some(frame) = self.frames.last_mut() {
             if frame.json {
                 if frame.fields_open {
@@ -636,7 +626,7 @@ pub fn save_with_vmdesc<T: VmState, W: QemuWrite>(value: &mut T, out: W) -> Resu
     json.start_object(None);
     let mut v = VmdescVisitor::new(out, json);
     visit_struct(value, &mut v, T::DESCRIPTION.name)
-        .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name)))?;
+        .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name.into())))?;
     let (_, mut json) = v.into_parts();
     json.end_object();
     let text = json.into_string();

@@ -43,12 +43,12 @@ impl<const N: usize> std::ops::DerefMut for PciConfig<N> {
 }
 
 impl<const N: usize> VmStateField for PciConfig<N> {
-    const LAYOUT: Layout = Layout::Info {
+    const LAYOUT: Layout<'static> = Layout::Info {
         name: "pci config",
         size: Some(N),
     };
 
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         if V::LOADING {
             self.0.resize(N, 0);
         } else if self.0.len() != N {
@@ -68,12 +68,12 @@ impl<const N: usize> VmStateField for PciConfig<N> {
 pub struct PciIrqState(pub [PciIrqLevel; 4]);
 
 impl VmStateField for PciIrqState {
-    const LAYOUT: Layout = Layout::Info {
+    const LAYOUT: Layout<'static> = Layout::Info {
         name: "pci irq state",
         size: Some(16),
     };
 
-    fn visit<V: Visitor>(&mut self, v: &mut V, name: &'static str) -> Result<()> {
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
         self.0.visit(v, name)
     }
 }

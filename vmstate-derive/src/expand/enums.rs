@@ -21,12 +21,12 @@ pub fn expand(c: &Container<'_>, e: &Enum<'_>) -> TokenStream {
         .map(|v| quote!(#__raw if #__raw == (Self::#v as #repr) => Self::#v,));
     quote! {
         impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
-            const LAYOUT: __vm::Layout = <#repr as __vm::VmStateField>::LAYOUT;
+            const LAYOUT: __vm::Layout<'static> = <#repr as __vm::VmStateField>::LAYOUT;
 
-            fn visit<#__V: __vm::Visitor>(&mut self, #__v: &mut #__V, #__name: &'static ::core::primitive::str) -> __vm::Result<()> {
+            fn visit<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, #__v: &mut #__V, #__name: &'__vmstate_d ::core::primitive::str) -> __vm::Result<()> {
                 let mut #__raw: #repr = match self { #(#to_raw)* };
                 __vm::VmStateField::visit(&mut #__raw, #__v, #__name)?;
-                if <#__V as __vm::Visitor>::LOADING {
+                if <#__V as __vm::Visitor<'_>>::LOADING {
                     *self = match #__raw {
                         #(#from_raw)*
                         #__other => {

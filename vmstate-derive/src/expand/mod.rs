@@ -75,28 +75,28 @@ fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream 
     let body = match &input.data {
         syn::Data::Struct(_) => quote! {
             impl #impl_generics __vm::VmState for #ident #ty_generics #where_clause {
-                const DESCRIPTION: &'static __vm::Description = &__vm::Description {
+                const DESCRIPTION: &'static __vm::Description<'static> = &__vm::Description {
                     name: #name,
                     version_id: 0,
                     minimum_version_id: 0,
                     fields: &[],
                     subsections: &[],
                 };
-                fn visit_fields<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: ::core::primitive::u32) -> __vm::Result<()> {
+                fn visit_fields<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &mut #__V, _: ::core::primitive::u32) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }
             impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
-                const LAYOUT: __vm::Layout = __vm::Layout::Validate;
-                fn visit<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: &'static ::core::primitive::str) -> __vm::Result<()> {
+                const LAYOUT: __vm::Layout<'static> = __vm::Layout::Validate;
+                fn visit<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &mut #__V, _: &'__vmstate_d ::core::primitive::str) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }
         },
         syn::Data::Enum(_) => quote! {
             impl #impl_generics __vm::VmStateField for #ident #ty_generics #where_clause {
-                const LAYOUT: __vm::Layout = __vm::Layout::Validate;
-                fn visit<#__V: __vm::Visitor>(&mut self, _: &mut #__V, _: &'static ::core::primitive::str) -> __vm::Result<()> {
+                const LAYOUT: __vm::Layout<'static> = __vm::Layout::Validate;
+                fn visit<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &mut #__V, _: &'__vmstate_d ::core::primitive::str) -> __vm::Result<()> {
                     __vm::Ok(())
                 }
             }

@@ -174,7 +174,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                     _ => false,
                 }
             }
-            fn visit_subsection<#__V: __vm::Visitor>(
+            fn visit_subsection<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(
                 &mut self,
                 #__v: &mut #__V,
                 #__index: ::core::primitive::usize,
@@ -223,7 +223,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
 
     quote! {
         impl #impl_generics __vm::VmState for #self_ty #where_clause {
-            const DESCRIPTION: &'static __vm::Description = {
+            const DESCRIPTION: &'static __vm::Description<'static> = {
                 #generic_checks
                 &__vm::Description {
                     name: #name,
@@ -237,7 +237,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
             const LOAD_INFALLIBLE: ::core::primitive::bool = #load_infallible;
 
             #[inline]
-            fn visit_fields<#__V: __vm::Visitor>(
+            fn visit_fields<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(
                 &mut self,
                 #__v: &mut #__V,
                 #__version: ::core::primitive::u32,
@@ -252,7 +252,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         }
 
         impl #impl_generics __vm::VmStateField for #self_ty #where_clause {
-            const LAYOUT: __vm::Layout = __vm::Layout::Struct {
+            const LAYOUT: __vm::Layout<'static> = __vm::Layout::Struct {
                 description: <Self as __vm::VmState>::DESCRIPTION,
                 pinned_version: __vm::None,
             };
@@ -261,15 +261,15 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
             const LOAD_INFALLIBLE: ::core::primitive::bool = false;
 
             #[inline]
-            fn visit<#__V: __vm::Visitor>(&mut self, #__v: &mut #__V, #__name: &'static ::core::primitive::str) -> __vm::Result<()> {
+            fn visit<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, #__v: &mut #__V, #__name: &'__vmstate_d ::core::primitive::str) -> __vm::Result<()> {
                 __vm::visit_struct(self, #__v, #__name)
             }
 
             #[inline]
-            fn visit_at_version<#__V: __vm::Visitor>(
+            fn visit_at_version<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(
                 &mut self,
                 #__v: &mut #__V,
-                #__name: &'static ::core::primitive::str,
+                #__name: &'__vmstate_d ::core::primitive::str,
                 #__version: ::core::primitive::u32,
             ) -> __vm::Result<()> {
                 __vm::visit_struct_at(self, #__v, #__name, #__version)
