@@ -208,6 +208,10 @@ pub enum ErrorKind {
          does not know (a field or subsection missing here, or the wrong version)"
     )]
     TrailingBytes(u64),
+    /// A run-time description (from a vmdesc or a `-dump-vmstate` file) is
+    /// malformed: where, and what is wrong.
+    #[error("invalid description at {0}")]
+    InvalidDescription(String),
     /// A message from user code or a visitor.
     #[error("{0}")]
     Custom(String),

@@ -86,6 +86,7 @@
 
 pub mod drift;
 pub mod dump;
+pub mod dynamic;
 mod error;
 mod field;
 pub mod forms;
@@ -96,6 +97,7 @@ mod pretty;
 pub mod registry;
 pub mod schema;
 mod state;
+pub mod stream;
 mod timer;
 pub mod tokens;
 mod visitor;
@@ -107,7 +109,7 @@ pub use field::VmStateField;
 pub use input::InputVisitor;
 pub use output::OutputVisitor;
 pub use pretty::{PathStyle, PrettyPrinter};
-pub use schema::{Description, FieldDescription, Layout};
+pub use schema::{Description, FieldDescription, Layout, VmdescEntry};
 pub use state::{VmState, Walk, visit_struct, visit_struct_at};
 pub use timer::Timer;
 pub use visitor::{IncomingSubsection, Visitor};
@@ -258,10 +260,11 @@ pub mod __private {
     pub use core::option::Option::{None, Some};
     pub use core::result::Result::{Err, Ok};
 
-    /// Wraps a field's error with the field's name.
+    /// Wraps the error of field `index` of `description` with the field's
+    /// name, made unique as dumps and vmdescs show it (`unused[1]`).
     #[cold]
-    pub fn in_field(e: Error, name: &'static str) -> Error {
-        e.within(PathSegment::Field(name.into()))
+    pub fn in_field(e: Error, description: &'static Description<'static>, index: usize) -> Error {
+        e.within(PathSegment::Field(description.unique_name(index)))
     }
 
     /// An invalid enum discriminant.

@@ -43,8 +43,13 @@ pub enum PathStyle {
 
 /// Writes the pretty dump of the values it visits into a [`fmt::Write`].
 #[derive(Debug)]
-pub struct PrettyPrinter<W: Write> {
+pub struct PrettyPrinter<'d, W: Write> {
     out: W,
+    /// The descriptions of the structs being walked, innermost last.
+    descriptions: Vec<&'d Description<'d>>,
+    /// Per field being walked: whether it pushed a path segment of its own
+    /// (a repeated name, shown as QEMU's vmdesc shows it: `unused[1]`).
+    field_frames: Vec<bool>,
     style: PathStyle,
     prefix: String,
     /// Prefix lengths and element flags to restore on leave (and the whole
@@ -57,7 +62,7 @@ pub struct PrettyPrinter<W: Write> {
     subsection_pending: bool,
 }
 
-impl<W: Write> PrettyPrinter<W> {
+impl<W: Write> PrettyPrinter<'_, W> {
     /// Writes into `out`, with [`PathStyle::Fields`] paths.
     pub fn new(out: W) -> Self {
         Self::with_style(out, PathStyle::Fields)
@@ -67,6 +72,8 @@ impl<W: Write> PrettyPrinter<W> {
     pub fn with_style(out: W, style: PathStyle) -> Self {
         PrettyPrinter {
             out,
+            descriptions: Vec::new(),
+            field_frames: Vec::new(),
             style,
             prefix: String::new(),
             frames: Vec::new(),
@@ -120,12 +127,6 @@ impl<W: Write> PrettyPrinter<W> {
         writeln!(self.out, " = ({wire}) {value}")?;
         Ok(())
     }
-
-    /// A line for a value of a type the printer has no method for (a
-    /// device-specific `VMStateInfo` such as `pci config`, kept as bytes).
-    pub fn opaque(&mut self, name: &str, type_name: &str, bytes: &[u8]) -> Result<()> {
-        self.line(name, type_name, format_args!("0x{}", Hex(bytes)))
-    }
 }
 
 macro_rules! int {
@@ -140,7 +141,7 @@ macro_rules! int {
     };
 }
 
-impl<'d, W: Write> Visitor<'d> for PrettyPrinter<W> {
+impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
     const LOADING: bool = false;
 
     fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()> {
@@ -186,6 +187,16 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<W> {
             format_args!("0x{}", Hex(bytes)),
         )
     }
+    fn visit_opaque(
+        &mut self,
+        name: &'d str,
+        type_name: &'d str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        let n = len.min(bytes.len());
+        self.line(name, type_name, format_args!("0x{}", Hex(&bytes[..n])))
+    }
     fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()> {
         self.line(
             name,
@@ -209,7 +220,37 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<W> {
         Ok(())
     }
 
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        let alias = match (self.style, self.descriptions.last()) {
+            (PathStyle::Fields, Some(d)) if index < d.fields.len() => match d.unique_name(index) {
+                std::borrow::Cow::Owned(alias) => Some(alias),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
+            _ => None,
+        };
+        match alias {
+            Some(alias) => {
+                if self.prefix.is_empty() {
+                    self.push(format_args!("{alias}"))?;
+                } else {
+                    self.push(format_args!(".{alias}"))?;
+                }
+                // What the field holds is named by the alias.
+                self.in_element = true;
+                self.field_frames.push(true);
+            }
+            None => self.field_frames.push(false),
+        }
+        Ok(())
+    }
+    fn leave_field(&mut self) -> Result<()> {
+        if self.field_frames.pop() == Some(true) {
+            self.pop();
+        }
+        Ok(())
+    }
     fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
+        self.descriptions.push(d);
         let subsection = std::mem::take(&mut self.subsection_pending);
         if subsection {
             // Named by its full name; a subsection of the root already names
@@ -241,6 +282,7 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<W> {
         }
     }
     fn leave_struct(&mut self) -> Result<()> {
+        self.descriptions.pop();
         self.pop();
         Ok(())
     }

@@ -38,6 +38,28 @@ impl<'a> Description<'a> {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The name of field `index` made unique as QEMU's vmdesc makes it: a
+    /// name that several fields share gets its occurrence number,
+    /// `unused[0]`, `unused[1]` (QEMU's `vmsd_desc_field_start`). Fields of a
+    /// run-time description already carry the vmdesc's unique names.
+    pub fn unique_name(&self, index: usize) -> std::borrow::Cow<'a, str> {
+        let field = &self.fields[index];
+        let name = field.name;
+        if field.vmdesc.is_some() {
+            return std::borrow::Cow::Borrowed(name);
+        }
+        let total = self.fields.iter().filter(|f| f.name == name).count();
+        if total > 1 {
+            let k = self.fields[..index]
+                .iter()
+                .filter(|f| f.name == name)
+                .count();
+            std::borrow::Cow::Owned(format!("{name}[{k}]"))
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        }
+    }
+
     /// True if `version` is in `minimum_version_id..=version_id`.
     pub fn accepts_version(&self, version: u32) -> bool {
         (self.minimum_version_id..=self.version_id).contains(&version)
@@ -55,6 +77,32 @@ pub struct FieldDescription<'a> {
     pub since: u32,
     /// An `exists` predicate decides presence instead of `since` (QEMU's `field_exists`).
     pub has_exists_predicate: bool,
+    /// For a description built from a stream's vmdesc: the shape of the
+    /// vmdesc entry this field came from. `None` for derived descriptions.
+    pub vmdesc: Option<VmdescEntry>,
+}
+
+/// The shape of one vmdesc field entry, kept by run-time descriptions so that
+/// tools can show the field exactly as QEMU described it.
+///
+/// QEMU describes an array either as one entry with `"array_len"` (when its
+/// elements compress) or as one entry per element with `"index"` (QEMU 10.0
+/// leaves `"index"` off the last one); runs of NULL pointers are entries of
+/// their own with the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmdescEntry {
+    /// The entry's `"index"`, if it has one.
+    pub index: Option<u64>,
+    /// The entry's `"array_len"`, if it has one.
+    pub array_len: Option<u64>,
+    /// The entry's `"size"`: bytes of one element, as QEMU wrote it.
+    pub size: Option<u64>,
+    /// The index in the C array of the first element this entry holds: 0,
+    /// unless an earlier entry of the same name held elements before it.
+    pub first_element: u64,
+    /// True when this entry continues the array of the entry before it (same
+    /// name, elements numbered on from it).
+    pub continues: bool,
 }
 
 /// What a field looks like on the wire.

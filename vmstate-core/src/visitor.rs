@@ -94,6 +94,21 @@ pub trait Visitor<'d> {
         let n = len.min(bytes.len());
         self.visit_buffer(name, &mut bytes[..n])
     }
+    /// A value known only by its type name and size: a device-specific
+    /// `VMStateInfo` of QEMU's (`pci config`, `virtio`, `msix state`) or any
+    /// type a run-time description cannot look inside. `len` raw bytes, like
+    /// [`visit_buffer_vec`](Visitor::visit_buffer_vec) (which it calls by
+    /// default); printers show `type_name`.
+    fn visit_opaque(
+        &mut self,
+        name: &'d str,
+        type_name: &'d str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        let _ = type_name;
+        self.visit_buffer_vec(name, bytes, len)
+    }
     /// `unused_buffer`: `len` zero bytes written, `len` bytes skipped on load.
     fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()>;
     /// One be64 word of a `bitmap`.

@@ -140,17 +140,6 @@ fn element_layout<'a>(layout: &'a Layout<'a>) -> &'a Layout<'a> {
     }
 }
 
-fn unique_name(d: &Description, index: usize) -> String {
-    let name = d.fields[index].name;
-    let total = d.fields.iter().filter(|f| f.name == name).count();
-    if total > 1 {
-        let k = d.fields[..index].iter().filter(|f| f.name == name).count();
-        format!("{name}[{k}]")
-    } else {
-        name.to_owned()
-    }
-}
-
 impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
     /// Writes into `out`; the JSON goes into `json`, inside the object that is
     /// open there (QEMU writes a device's keys into its device object).
@@ -221,7 +210,7 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
         };
         let ctx = FieldCtx {
             description: fd,
-            name: unique_name(d, index),
+            name: d.unique_name(index).into_owned(),
             mode,
             compress: can_compress(fd),
             depth: 0,

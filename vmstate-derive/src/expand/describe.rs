@@ -77,6 +77,7 @@ pub fn field(f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
             layout: #layout,
             since: #since,
             has_exists_predicate: #has_exists,
+            vmdesc: __vm::None,
         }
     }
 }

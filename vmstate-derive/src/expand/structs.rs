@@ -427,7 +427,11 @@ fn visit_field(
             #__failed => #__failed,
         };
         if let __vm::Err(#__e) = #__walked {
-            return __vm::Err(__vm::in_field(#__e, #name));
+            return __vm::Err(__vm::in_field(
+                #__e,
+                <Self as __vm::VmState>::DESCRIPTION,
+                #index,
+            ));
         }
     };
     match (f.attrs.exists.get(), f.attrs.since.get()) {

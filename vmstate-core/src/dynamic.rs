@@ -1,0 +1,722 @@
+//! State described at run time: a [`Description`] built from a stream's
+//! vmdesc (or any other description that only exists at run time), and a
+//! [`DynamicState`] holding one section's values as that description says.
+//!
+//! # One walk, borrowed descriptions
+//!
+//! A derived type's description is a `const`: `&'static Description<'static>`.
+//! A run-time description borrows its names, fields and nested descriptions
+//! from a [`DescriptionArena`], so it is a `&'a Description<'a>` for the
+//! arena's lifetime `'a`. The [`Visitor`] trait has that lifetime as a
+//! parameter (`Visitor<'d>`), and so does [`Walk`]: derived types implement
+//! `Walk<'d>` for every `'d`, a `DynamicState<'d>` for its own. Every visitor
+//! (the QEMUFile reader and writer, the pretty-printer, the vmdesc writer,
+//! the token recorder) runs over both, through the same
+//! [`visit_struct_at`]: version checks, fields, subsection framing and error
+//! paths are the same code for typed and dynamic state. The derive pays
+//! nothing for this: its descriptions stay `const` and `'static`.
+//!
+//! ```
+//! use vmstate_core::dynamic::{DescriptionArena, DynamicState};
+//!
+//! let entry = serde_json::json!({
+//!     "name": "pit", "instance_id": 0, "vmsd_name": "pit", "version": 1,
+//!     "fields": [
+//!         {"name": "mode", "type": "uint8", "size": 1},
+//!         {"name": "count", "array_len": 2, "type": "uint16", "size": 2},
+//!     ],
+//! });
+//! let arena = DescriptionArena::new();
+//! let description = arena.section(&entry)?;
+//! let body = [3, 0, 1, 0, 2];
+//! let mut state = DynamicState::load_from_slice(description, &body, 1)?;
+//! assert_eq!(vmstate_core::dynamic::save_to_vec(&mut state)?, body);
+//! assert_eq!(
+//!     vmstate_core::dynamic::pretty_print(&mut state)?,
+//!     "pit.mode = (uint8) 0x3\npit.count[0] = (uint16) 0x1\npit.count[1] = (uint16) 0x2\n"
+//! );
+//! # Ok::<(), vmstate_core::Error>(())
+//! ```
+//!
+//! Loading a dynamic state takes what the stream holds: `equal` and `le`
+//! fields are loaded as plain integers (there is no destination
+//! configuration to compare with) and shown under their own type names.
+
+use bumpalo::Bump;
+use qemufile::{QemuRead, QemuWrite, SliceReader};
+use serde_json::Value as Json;
+
+use crate::state::owned;
+use crate::{
+    Description, Error, ErrorKind, FieldDescription, InputVisitor, Layout, OutputVisitor,
+    PathSegment, PrettyPrinter, Result, Timer, Visitor, VmdescEntry, Walk, WireType,
+    visit_struct_at,
+};
+
+/// The most elements one array of a run-time description may declare.
+///
+/// Elements are allocated before they are read, so a hostile vmdesc must not
+/// be able to ask for more than this (16 Mi elements: more than any QEMU
+/// device describes; guest RAM is not in device sections).
+pub const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
+
+/// How deep run-time descriptions may nest (structs in structs, subsections).
+pub const MAX_DEPTH: usize = 64;
+
+/// Owns the pieces of run-time [`Description`]s: names, field lists, layouts
+/// and nested descriptions. Descriptions borrow from it and live as long as it.
+#[derive(Default)]
+pub struct DescriptionArena {
+    bump: Bump,
+}
+
+impl std::fmt::Debug for DescriptionArena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescriptionArena")
+            .field("allocated_bytes", &self.bump.allocated_bytes())
+            .finish()
+    }
+}
+
+#[cold]
+fn bad(path: &str, message: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidDescription(format!("{path}: {message}")))
+}
+
+impl DescriptionArena {
+    /// An empty arena.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes the arena holds.
+    pub fn allocated_bytes(&self) -> usize {
+        self.bump.allocated_bytes()
+    }
+
+    /// The description of one section from its vmdesc `"devices"` entry (or
+    /// any object with `"vmsd_name"`, `"version"`, `"fields"` and
+    /// `"subsections"`, such as a nested `"struct"`).
+    pub fn section<'a>(&'a self, entry: &Json) -> Result<&'a Description<'a>> {
+        // Sections saved without a VMStateDescription (QEMU's legacy
+        // `save_state` handlers, e.g. s390-skeys) have no "vmsd_name": their
+        // entry's "name" (the idstr) names them.
+        let name = entry
+            .get("vmsd_name")
+            .or_else(|| entry.get("name"))
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad("vmdesc entry", "no \"vmsd_name\" string"))?;
+        self.description(entry, name, 0)
+    }
+
+    fn str<'a>(&'a self, s: &str) -> &'a str {
+        self.bump.alloc_str(s)
+    }
+
+    fn description<'a>(
+        &'a self,
+        obj: &Json,
+        path: &str,
+        depth: usize,
+    ) -> Result<&'a Description<'a>> {
+        if depth > MAX_DEPTH {
+            return Err(bad(path, format!("nested more than {MAX_DEPTH} deep")));
+        }
+        let name = match obj.get("vmsd_name") {
+            Some(n) => n
+                .as_str()
+                .ok_or_else(|| bad(path, "\"vmsd_name\" is not a string"))?,
+            None if depth == 0 => path,
+            None => return Err(bad(path, "no \"vmsd_name\" string")),
+        };
+        let version = match obj.get("version") {
+            None => 0,
+            Some(v) => v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| bad(path, format!("\"version\" {v} is not a u32")))?,
+        };
+        let fields = match obj.get("fields") {
+            None => &[][..],
+            Some(Json::Array(items)) => items.as_slice(),
+            Some(_) => return Err(bad(path, "\"fields\" is not a list")),
+        };
+        let mut built: Vec<FieldDescription<'a>> = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
+            let fd = self.field(f, path, i, built.last(), depth)?;
+            built.push(fd);
+        }
+        let subs = match obj.get("subsections") {
+            None => &[][..],
+            Some(Json::Array(items)) => items.as_slice(),
+            Some(_) => return Err(bad(path, "\"subsections\" is not a list")),
+        };
+        let mut subsections: Vec<&'a Description<'a>> = Vec::with_capacity(subs.len());
+        for (i, s) in subs.iter().enumerate() {
+            let sub_path = match s.get("vmsd_name").and_then(Json::as_str) {
+                Some(n) => n.to_owned(),
+                None => format!("{path}.subsections[{i}]"),
+            };
+            subsections.push(self.description(s, &sub_path, depth + 1)?);
+        }
+        Ok(self.bump.alloc(Description {
+            name: self.str(name),
+            version_id: version,
+            // A stream's description is the one version it was saved at.
+            minimum_version_id: version,
+            fields: self.bump.alloc_slice_fill_iter(built),
+            subsections: self.bump.alloc_slice_fill_iter(subsections),
+        }))
+    }
+
+    fn field<'a>(
+        &'a self,
+        f: &Json,
+        parent: &str,
+        i: usize,
+        previous: Option<&FieldDescription<'a>>,
+        depth: usize,
+    ) -> Result<FieldDescription<'a>> {
+        let name = f
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad(parent, format!("field {i} has no \"name\" string")))?;
+        let path = format!("{parent}.{name}");
+        let ty = f
+            .get("type")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad(&path, "no \"type\" string"))?;
+        let number = |key: &str| -> Result<Option<u64>> {
+            match f.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| bad(&path, format!("\"{key}\" {v} is not a count"))),
+            }
+        };
+        let size = number("size")?;
+        let index = number("index")?;
+        let array_len = number("array_len")?;
+        if let Some(n) = array_len.filter(|&n| n > MAX_ARRAY_ELEMENTS) {
+            return Err(bad(
+                &path,
+                format!("\"array_len\" {n} is more than the {MAX_ARRAY_ELEMENTS} elements allowed"),
+            ));
+        }
+        let element = self.element(f, ty, size, &path, depth)?;
+        // Entries of one name that number their elements on from the entry
+        // before (indexed elements, the last one without "index" in QEMU
+        // 10.0; NULL-pointer runs) are elements of one C array.
+        let continues = previous.is_some_and(|p| {
+            p.name == name
+                && p.vmdesc
+                    .is_some_and(|e| e.index.is_some() || e.array_len.is_some() || e.continues)
+        });
+        let first_element = match (index, continues, previous.and_then(|p| p.vmdesc)) {
+            (Some(i), _, _) => i,
+            (None, true, Some(p)) => p.first_element + p.array_len.unwrap_or(1),
+            _ => 0,
+        };
+        let entry = VmdescEntry {
+            index,
+            array_len,
+            size,
+            first_element,
+            continues,
+        };
+        let is_array = array_len.is_some() || index.is_some() || continues;
+        let layout = if is_array {
+            let len = usize::try_from(array_len.unwrap_or(1))
+                .map_err(|_| bad(&path, "\"array_len\" does not fit in memory"))?;
+            Layout::Array {
+                len,
+                element: self.bump.alloc(element),
+            }
+        } else {
+            element
+        };
+        Ok(FieldDescription {
+            name: self.str(name),
+            layout,
+            since: 0,
+            has_exists_predicate: false,
+            vmdesc: Some(entry),
+        })
+    }
+
+    fn element<'a>(
+        &'a self,
+        f: &Json,
+        ty: &str,
+        size: Option<u64>,
+        path: &str,
+        depth: usize,
+    ) -> Result<Layout<'a>> {
+        let sized = |what: &str| -> Result<usize> {
+            let n = size.ok_or_else(|| bad(path, format!("{what} field without \"size\"")))?;
+            usize::try_from(n)
+                .map_err(|_| bad(path, format!("\"size\" {n} does not fit in memory")))
+        };
+        Ok(match ty {
+            "struct" | "vstruct" => {
+                let nested = f
+                    .get("struct")
+                    .ok_or_else(|| bad(path, format!("{ty} field without \"struct\"")))?;
+                let description = self.description(nested, path, depth + 1)?;
+                Layout::Struct {
+                    description,
+                    pinned_version: (ty == "vstruct").then_some(description.version_id),
+                }
+            }
+            "nullptr" | "ptr-marker" => Layout::Scalar(WireType::PtrMarker),
+            "buffer" => Layout::Buffer(sized("buffer")?),
+            "unused_buffer" => Layout::Unused(sized("unused_buffer")?),
+            _ => match WireType::from_name(ty) {
+                Some(w)
+                    if w.fixed_size().is_some()
+                        && w.fixed_size().map(|n| n as u64)
+                            == size.or(w.fixed_size().map(|n| n as u64)) =>
+                {
+                    Layout::Scalar(w)
+                }
+                // Everything else (device-specific VMStateInfos, tmp,
+                // lists, trees, bitmaps, scalars of an unexpected size) is
+                // its bytes, shown under its type name.
+                _ => Layout::Info {
+                    name: self.str(ty),
+                    size: Some(sized(ty)?),
+                },
+            },
+        })
+    }
+}
+
+/// The value of one field of a [`DynamicState`], as its [`Layout`] says.
+///
+/// `equal` and `le` integers are held as the plain integer of their width.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Value<'d> {
+    /// `bool`.
+    Bool(bool),
+    /// `int8`.
+    I8(i8),
+    /// `int16`.
+    I16(i16),
+    /// `int32`, `int32 equal`, `int32 le`.
+    I32(i32),
+    /// `int64`.
+    I64(i64),
+    /// `uint8`, `uint8 equal`.
+    U8(u8),
+    /// `uint16`, `uint16 equal`.
+    U16(u16),
+    /// `uint32`, `uint32 equal`.
+    U32(u32),
+    /// `uint64`, `int64 equal`.
+    U64(u64),
+    /// `CPU_Double_U`.
+    F64(f64),
+    /// `timer`.
+    Timer(Timer),
+    /// A NULL pointer (`nullptr` / `ptr-marker`).
+    Null,
+    /// `unused_buffer`: nothing is kept (zeros are written).
+    Unused,
+    /// `buffer`, or a type known only by name and size (`pci config`, `tmp`, ...).
+    Bytes(Vec<u8>),
+    /// An array of `uint8`.
+    U8s(Vec<u8>),
+    /// An array of `uint16`.
+    U16s(Vec<u16>),
+    /// An array of `uint32`.
+    U32s(Vec<u32>),
+    /// An array of `uint64`.
+    U64s(Vec<u64>),
+    /// An array of `int32`.
+    I32s(Vec<i32>),
+    /// Any other array.
+    List(Vec<Value<'d>>),
+    /// A nested struct.
+    Struct(Box<DynamicState<'d>>),
+}
+
+impl<'d> Value<'d> {
+    /// The zero value of `layout`.
+    pub fn zero(layout: &'d Layout<'d>) -> Result<Value<'d>> {
+        Ok(match *layout {
+            Layout::Scalar(w) => match w {
+                WireType::Bool => Value::Bool(false),
+                WireType::Int8 => Value::I8(0),
+                WireType::Int16 => Value::I16(0),
+                WireType::Int32 | WireType::Int32Equal | WireType::Int32Le => Value::I32(0),
+                WireType::Int64 => Value::I64(0),
+                WireType::Uint8 | WireType::Uint8Equal => Value::U8(0),
+                WireType::Uint16 | WireType::Uint16Equal => Value::U16(0),
+                WireType::Uint32 | WireType::Uint32Equal => Value::U32(0),
+                WireType::Uint64 | WireType::Uint64Equal => Value::U64(0),
+                WireType::CpuDouble => Value::F64(0.0),
+                WireType::Timer => Value::Timer(Timer::not_armed()),
+                WireType::PtrMarker => Value::Null,
+                other => return Err(Error::msg(format!("no dynamic value for a {other} scalar"))),
+            },
+            Layout::Buffer(n) | Layout::Info { size: Some(n), .. } => Value::Bytes(vec![0; n]),
+            Layout::Unused(_) => Value::Unused,
+            Layout::Struct { description, .. } => {
+                Value::Struct(Box::new(DynamicState::new(description)?))
+            }
+            Layout::Array { len, element } => {
+                if len as u64 > MAX_ARRAY_ELEMENTS {
+                    return Err(Error::msg(format!(
+                        "an array of {len} elements is more than the {MAX_ARRAY_ELEMENTS} allowed"
+                    )));
+                }
+                match *element {
+                    Layout::Scalar(WireType::Uint8) => Value::U8s(vec![0; len]),
+                    Layout::Scalar(WireType::Uint16) => Value::U16s(vec![0; len]),
+                    Layout::Scalar(WireType::Uint32) => Value::U32s(vec![0; len]),
+                    Layout::Scalar(WireType::Uint64) => Value::U64s(vec![0; len]),
+                    Layout::Scalar(WireType::Int32) => Value::I32s(vec![0; len]),
+                    _ => Value::List(
+                        (0..len)
+                            .map(|_| Value::zero(element))
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
+                }
+            }
+            _ => {
+                return Err(Error::msg(
+                    "this layout has no dynamic value (only vmdesc layouts do)",
+                ));
+            }
+        })
+    }
+}
+
+/// The value of one section (or nested struct, or subsection) as a run-time
+/// [`Description`] says: what QEMU's analyzer decodes from a stream with its
+/// vmdesc, walked by every [`Visitor`] like a derived struct.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicState<'d> {
+    description: &'d Description<'d>,
+    values: Vec<Value<'d>>,
+    /// By the description's subsections: `Some` when sent.
+    subsections: Vec<Option<DynamicState<'d>>>,
+}
+
+impl<'d> DynamicState<'d> {
+    /// The zero state of `description`, with no subsection sent.
+    pub fn new(description: &'d Description<'d>) -> Result<Self> {
+        let values = description
+            .fields
+            .iter()
+            .map(|f| {
+                Value::zero(&f.layout).map_err(|e| e.within(PathSegment::Field(owned(f.name))))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DynamicState {
+            description,
+            values,
+            subsections: vec![None; description.subsections.len()],
+        })
+    }
+
+    /// Loads the state saved at `version_id` from `input` (a section body):
+    /// exactly the fields and subsections the description has, as
+    /// [`crate::load`] does for a typed one. Error paths start at the
+    /// description's name.
+    pub fn load<R: QemuRead>(
+        description: &'d Description<'d>,
+        input: R,
+        version_id: u32,
+    ) -> Result<Self> {
+        Self::load_as(description, input, version_id, description.name)
+    }
+
+    /// [`load`](Self::load), with error paths starting at `root` (a stream
+    /// section's name).
+    pub fn load_as<R: QemuRead>(
+        description: &'d Description<'d>,
+        input: R,
+        version_id: u32,
+        root: &str,
+    ) -> Result<Self> {
+        let mut state = DynamicState::new(description)?;
+        let mut v = InputVisitor::new(input);
+        visit_struct_at(&mut state, &mut v, description.name, version_id)
+            .map_err(|e| e.within(PathSegment::Root(owned(root))))?;
+        Ok(state)
+    }
+
+    /// Loads `bytes`, the whole body saved at `version_id`.
+    pub fn load_from_slice(
+        description: &'d Description<'d>,
+        bytes: &[u8],
+        version_id: u32,
+    ) -> Result<Self> {
+        let mut reader = SliceReader::new(bytes);
+        let state = DynamicState::load(description, &mut reader, version_id)?;
+        let left = reader.remaining().len() as u64;
+        if left > 0 {
+            return Err(Error::new(ErrorKind::TrailingBytes(left))
+                .at_offset(reader.position())
+                .within(PathSegment::Root(owned(description.name))));
+        }
+        Ok(state)
+    }
+
+    /// The description.
+    pub fn description(&self) -> &'d Description<'d> {
+        self.description
+    }
+
+    /// The fields with their values, in wire order.
+    pub fn fields(&self) -> impl Iterator<Item = (&'d FieldDescription<'d>, &Value<'d>)> {
+        self.description.fields.iter().zip(&self.values)
+    }
+
+    /// The value of field number `index` (of [`Description::fields`]).
+    pub fn value_mut(&mut self, index: usize) -> Option<&mut Value<'d>> {
+        self.values.get_mut(index)
+    }
+
+    /// The first field named `name`.
+    pub fn field(&self, name: &str) -> Option<&Value<'d>> {
+        let i = self
+            .description
+            .fields
+            .iter()
+            .position(|f| f.name == name)?;
+        self.values.get(i)
+    }
+
+    /// The subsections that were sent, in description order.
+    pub fn subsections(&self) -> impl Iterator<Item = &DynamicState<'d>> {
+        self.subsections.iter().flatten()
+    }
+
+    /// The subsection `name`, if it was sent.
+    pub fn subsection(&self, name: &str) -> Option<&DynamicState<'d>> {
+        let i = self.description.subsection_index(name.as_bytes())?;
+        self.subsections.get(i)?.as_ref()
+    }
+}
+
+impl<'d> Walk<'d> for DynamicState<'d> {
+    fn description(&self) -> &'d Description<'d> {
+        self.description
+    }
+
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, _version_id: u32) -> Result<()> {
+        let fields = self.description.fields;
+        for (k, (fd, value)) in fields.iter().zip(self.values.iter_mut()).enumerate() {
+            v.enter_field(k)?;
+            walk_field(v, fd, value).map_err(|e| {
+                e.within(PathSegment::Field(owned(&self.description.unique_name(k))))
+            })?;
+            v.leave_field()?;
+        }
+        Ok(())
+    }
+
+    fn walk_subsection_needed(&self, index: usize) -> bool {
+        self.subsections.get(index).is_some_and(Option::is_some)
+    }
+
+    fn walk_subsection<V: Visitor<'d>>(
+        &mut self,
+        v: &mut V,
+        index: usize,
+        version_id: u32,
+    ) -> Result<()> {
+        let d = self.description.subsections[index];
+        let slot = &mut self.subsections[index];
+        if V::LOADING || slot.is_none() {
+            *slot = Some(DynamicState::new(d)?);
+        }
+        match slot {
+            Some(sub) => visit_struct_at(sub, v, d.name, version_id),
+            None => Ok(()),
+        }
+    }
+}
+
+fn walk_field<'d, V: Visitor<'d>>(
+    v: &mut V,
+    fd: &'d FieldDescription<'d>,
+    value: &mut Value<'d>,
+) -> Result<()> {
+    let first = fd.vmdesc.map_or(0, |e| e.first_element);
+    match (&fd.layout, value) {
+        (Layout::Array { len, element }, value) => {
+            let size = element.fixed_size().unwrap_or(0);
+            v.enter_array(fd.name, *len, size)?;
+            match value {
+                // Runs from the first element go to the visitor at once.
+                Value::U8s(items) if first == 0 => v.visit_u8_slice(fd.name, items)?,
+                Value::U16s(items) if first == 0 => v.visit_u16_slice(fd.name, items)?,
+                Value::U32s(items) if first == 0 => v.visit_u32_slice(fd.name, items)?,
+                Value::U64s(items) if first == 0 => v.visit_u64_slice(fd.name, items)?,
+                Value::I32s(items) if first == 0 => v.visit_i32_slice(fd.name, items)?,
+                other => {
+                    let mut element_value = None;
+                    for i in 0..*len {
+                        let index = usize::try_from(first)
+                            .unwrap_or(usize::MAX)
+                            .saturating_add(i);
+                        v.enter_element(index)?;
+                        let walked = match &mut *other {
+                            Value::List(items) => walk_value(v, fd.name, element, &mut items[i]),
+                            scalars => {
+                                // A continued run of scalars: one element at a time.
+                                let e = element_value.insert(take_scalar(scalars, i, element)?);
+                                let r = walk_value(v, fd.name, element, e);
+                                put_scalar(scalars, i, e);
+                                r
+                            }
+                        };
+                        walked.map_err(|e| e.within(PathSegment::Index(index)))?;
+                        v.leave_element()?;
+                    }
+                }
+            }
+            v.leave_array()
+        }
+        (layout, value) => walk_value(v, fd.name, layout, value),
+    }
+}
+
+fn take_scalar<'d>(items: &Value<'d>, i: usize, element: &'d Layout<'d>) -> Result<Value<'d>> {
+    Ok(match items {
+        Value::U8s(x) => Value::U8(x[i]),
+        Value::U16s(x) => Value::U16(x[i]),
+        Value::U32s(x) => Value::U32(x[i]),
+        Value::U64s(x) => Value::U64(x[i]),
+        Value::I32s(x) => Value::I32(x[i]),
+        _ => Value::zero(element)?,
+    })
+}
+
+fn put_scalar(items: &mut Value<'_>, i: usize, value: &Value<'_>) {
+    match (items, value) {
+        (Value::U8s(x), Value::U8(e)) => x[i] = *e,
+        (Value::U16s(x), Value::U16(e)) => x[i] = *e,
+        (Value::U32s(x), Value::U32(e)) => x[i] = *e,
+        (Value::U64s(x), Value::U64(e)) => x[i] = *e,
+        (Value::I32s(x), Value::I32(e)) => x[i] = *e,
+        _ => {}
+    }
+}
+
+#[cold]
+fn mismatch(name: &str, layout: &Layout<'_>, value: &Value<'_>) -> Error {
+    Error::msg(format!(
+        "field {name}: a {} value does not fit its {} layout",
+        value_kind(value),
+        layout.type_name()
+    ))
+}
+
+fn value_kind(value: &Value<'_>) -> &'static str {
+    match value {
+        Value::Bool(_) => "bool",
+        Value::I8(_) | Value::I16(_) | Value::I32(_) | Value::I64(_) => "signed integer",
+        Value::U8(_) | Value::U16(_) | Value::U32(_) | Value::U64(_) => "unsigned integer",
+        Value::F64(_) => "double",
+        Value::Timer(_) => "timer",
+        Value::Null => "NULL",
+        Value::Unused => "unused",
+        Value::Bytes(_) => "bytes",
+        Value::U8s(_) | Value::U16s(_) | Value::U32s(_) | Value::U64s(_) | Value::I32s(_) => {
+            "integer array"
+        }
+        Value::List(_) => "array",
+        Value::Struct(_) => "struct",
+    }
+}
+
+fn walk_value<'d, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    layout: &'d Layout<'d>,
+    value: &mut Value<'d>,
+) -> Result<()> {
+    // A dynamic state takes what the stream holds: `equal` and `le` load as
+    // plain integers and are shown (saved) under their own types.
+    let plain = V::LOADING;
+    match (layout, value) {
+        (Layout::Scalar(w), value) => match (*w, value) {
+            (WireType::Bool, Value::Bool(x)) => v.visit_bool(name, x),
+            (WireType::Int8, Value::I8(x)) => v.visit_i8(name, x),
+            (WireType::Int16, Value::I16(x)) => v.visit_i16(name, x),
+            (WireType::Int32, Value::I32(x)) => v.visit_i32(name, x),
+            (WireType::Int32Equal, Value::I32(x)) if !plain => v.visit_i32_equal(name, x),
+            (WireType::Int32Le, Value::I32(x)) if !plain => v.visit_i32_le(name, x),
+            (WireType::Int32Equal | WireType::Int32Le, Value::I32(x)) => v.visit_i32(name, x),
+            (WireType::Int64, Value::I64(x)) => v.visit_i64(name, x),
+            (WireType::Uint8, Value::U8(x)) => v.visit_u8(name, x),
+            (WireType::Uint8Equal, Value::U8(x)) if !plain => v.visit_u8_equal(name, x),
+            (WireType::Uint8Equal, Value::U8(x)) => v.visit_u8(name, x),
+            (WireType::Uint16, Value::U16(x)) => v.visit_u16(name, x),
+            (WireType::Uint16Equal, Value::U16(x)) if !plain => v.visit_u16_equal(name, x),
+            (WireType::Uint16Equal, Value::U16(x)) => v.visit_u16(name, x),
+            (WireType::Uint32, Value::U32(x)) => v.visit_u32(name, x),
+            (WireType::Uint32Equal, Value::U32(x)) if !plain => v.visit_u32_equal(name, x),
+            (WireType::Uint32Equal, Value::U32(x)) => v.visit_u32(name, x),
+            (WireType::Uint64, Value::U64(x)) => v.visit_u64(name, x),
+            (WireType::Uint64Equal, Value::U64(x)) if !plain => v.visit_u64_equal(name, x),
+            (WireType::Uint64Equal, Value::U64(x)) => v.visit_u64(name, x),
+            (WireType::CpuDouble, Value::F64(x)) => v.visit_f64(name, x),
+            (WireType::Timer, Value::Timer(x)) => v.visit_timer(name, x),
+            (WireType::PtrMarker, Value::Null) => {
+                let mut present = false;
+                v.visit_ptr_marker(name, &mut present, false)
+            }
+            (_, value) => Err(mismatch(name, layout, value)),
+        },
+        (Layout::Buffer(n), Value::Bytes(bytes)) => v.visit_buffer_vec(name, bytes, *n),
+        (Layout::Info { name: ty, size }, Value::Bytes(bytes)) => {
+            v.visit_opaque(name, ty, bytes, size.unwrap_or(0))
+        }
+        (Layout::Unused(n), Value::Unused) => v.visit_unused(name, *n),
+        (
+            Layout::Struct {
+                description,
+                pinned_version,
+            },
+            Value::Struct(state),
+        ) => {
+            if !std::ptr::eq(state.description, *description) {
+                **state = DynamicState::new(description)?;
+            }
+            let version = pinned_version.unwrap_or(description.version_id);
+            visit_struct_at(&mut **state, v, name, version)
+        }
+        (layout, value) => Err(mismatch(name, layout, value)),
+    }
+}
+
+/// Saves `state` (a section body) into a new byte vector, with the
+/// QEMUFile output visitor.
+pub fn save_to_vec(state: &mut DynamicState<'_>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    save(state, &mut out)?;
+    Ok(out)
+}
+
+/// Saves `state` (a section body) into `out`.
+pub fn save<W: QemuWrite>(state: &mut DynamicState<'_>, out: W) -> Result<()> {
+    let mut v = OutputVisitor::new(out);
+    let d = state.description;
+    visit_struct_at(state, &mut v, d.name, d.version_id)
+        .map_err(|e| e.within(PathSegment::Root(owned(d.name))))
+}
+
+/// The pretty dump of `state`, as [`crate::pretty_print`] prints a typed value.
+pub fn pretty_print(state: &mut DynamicState<'_>) -> Result<String> {
+    let mut p = PrettyPrinter::new(String::new());
+    let d = state.description;
+    visit_struct_at(state, &mut p, d.name, d.version_id)?;
+    Ok(p.into_inner())
+}
