@@ -32,9 +32,14 @@
 //! # Ok::<(), qemufile::Error>(())
 //! ```
 
+pub mod command_payload;
+pub mod dirty_bitmap;
 mod error;
+pub mod htab;
+mod payload;
 pub mod ram;
 mod read;
+pub mod stattrib;
 pub mod stream;
 mod write;
 

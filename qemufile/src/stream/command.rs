@@ -88,3 +88,23 @@ impl Command {
         Ok(())
     }
 }
+
+impl Command {
+    /// Decodes the data ([`CommandPayload::parse`](crate::command_payload::CommandPayload::parse));
+    /// `data_offset` is the stream offset of the first data byte
+    /// ([`StreamReader::item_offset`](super::StreamReader::item_offset) `+ 5`).
+    pub fn payload(
+        &self,
+        data_offset: u64,
+    ) -> crate::Result<crate::command_payload::CommandPayload> {
+        crate::command_payload::CommandPayload::parse(self, data_offset)
+    }
+
+    /// The command carrying `payload`
+    /// ([`CommandPayload::encode`](crate::command_payload::CommandPayload::encode)).
+    pub fn from_payload(
+        payload: &crate::command_payload::CommandPayload,
+    ) -> Result<Self, crate::ErrorKind> {
+        payload.encode()
+    }
+}
