@@ -123,3 +123,67 @@ fn typed_and_dynamic_state_print_the_same_lines() {
         assert_eq!(typed, dynamic);
     }
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(workspace().join("tests/fixtures").join(name)).unwrap()
+}
+
+/// An iterative section this build does not know is carried at the framing
+/// level, up to its footer, and re-encoded identically.
+#[test]
+fn unknown_iterative_sections_are_carried_through() {
+    let mut bytes = fixture("ppc64-pseries.mig");
+    let name = b"spapr/htab";
+    let mut renamed = 0;
+    let mut i = 0;
+    while let Some(p) = bytes[i..].windows(name.len()).position(|w| w == name) {
+        // Only section headers (length byte before the name), not the vmdesc.
+        let at = i + p;
+        if bytes[at - 1] == name.len() as u8 && !bytes[..at].ends_with(b"\"") {
+            bytes[at + name.len() - 1] = b'X';
+            renamed += 1;
+        }
+        i = at + 1;
+    }
+    assert!(renamed >= 1, "no spapr/htab section header found");
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &bytes).unwrap().unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
+    let mut raw = 0u64;
+    while let Some(ev) = dec.next_event().unwrap() {
+        if let Event::Item(vmstate_core::stream::SectionItem::Raw { len }) = ev {
+            raw += len;
+        }
+    }
+    // The START body (the 4-byte table header) and the PART and END bodies
+    // (the end markers) are read as raw bytes.
+    assert!(raw >= 4, "the renamed section was not read as raw bytes");
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
+    let copy = reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+    assert!(copy == bytes, "the raw section was not carried identically");
+}
+
+/// A stream without a vmdesc (postcopy streams have none) decodes with the
+/// vmdesc of another stream of the same QEMU and machine, and re-encodes
+/// identically; the embedded PACKAGED stream's sections are decoded too.
+#[test]
+fn streams_without_vmdesc_decode_with_one_from_elsewhere() {
+    let bytes = fixture("x86-pc-postcopy.mig");
+    let arena = DescriptionArena::new();
+    assert!(StreamSchema::from_stream(&arena, &bytes).unwrap().is_none());
+    // Without a description, device sections cannot be decoded, and say so.
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), None).unwrap();
+    let err = loop {
+        match dec.next_event() {
+            Ok(Some(Event::Section(_))) => break dec.decode_section().unwrap_err(),
+            Ok(Some(_)) => {}
+            other => panic!("no device section: {other:?}"),
+        }
+    };
+    assert!(err.to_string().contains("no vmdesc"), "{err}");
+    let donor = fixture("x86-pc-return-path.mig");
+    let schema = StreamSchema::from_stream(&arena, &donor).unwrap().unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
+    let out = reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+    assert!(out == bytes, "postcopy stream re-encoded differently");
+}

@@ -37,7 +37,10 @@
 
 use std::collections::HashMap;
 
+use qemufile::dirty_bitmap::{DirtyBitmapReader, DirtyBitmapRecord, DirtyBitmapWriter};
+use qemufile::htab::{HtabItem, HtabReader, HtabWriter};
 use qemufile::ram::{RamConfig, RamItem, RamKind, RamReader, RamRecord, RamWriter};
+use qemufile::stattrib::{S390Body, StattribReader, StattribRecord, StattribWriter};
 use qemufile::stream::{
     Command, Configuration, Item, SectionHeader, SectionKind, StreamOptions, StreamReader,
     StreamWriter, Vmdesc,
@@ -176,24 +179,141 @@ impl<'d> StreamSchema<'d> {
     }
 }
 
+/// One record of an iterative section's body: what follows an
+/// [`Event::IterativeHeader`]. Its payload (page data, hash table entries,
+/// attribute values, bitmap words, raw bytes) is left in the input: read it
+/// with [`StreamDecoder::read_payload`], copy it with
+/// [`StreamDecoder::copy_payload`], or leave it to be skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SectionItem {
+    /// A `ram` record (`migration/ram.c`), mapped-ram regions included.
+    Ram(RamItem),
+    /// A `spapr/htab` item (ppc64 pseries hash page table).
+    Htab(HtabItem),
+    /// An `s390-storage_attributes` record.
+    StorageAttributes(StattribRecord),
+    /// A `dirty-bitmap` record (`migration/block-dirty-bitmap.c`).
+    DirtyBitmap(DirtyBitmapRecord),
+    /// Bytes of an iterative section this build does not know, carried at
+    /// the framing level: the body runs up to its section footer.
+    Raw {
+        /// Payload bytes in this piece.
+        len: u64,
+    },
+}
+
 /// One step of a [`StreamDecoder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A device section (FULL) begins: decode, load or skip its body before
     /// the next event (the next event skips it otherwise).
     Section(SectionHeader),
-    /// The header of a `ram` section (START, PART or END): RAM items follow.
-    RamHeader(SectionHeader),
-    /// One RAM item. Its payload (page data) is still in the input: read it
-    /// with [`StreamDecoder::read_payload`], copy it with
-    /// [`StreamDecoder::copy_payload`], or leave it to be skipped.
-    Ram(RamItem),
-    /// The end of a `ram` section body: its footer is checked.
-    RamEnd,
+    /// The header of an iterative section's part (START, PART or END of
+    /// `ram`, `spapr/htab`, `s390-storage_attributes`, `dirty-bitmap`, or
+    /// one this build does not know): [`Event::Item`]s follow.
+    IterativeHeader(SectionHeader),
+    /// One record of the iterative body.
+    Item(SectionItem),
+    /// The end of the iterative body: its footer is checked.
+    IterativeEnd,
     /// A command.
     Command(Command),
     /// EOF and the trailer after it.
     Eof(Vmdesc),
+}
+
+/// The iterative section kinds, by idstr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IterativeKind {
+    /// `ram`.
+    Ram,
+    /// `spapr/htab`.
+    Htab,
+    /// `s390-storage_attributes`.
+    StorageAttributes,
+    /// `dirty-bitmap`.
+    DirtyBitmap,
+    /// Any other: carried as raw bytes up to the section footer.
+    Unknown,
+}
+
+impl IterativeKind {
+    /// The kind of the iterative section `idstr`.
+    pub fn of(idstr: &[u8]) -> IterativeKind {
+        match idstr {
+            b"ram" => IterativeKind::Ram,
+            b"spapr/htab" => IterativeKind::Htab,
+            b"s390-storage_attributes" => IterativeKind::StorageAttributes,
+            b"dirty-bitmap" => IterativeKind::DirtyBitmap,
+            _ => IterativeKind::Unknown,
+        }
+    }
+}
+
+/// Finds where the body of an unknown iterative section ends: at its footer
+/// (`7e | be32 section_id`) followed by the start of the next item.
+#[derive(Debug, Clone, Default)]
+struct RawScan {
+    section_id: u32,
+    pending: u64,
+    done: bool,
+}
+
+impl RawScan {
+    fn next_piece<R: QemuRead>(&mut self, r: &mut R, footers: bool) -> Result<u64> {
+        if !footers {
+            return Err(Error::msg(
+                "cannot tell where this iterative section ends: the stream has no section \
+                 footers and this build does not know the section's format",
+            )
+            .at_offset(r.position()));
+        }
+        r.skip(self.pending)?;
+        self.pending = 0;
+        let mut footer = [qemufile::stream::SECTION_FOOTER, 0, 0, 0, 0];
+        footer[1..].copy_from_slice(&self.section_id.to_be_bytes());
+        let window = r.peek(0, qemufile::MAX_PEEK)?;
+        if window.is_empty() {
+            return Err(Error::from(qemufile::Error::new(
+                r.position(),
+                qemufile::ErrorKind::UnexpectedEof {
+                    needed: 5,
+                    available: 0,
+                },
+            )));
+        }
+        let mut at = 0;
+        while let Some(p) = window[at..].windows(5).position(|w| w == footer) {
+            let end = at + p;
+            // The footer must be followed by an item type byte (or the end).
+            match window.get(end + 5) {
+                None if window.len() < qemufile::MAX_PEEK => {}
+                Some(0x00..=0x04 | 0x08) => {}
+                _ => {
+                    at = end + 1;
+                    continue;
+                }
+            }
+            if end + 5 < window.len() || window.len() < qemufile::MAX_PEEK {
+                self.done = true;
+                self.pending = end as u64;
+                return Ok(end as u64);
+            }
+            break;
+        }
+        if window.len() < qemufile::MAX_PEEK {
+            return Err(Error::msg(format!(
+                "the body of iterative section id {} has no footer before the end of the stream",
+                self.section_id
+            ))
+            .at_offset(r.position()));
+        }
+        // Keep the last bytes: a footer may straddle the window's end.
+        let piece = (window.len() - 5) as u64;
+        self.pending = piece;
+        Ok(piece)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +321,9 @@ enum Phase {
     Items,
     /// A device section's body is next in the input.
     Body,
-    Ram,
-    RamEndPending,
+    /// Inside an iterative body of this kind.
+    Iterative(IterativeKind),
+    IterativeEndPending,
     Done,
 }
 
@@ -213,6 +334,10 @@ pub struct StreamDecoder<'s, 'd, R: QemuRead> {
     reader: StreamReader<R>,
     schema: Option<&'s StreamSchema<'d>>,
     ram: RamReader,
+    htab: HtabReader,
+    stattrib: StattribReader,
+    dirty_bitmap: DirtyBitmapReader,
+    raw: RawScan,
     phase: Phase,
     section: Option<(SectionHeader, u64)>,
 }
@@ -237,6 +362,10 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             reader,
             schema,
             ram,
+            htab: HtabReader::new(),
+            stattrib: StattribReader::new(S390Body::StorageAttributes),
+            dirty_bitmap: DirtyBitmapReader::new(),
+            raw: RawScan::default(),
             phase: Phase::Items,
             section: None,
         })
@@ -288,24 +417,51 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
         match self.phase {
             Phase::Done => return Ok(None),
             Phase::Body => self.skip_section()?,
-            Phase::RamEndPending => {
+            Phase::IterativeEndPending => {
+                // The last item's payload, if the caller left it.
+                self.skip_payload()?;
                 self.phase = Phase::Items;
                 self.reader.finish_section()?;
                 self.section = None;
-                return Ok(Some(Event::RamEnd));
+                return Ok(Some(Event::IterativeEnd));
             }
-            Phase::Ram => {
-                let item = self.ram.next_item(self.reader.body())?;
-                if matches!(
-                    item,
-                    RamItem::Record(RamRecord {
-                        kind: RamKind::Eos,
-                        ..
-                    })
-                ) {
-                    self.phase = Phase::RamEndPending;
+            Phase::Iterative(kind) => {
+                let footers = self.reader.options().send_section_footer;
+                let body = self.reader.body();
+                let (item, ends) = match kind {
+                    IterativeKind::Ram => {
+                        let item = self.ram.next_item(body)?;
+                        let ends = matches!(
+                            item,
+                            RamItem::Record(RamRecord {
+                                kind: RamKind::Eos,
+                                ..
+                            })
+                        );
+                        (SectionItem::Ram(item), ends)
+                    }
+                    IterativeKind::Htab => {
+                        let item = self.htab.next_item(body)?;
+                        (SectionItem::Htab(item), self.htab.body_complete())
+                    }
+                    IterativeKind::StorageAttributes => {
+                        let item = self.stattrib.next_item(body)?;
+                        (SectionItem::StorageAttributes(item), item.ends_body())
+                    }
+                    IterativeKind::DirtyBitmap => {
+                        let item = self.dirty_bitmap.next_item(body)?;
+                        let ends = item.ends_body();
+                        (SectionItem::DirtyBitmap(item), ends)
+                    }
+                    IterativeKind::Unknown => {
+                        let len = self.raw.next_piece(body, footers)?;
+                        (SectionItem::Raw { len }, self.raw.done)
+                    }
+                };
+                if ends {
+                    self.phase = Phase::IterativeEndPending;
                 }
-                return Ok(Some(Event::Ram(item)));
+                return Ok(Some(Event::Item(item)));
             }
             Phase::Items => {}
         }
@@ -319,24 +475,26 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             Item::Command(c) => Ok(Some(Event::Command(c))),
             Item::Section(h) => {
                 self.section = Some((h.clone(), at));
-                if h.idstr.as_bytes() == b"ram" && h.instance_id == 0 {
-                    if h.kind.has_full_header() && h.version_id != qemufile::ram::SECTION_VERSION {
+                if h.kind != SectionKind::Full {
+                    let kind = IterativeKind::of(h.idstr.as_bytes());
+                    if kind == IterativeKind::Ram
+                        && h.kind.has_full_header()
+                        && h.version_id != qemufile::ram::SECTION_VERSION
+                    {
                         return Err(Error::msg(format!(
                             "unknown RAM section version {}",
                             h.version_id
                         ))
                         .at_offset(at));
                     }
-                    self.phase = Phase::Ram;
-                    return Ok(Some(Event::RamHeader(h)));
-                }
-                if h.kind != SectionKind::Full {
-                    return Err(Error::msg(format!(
-                        "iterative section {} ({:?}) is not supported: only \"ram\" is",
-                        h.idstr.to_string_lossy(),
-                        h.kind
-                    ))
-                    .at_offset(at));
+                    if kind == IterativeKind::Unknown {
+                        self.raw = RawScan {
+                            section_id: h.section_id,
+                            ..RawScan::default()
+                        };
+                    }
+                    self.phase = Phase::Iterative(kind);
+                    return Ok(Some(Event::IterativeHeader(h)));
                 }
                 self.phase = Phase::Body;
                 Ok(Some(Event::Section(h)))
@@ -430,23 +588,81 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
         self.decode_section().map(drop)
     }
 
-    /// Bytes of payload of the last RAM item not read yet.
+    fn payload_kind(&self) -> Option<IterativeKind> {
+        match self.phase {
+            Phase::Iterative(kind) => Some(kind),
+            Phase::IterativeEndPending => self
+                .section
+                .as_ref()
+                .map(|(h, _)| IterativeKind::of(h.idstr.as_bytes())),
+            _ => None,
+        }
+    }
+
+    /// Skips what is left of the last item's payload.
+    fn skip_payload(&mut self) -> Result<()> {
+        let kind = self.payload_kind();
+        let body = self.reader.body();
+        match kind {
+            Some(IterativeKind::Ram) => self.ram.skip_payload(body).map(drop)?,
+            Some(IterativeKind::Htab) => self.htab.skip_payload(body).map(drop)?,
+            Some(IterativeKind::StorageAttributes) => self.stattrib.skip_payload(body).map(drop)?,
+            Some(IterativeKind::DirtyBitmap) => self.dirty_bitmap.skip_payload(body).map(drop)?,
+            Some(IterativeKind::Unknown) => body.skip(std::mem::take(&mut self.raw.pending))?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Bytes of payload of the last item not read yet.
     pub fn payload_remaining(&self) -> u64 {
-        self.ram.payload_remaining()
+        match self.payload_kind() {
+            Some(IterativeKind::Ram) => self.ram.payload_remaining(),
+            Some(IterativeKind::Htab) => self.htab.payload_remaining(),
+            Some(IterativeKind::StorageAttributes) => self.stattrib.payload_remaining(),
+            Some(IterativeKind::DirtyBitmap) => self.dirty_bitmap.payload_remaining(),
+            Some(IterativeKind::Unknown) => self.raw.pending,
+            None => 0,
+        }
     }
 
-    /// Reads payload bytes of the last RAM item.
+    /// Reads payload bytes of the last item.
     pub fn read_payload(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.ram
-            .read_payload(self.reader.body(), buf)
-            .map_err(|e| self.in_section(e.into()))
+        let kind = self.payload_kind();
+        let body = self.reader.body();
+        let r = match kind {
+            Some(IterativeKind::Ram) => self.ram.read_payload(body, buf),
+            Some(IterativeKind::Htab) => self.htab.read_payload(body, buf),
+            Some(IterativeKind::StorageAttributes) => self.stattrib.read_payload(body, buf),
+            Some(IterativeKind::DirtyBitmap) => self.dirty_bitmap.read_payload(body, buf),
+            Some(IterativeKind::Unknown) => {
+                if buf.len() as u64 > self.raw.pending {
+                    return Err(Error::msg("read beyond the item's payload"));
+                }
+                body.read_into(buf)
+                    .inspect(|()| self.raw.pending -= buf.len() as u64)
+            }
+            None => return Err(Error::msg("no item with a payload was read last")),
+        };
+        r.map_err(|e| self.in_section(e.into()))
     }
 
-    /// Copies the rest of the last RAM item's payload to `w`.
+    /// Copies the rest of the last item's payload to `w`; returns the bytes copied.
     pub fn copy_payload<W: QemuWrite>(&mut self, w: &mut W) -> Result<u64> {
-        self.ram
-            .copy_payload(self.reader.body(), w)
-            .map_err(|e| self.in_section(e.into()))
+        let kind = self.payload_kind();
+        let body = self.reader.body();
+        let r = match kind {
+            Some(IterativeKind::Ram) => self.ram.copy_payload(body, w),
+            Some(IterativeKind::Htab) => self.htab.copy_payload(body, w),
+            Some(IterativeKind::StorageAttributes) => self.stattrib.copy_payload(body, w),
+            Some(IterativeKind::DirtyBitmap) => self.dirty_bitmap.copy_payload(body, w),
+            Some(IterativeKind::Unknown) => {
+                let n = std::mem::take(&mut self.raw.pending);
+                copy_bytes(body, w, n).map(|()| n)
+            }
+            None => Ok(0),
+        };
+        r.map_err(|e| self.in_section(e.into()))
     }
 
     /// The input, for reading past the stream.
@@ -465,12 +681,25 @@ pub fn section_root(h: &SectionHeader) -> String {
     }
 }
 
+/// Copies `n` bytes from `r` to `w` through a small buffer.
+fn copy_bytes<R: QemuRead, W: QemuWrite>(r: &mut R, w: &mut W, mut n: u64) -> qemufile::Result<()> {
+    let mut buf = [0u8; 8192];
+    while n > 0 {
+        let k = n.min(buf.len() as u64) as usize;
+        r.read_into(&mut buf[..k])?;
+        w.put_bytes(&buf[..k])?;
+        n -= k as u64;
+    }
+    Ok(())
+}
+
 /// Writes a stream event by event: what a [`StreamDecoder`] reads, written
 /// back with the same framing.
 #[derive(Debug)]
 pub struct StreamEncoder<W: QemuWrite> {
     writer: StreamWriter<W>,
     ram: RamWriter,
+    stattrib: StattribWriter,
 }
 
 impl<W: QemuWrite> StreamEncoder<W> {
@@ -491,6 +720,7 @@ impl<W: QemuWrite> StreamEncoder<W> {
         Ok(StreamEncoder {
             writer,
             ram: RamWriter::new(ram),
+            stattrib: StattribWriter::new(S390Body::StorageAttributes),
         })
     }
 
@@ -534,9 +764,18 @@ impl<W: QemuWrite> StreamEncoder<W> {
         Ok(self.writer.write_section_header(header)?)
     }
 
-    /// Writes a RAM item's record; its payload follows through [`Self::body`].
-    pub fn write_ram_item(&mut self, item: &RamItem) -> Result<()> {
-        Ok(self.ram.write_item(self.writer.body(), item)?)
+    /// Writes an iterative section's record; its payload follows through
+    /// [`Self::body`].
+    pub fn write_item(&mut self, item: &SectionItem) -> Result<()> {
+        let body = self.writer.body();
+        match item {
+            SectionItem::Ram(item) => self.ram.write_item(body, item)?,
+            SectionItem::Htab(item) => HtabWriter::new().write_item(body, item)?,
+            SectionItem::StorageAttributes(rec) => self.stattrib.write_item(body, rec)?,
+            SectionItem::DirtyBitmap(rec) => DirtyBitmapWriter::new().write_item(body, rec)?,
+            SectionItem::Raw { .. } => {}
+        }
+        Ok(())
     }
 
     /// Writes a section footer.
@@ -592,13 +831,13 @@ pub fn reencode<R: QemuRead, W: QemuWrite>(
                 enc.write_dynamic_section(&h, &mut state)?;
                 progress(decoder.position());
             }
-            Event::RamHeader(h) => enc.write_section_header(&h)?,
-            Event::Ram(item) => {
-                enc.write_ram_item(&item)?;
+            Event::IterativeHeader(h) => enc.write_section_header(&h)?,
+            Event::Item(item) => {
+                enc.write_item(&item)?;
                 decoder.copy_payload(enc.body())?;
                 progress(decoder.position());
             }
-            Event::RamEnd => enc.write_section_footer()?,
+            Event::IterativeEnd => enc.write_section_footer()?,
             Event::Command(c) => enc.write_command(&c)?,
             Event::Eof(v) => enc.write_eof(&v)?,
         }
