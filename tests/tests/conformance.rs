@@ -1307,7 +1307,7 @@ fn errors_name_offset_path_and_versions() {
     assert_eq!((v.name.as_ref(), v.version), ("hpet_timer", 1));
     let text = err.to_string();
     assert!(
-        text.starts_with("at byte offset 11, field hpet.timer[1].cmp: unexpected end"),
+        text.starts_with("at byte offset 11 (0xb), field hpet.timer[1].cmp: unexpected end"),
         "{text}"
     );
 }

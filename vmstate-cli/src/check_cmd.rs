@@ -1,220 +1,254 @@
-//! `vmstate check` as the command line runs it: [`crate::stream_cmd::run_check`]
-//! plus what a destination QEMU would also look at.
+//! `vmstate check FILE`: the whole stream read as a destination QEMU reads
+//! it: header, configuration, every section decoded with the stream's vmdesc
+//! (every byte of every body accounted for, footers checked), RAM and the
+//! other iterative sections record by record, commands, EOF and the vmdesc.
+//! Exit status 1 names the byte offset, section and field of the first
+//! problem.
 //!
 //! * `--machine NAME`: the destination's machine type; a stream whose
-//!   configuration names another one is refused as QEMU refuses it
-//!   ("Machine type received is '…' and local is '…'").
-//! * A stream without a usable vmdesc (missing: QEMU only warns "Expected
-//!   vmdescription section, but got 0"; garbage: QEMU never parses it) is
-//!   still loadable, so `check` warns and validates its framing only
-//!   ([`crate::framing`]: RAM records, commands, section headers and
-//!   footers found by scanning, EOF), instead of failing.
+//!   configuration names another one is refused as QEMU refuses it.
+//! * A stream without a usable vmdesc (QEMU only warns "Expected
+//!   vmdescription section, but got 0") is still loadable: `check` warns and
+//!   checks the framing of its device sections (bodies found by their
+//!   footers, not decoded), unless `--vmdesc` lends one.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use qemufile::QemuRead;
+use qemufile::ram::{RamItem, RamKind};
 use qemufile::stream::Vmdesc;
+use vmstate_core::dynamic::DescriptionArena;
+use vmstate_core::stream::{Event, SectionItem, section_root};
 
-use crate::decode::{DecodeError, Schema};
-use crate::framing::{Stop, Walker};
-use crate::input::{FileReader, Input, Progress};
-use crate::stream_cmd::{self, CheckArgs};
+use crate::error::{CliError, report};
+use crate::input::{Input, Progress};
+use crate::session;
 
-/// Arguments of `vmstate check` on the command line.
+/// Arguments of `vmstate check`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CheckCli {
-    /// The stream and the base options.
-    #[command(flatten)]
-    pub base: CheckArgs,
+pub struct CheckArgs {
+    /// The migration stream (`-` for standard input).
+    pub file: PathBuf,
     /// The destination's machine type (e.g. `pc-i440fx-10.0`): refuse a
     /// stream whose configuration section names another one, like QEMU.
     #[arg(long, value_name = "NAME")]
     pub machine: Option<String>,
+    /// Decode the device sections with this vmdesc instead of the stream's
+    /// own: another stream of the same QEMU and machine, or a saved
+    /// `vmstate desc` JSON.
+    #[arg(long, value_name = "FILE")]
+    pub vmdesc: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// `vmstate check FILE` with no options.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        CheckArgs {
+            file: file.into(),
+            machine: None,
+            vmdesc: None,
+        }
+    }
+}
+
+/// What a check counted.
+#[derive(Debug, Default)]
+struct Counts {
+    devices: u64,
+    values: u64,
+    blocks: u64,
+    pages: u64,
+    zero: u64,
+    iterative_items: u64,
+    commands: u64,
 }
 
 /// Runs `vmstate check` (0: the stream is valid, 1: it is not).
-pub fn run(args: &CheckCli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    check_path(&args.base.file, args.machine.as_deref(), out, err)
+pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    report("check", check(args, out, err), err)
 }
 
-/// Checks the stream at `path` (see the module documentation).
-pub fn check_path(
-    path: &Path,
-    machine: Option<&str>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let base = CheckArgs {
-        file: path.to_path_buf(),
+/// Checks the stream at `path` with no options.
+pub fn check_path(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    run(&CheckArgs::file(path), out, err)
+}
+
+fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+    let mut input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
+    let name = input.name.clone();
+    let arena = DescriptionArena::new();
+    let schema = match session::schema(&arena, &input, args.vmdesc.as_deref()) {
+        Ok(s) => s,
+        // A vmdesc QEMU would never parse does not stop it loading the stream.
+        Err(CliError::Invalid { message, .. }) => {
+            writeln!(
+                err,
+                "vmstate check: warning: {name}: the vmdesc is not usable ({message}); QEMU \
+                 never parses it and loads such a stream"
+            )?;
+            None
+        }
+        Err(e) => return Err(e),
     };
-    if path == Path::new("-") {
-        // Standard input can be read once: no pre-checks.
-        return stream_cmd::run_check(&base, out, err);
+    if schema.is_none() {
+        writeln!(
+            err,
+            "vmstate check: warning: {name}: no vmdesc at the end of the stream (QEMU warns \
+             \"Expected vmdescription section, but got 0\" and loads it if it is otherwise \
+             complete; a truncated stream has none either): device sections are checked for \
+             framing only (footers found by scanning, bodies not decoded)"
+        )?;
     }
-    match pre_check(path, machine, out, err) {
-        Ok(Pre::Done(status)) => status,
-        Ok(Pre::Check(pre)) => {
-            let (input, schema) = *pre;
-            stream_cmd::run_check_input(input, Some(schema), out, err)
-        }
-        Err(m) => {
-            let _ = writeln!(err, "vmstate check: {m}");
-            1
-        }
-    }
-}
-
-fn open_walker(path: &Path) -> Result<(String, u64, Walker<FileReader>), String> {
-    let name = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot open {name}: {e}"))?;
-    let r = FileReader::new(f).map_err(|e| format!("{name}: {e}"))?;
-    let len = r.len();
-    let w = Walker::open(r, 4096).map_err(|e| format!("{name}: {e}"))?;
-    Ok((name, len, w))
-}
-
-/// What [`pre_check`] leaves to do.
-enum Pre {
-    /// Checked (framing only): the exit status.
-    Done(u8),
-    /// The full check, with the input opened and its vmdesc parsed.
-    Check(Box<(Input, Schema)>),
-}
-
-/// The machine check, then the framing-only check when there is no usable
-/// vmdesc ([`Pre::Done`]); else the full check is left to run.
-fn pre_check(
-    path: &Path,
-    machine: Option<&str>,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Pre, String> {
-    let input = Input::open(Some(path))?;
-    if let Some(local) = machine {
-        let (name, _, w) = open_walker(path)?;
-        match &w.stats().machine {
+    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let fail = CliError::stream(&name);
+    let invalid = |at: u64, message: String| CliError::Invalid {
+        name: name.clone(),
+        message: format!("at byte offset {at} (0x{at:x}): {message}"),
+    };
+    let machine = dec
+        .configuration()
+        .map(|c| String::from_utf8_lossy(c.machine()).into_owned());
+    if let Some(local) = &args.machine {
+        match &machine {
             Some(m) if m != local => {
-                return Err(format!(
-                    "{name}: at byte offset 8 (0x8), section configuration: Machine type \
-                     received is '{m}' and local is '{local}'"
+                return Err(invalid(
+                    8,
+                    format!(
+                        "section configuration: Machine type received is '{m}' and local is \
+                         '{local}'"
+                    ),
                 ));
             }
-            None => {
-                let _ = writeln!(
-                    err,
-                    "vmstate check: warning: {name}: no configuration section: the machine \
-                     type cannot be compared with {local}"
-                );
-            }
+            None => writeln!(
+                err,
+                "vmstate check: warning: {name}: no configuration section: the machine type \
+                 cannot be compared with {local}"
+            )?,
             Some(_) => {}
         }
     }
-    let why = match &input.vmdesc {
-        Some((at, json)) => match Schema::parse_shared(json.clone()) {
-            Ok(schema) => return Ok(Pre::Check(Box::new((input, schema)))),
-            Err(e) => format!(
-                "at byte offset {at} (0x{at:x}): the vmdesc is not usable ({e}); QEMU never \
-                 parses it and loads such a stream"
-            ),
-        },
-        None => {
-            ("no vmdesc at the end of the stream (QEMU warns \"Expected vmdescription section, \
-             but got 0\" and loads it if it is otherwise complete; a truncated stream has none \
-             either)")
-                .to_owned()
-        }
-    };
-    let _ = writeln!(
-        err,
-        "vmstate check: warning: {}: {why}: device sections are checked for framing only \
-         (footers found by scanning, bodies not decoded)",
-        input.name
-    );
-    drop(input);
-    Ok(Pre::Done(framing_only(path, out, err)))
-}
-
-fn framing_only(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let r = (|| -> Result<String, String> {
-        let (name, len, mut w) = open_walker(path)?;
-        let mut progress = Progress::new(len);
-        let fail = |e: DecodeError| format!("{name}: {e}");
-        let stop = w.run(true, |p| progress.update(p)).map_err(fail)?;
-        progress.finish();
-        let Stop::Eof {
-            offset,
-            vmdesc,
-            trailing,
-        } = stop
-        else {
-            return Err(format!("{name}: internal error: walker stopped early"));
-        };
-        let end = w.position();
-        if let Vmdesc::Absent { found: Some(b) } = vmdesc {
-            return Err(format!(
-                "{name}: at byte offset {end} (0x{end:x}): byte 0x{b:02x} after EOF instead of \
-                 the vmdesc (0x06): QEMU warns \"Expected vmdescription section, but got {b}\" \
-                 and ignores the rest"
-            ));
-        }
-        if trailing {
-            return Err(format!(
-                "{name}: at byte offset {end} (0x{end:x}): bytes after the vmdesc: the stream \
-                 should end here"
-            ));
-        }
-        let s = w.stats();
-        Ok(format!(
-            "{name}: OK (framing only): {len} bytes, machine {}, {} device section(s), RAM {} \
-             block(s) with {} data page(s) and {} zero page(s), {} command(s), EOF at byte \
-             offset {offset}, {}",
-            s.machine.as_deref().unwrap_or("?"),
-            s.devices,
-            s.blocks.len(),
-            s.pages,
-            s.zero,
-            s.commands,
-            match vmdesc.json() {
-                Some(j) => format!("unusable vmdesc of {} bytes", j.len()),
-                None => "no vmdesc".into(),
+    dec.configuration_state().map_err(&fail)?;
+    let mut counts = Counts::default();
+    let mut seen: HashMap<(String, u32), u64> = HashMap::new();
+    let mut progress = Progress::new(input.len);
+    let mut vmdesc = Vmdesc::Absent { found: None };
+    while let Some(event) = dec.next_event().map_err(&fail)? {
+        match event {
+            Event::Section(h) => {
+                let at = dec.item_offset();
+                let key = (h.idstr.to_string_lossy(), h.instance_id);
+                if let Some(first) = seen.get(&key) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "second section for {} (the first is at byte offset {first}): a \
+                             destination loads the state twice",
+                            section_root(&h)
+                        ),
+                    ));
+                }
+                seen.insert(key, at);
+                counts.devices += 1;
+                if schema.is_some() {
+                    counts.values += dec.decode_section().map_err(&fail)?.value_count();
+                } else {
+                    dec.skip_section_raw().map_err(&fail)?;
+                }
+                progress.update(dec.position());
             }
-        ))
-    })();
-    match r {
-        Ok(line) => {
-            let _ = writeln!(out, "{line}");
-            0
+            Event::Item(SectionItem::Ram(item)) => {
+                match item {
+                    RamItem::Block(_) => counts.blocks += 1,
+                    RamItem::Record(r) => match r.kind {
+                        RamKind::Page => counts.pages += 1,
+                        RamKind::Zero { .. } => counts.zero += 1,
+                        _ => {}
+                    },
+                }
+                progress.update(dec.position());
+            }
+            Event::Item(_) => counts.iterative_items += 1,
+            Event::Command(c) => {
+                c.payload(dec.item_offset() + 5)
+                    .map_err(|e| CliError::Stream {
+                        name: name.clone(),
+                        source: e.into(),
+                    })?;
+                counts.commands += 1;
+            }
+            Event::IterativeHeader(_) | Event::IterativeEnd => {}
+            Event::Eof(v) => vmdesc = v,
         }
-        Err(m) => {
-            let _ = writeln!(err, "vmstate check: {m}");
-            1
+    }
+    progress.finish();
+    let end = dec.position();
+    if let Vmdesc::Absent { found: Some(b) } = vmdesc {
+        return Err(invalid(
+            end,
+            format!(
+                "byte 0x{b:02x} after EOF instead of the vmdesc (0x06): QEMU warns \"Expected \
+                 vmdescription section, but got {b}\" and ignores the rest"
+            ),
+        ));
+    }
+    if !dec
+        .get_mut()
+        .peek(0, 1)
+        .map_err(|e| fail(e.into()))?
+        .is_empty()
+    {
+        return Err(invalid(
+            end,
+            "bytes after the vmdesc: the stream should end here".into(),
+        ));
+    }
+    if let (Some(s), None) = (&schema, &args.vmdesc) {
+        for d in s.devices() {
+            if !seen.contains_key(&(d.idstr.clone(), d.instance_id)) {
+                return Err(invalid(
+                    end,
+                    format!(
+                        "the vmdesc lists device {} instance {}, but the stream has no section \
+                         for it",
+                        d.idstr, d.instance_id
+                    ),
+                ));
+            }
         }
     }
-}
-
-/// A check target given on the command line (for tests).
-pub fn cli(file: impl Into<PathBuf>, machine: Option<&str>) -> CheckCli {
-    CheckCli {
-        base: CheckArgs { file: file.into() },
-        machine: machine.map(str::to_owned),
-    }
-}
-
-/// The number of scalar values in `body`: what [`crate::render::text_lines`]
-/// would print lines for, without formatting them.
-pub fn scalar_count(body: &crate::decode::Body) -> u64 {
-    use crate::decode::Value;
-    let mut n = 0;
-    for f in &body.fields {
-        n += match &f.value {
-            Value::Struct(b) | Value::Embedded(b) => scalar_count(b),
-            Value::List(items) => items.iter().map(scalar_count).sum(),
-            _ => 1,
-        };
-    }
-    n + body
-        .subsections
-        .iter()
-        .map(|s| scalar_count(&s.body))
-        .sum::<u64>()
+    let how = if schema.is_some() {
+        ""
+    } else {
+        " (framing only)"
+    };
+    let values = if schema.is_some() {
+        format!(" with {} value(s)", counts.values)
+    } else {
+        String::new()
+    };
+    let iterative = match counts.iterative_items {
+        0 => String::new(),
+        n => format!(", {n} other iterative record(s)"),
+    };
+    writeln!(
+        out,
+        "{name}: OK{how}: {} bytes, machine {}, {} device section(s){values}, RAM {} block(s) \
+         with {} data page(s) and {} zero page(s){iterative}, {} command(s), {}",
+        input.len,
+        machine.as_deref().unwrap_or("none"),
+        counts.devices,
+        counts.blocks,
+        counts.pages,
+        counts.zero,
+        counts.commands,
+        match (vmdesc.json(), &args.vmdesc) {
+            (_, Some(p)) => format!("device sections decoded with the vmdesc of {}", p.display()),
+            (Some(j), None) if schema.is_some() => format!("vmdesc of {} bytes", j.len()),
+            (Some(j), None) => format!("unusable vmdesc of {} bytes", j.len()),
+            (None, None) => "no vmdesc".into(),
+        }
+    )?;
+    Ok(())
 }

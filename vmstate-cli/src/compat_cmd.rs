@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use vmstate_core::dump::DumpFile;
 
-use crate::compat::{self, Options};
+use vmstate_core::compat::{self, Options};
 
 /// Output format of `vmstate compat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

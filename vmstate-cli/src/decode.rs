@@ -2456,7 +2456,7 @@ mod tests {
                         (Ok(Some(Event::Section(s))), Ok(Some(Event::Section(f)))) => {
                             assert_eq!(s.offset, f.offset);
                             assert_eq!(
-                                crate::check_cmd::scalar_count(&s.body),
+                                crate::stream_cmd::scalar_count(&s.body),
                                 fast.section_values(),
                                 "case {i}, section {}",
                                 s.key()

@@ -15,7 +15,7 @@ use qemufile::{Error, ErrorKind, QemuRead, SliceReader};
 
 /// The sample stream `vmstate dump` shows without a FILE: QEMU 10.0.2,
 /// x86 `pc-i440fx-10.0`, paused, 32 MiB.
-pub static SAMPLE_STREAM: &[u8] = include_bytes!("../../tests/fixtures/x86-pc-min.mig");
+pub static SAMPLE_STREAM: &[u8] = include_bytes!("../data/x86-pc-min.mig");
 
 /// Name shown for the sample stream.
 pub const SAMPLE_NAME: &str = "<built-in sample x86-pc-min.mig>";

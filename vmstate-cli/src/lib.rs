@@ -15,12 +15,16 @@
 //!   TCP with a real QEMU).
 
 pub mod check_cmd;
-pub mod compat;
 pub mod compat_cmd;
 pub mod decode;
-pub mod framing;
+pub mod diff_cmd;
+pub mod dump_cmd;
+pub mod error;
 pub mod input;
 pub mod net_cmd;
+pub mod output;
 pub mod pyjson;
+pub mod reencode_cmd;
 pub mod render;
+pub mod session;
 pub mod stream_cmd;

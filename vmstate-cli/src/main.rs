@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmstate_cli::{check_cmd, compat_cmd, net_cmd, stream_cmd};
+use vmstate_cli::{check_cmd, compat_cmd, diff_cmd, dump_cmd, net_cmd, reencode_cmd, stream_cmd};
 
 /// Inspect, check and compare QEMU migration state.
 #[derive(Debug, Parser)]
@@ -21,18 +21,18 @@ enum Command {
     Compat(compat_cmd::CompatArgs),
     /// Decode a migration stream with its own vmdesc: every section, field
     /// by field (text), or the JSON of QEMU's analyze-migration.py.
-    Dump(stream_cmd::DumpArgs),
+    Dump(dump_cmd::DumpArgs),
     /// Print a stream's vmdesc like analyze-migration.py -d desc.
     Desc(stream_cmd::DescArgs),
     /// Decode every section and write the stream again (byte-identical).
-    Reencode(stream_cmd::ReencodeArgs),
+    Reencode(reencode_cmd::ReencodeArgs),
     /// Validate a stream: structure, footers, sizes against the vmdesc;
     /// exit status 1 and the byte offset of the first problem. Without a
     /// usable vmdesc (QEMU loads such streams), warn and check the framing.
-    Check(check_cmd::CheckCli),
+    Check(check_cmd::CheckArgs),
     /// Show which devices and fields differ between two streams (exit
     /// status 0: same, 1: different, 2: trouble).
-    Diff(stream_cmd::DiffArgs),
+    Diff(diff_cmd::DiffArgs),
     /// Receive a live migration (QEMU: `migrate tcp:ADDR`) into a file,
     /// validating it as it arrives; exit status 1 and the byte offset of
     /// the first problem.
@@ -49,11 +49,11 @@ fn main() -> ExitCode {
     let (out, err) = (&mut stdout.lock(), &mut stderr.lock());
     let status = match &cli.command {
         Command::Compat(args) => compat_cmd::run(args, out, err),
-        Command::Dump(args) => stream_cmd::run_dump(args, out, err),
+        Command::Dump(args) => dump_cmd::run(args, out, err),
         Command::Desc(args) => stream_cmd::run_desc(args, out, err),
-        Command::Reencode(args) => stream_cmd::run_reencode(args, out, err),
+        Command::Reencode(args) => reencode_cmd::run(args, out, err),
         Command::Check(args) => check_cmd::run(args, out, err),
-        Command::Diff(args) => stream_cmd::run_diff(args, out, err),
+        Command::Diff(args) => diff_cmd::run(args, out, err),
         Command::Listen(args) => net_cmd::run_listen(args, out, err),
         Command::Send(args) => net_cmd::run_send(args, out, err),
     };

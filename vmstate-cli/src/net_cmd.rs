@@ -5,7 +5,7 @@
 //! `listen` accepts one connection and writes every byte received to the
 //! output file at once (bounded memory). While the stream arrives it
 //! validates the framing that needs no vmdesc: header, configuration and
-//! every RAM record ([`crate::framing::Walker`]), failing at the first
+//! every RAM record (the library's stream decoder), failing at the first
 //! problem like a destination QEMU would. Device sections can only be split
 //! with the vmdesc, which comes last, so from the first device section on
 //! the rest is spooled; when the stream is complete (the peer closed the
@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check_cmd;
-use crate::framing::{Stop, Walker};
+use qemufile::ram::{RamItem, RamKind};
+use vmstate_core::stream::{Event, SectionItem, StreamDecoder};
 
 /// Arguments of `vmstate listen`.
 #[derive(Debug, Clone, clap::Args)]
@@ -119,13 +120,23 @@ fn ends_with_vmdesc(path: &Path) -> io::Result<bool> {
         let mut buf = vec![0u8; tail as usize];
         f.read_exact(&mut buf)?;
         if let Some((_, json)) = qemufile::stream::find_vmdesc(&buf) {
-            return Ok(crate::decode::Schema::parse(json).is_ok());
+            return Ok(serde_json::from_slice::<serde_json::Value>(json).is_ok());
         }
         if tail == len {
             break;
         }
     }
     Ok(false)
+}
+
+/// What the framing check saw while the stream arrived.
+#[derive(Debug, Default)]
+struct Stats {
+    machine: Option<String>,
+    ram_sections: u64,
+    pages: u64,
+    zero: u64,
+    commands: u64,
 }
 
 /// How the spooling phase ended.
@@ -177,10 +188,11 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     let sink = BufWriter::with_capacity(1 << 20, file);
     let tee = qemufile::Reader::new(Tee::new(&sock, sink));
 
-    // Phase 1: framing while the stream arrives.
-    let (stop, mut tee, stats) = {
-        let mut w = match Walker::open(tee, 4096) {
-            Ok(w) => w,
+    // Phase 1: framing while the stream arrives (no vmdesc yet: up to the
+    // first device section, or EOF).
+    let (device_or_eof, mut tee, stats) = {
+        let mut dec = match StreamDecoder::open(tee, None) {
+            Ok(d) => d,
             Err(e) => {
                 let _ = sock.shutdown(Shutdown::Both);
                 return Err(format!(
@@ -188,13 +200,36 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
                 ));
             }
         };
-        match w.run(false, |_| {}) {
-            Ok(stop) => {
-                let stats = w.stats().clone();
-                (stop, w.into_inner().into_inner(), stats)
+        let mut stats = Stats {
+            machine: dec
+                .configuration()
+                .map(|c| String::from_utf8_lossy(c.machine()).into_owned()),
+            ..Stats::default()
+        };
+        let stop = loop {
+            match dec.next_event() {
+                Ok(Some(Event::Section(_))) => break Ok(dec.item_offset()),
+                Ok(Some(Event::Eof(_))) | Ok(None) => break Ok(dec.position()),
+                Ok(Some(Event::IterativeHeader(h))) => {
+                    if h.idstr.as_bytes() == b"ram" {
+                        stats.ram_sections += 1;
+                    }
+                }
+                Ok(Some(Event::Item(SectionItem::Ram(RamItem::Record(r))))) => match r.kind {
+                    RamKind::Page => stats.pages += 1,
+                    RamKind::Zero { .. } => stats.zero += 1,
+                    _ => {}
+                },
+                Ok(Some(Event::Command(_))) => stats.commands += 1,
+                Ok(Some(_)) => {}
+                Err(e) => break Err(e),
             }
+        };
+        let eof = matches!(stop, Ok(_)) && dec.current_section().is_none();
+        match stop {
+            Ok(offset) => ((offset, eof), dec.into_inner().into_inner(), stats),
             Err(e) => {
-                let received = w.into_inner().into_inner().received;
+                let received = dec.into_inner().into_inner().received;
                 let _ = sock.shutdown(Shutdown::Both);
                 return Err(format!(
                     "stream from {peer}: {e}; connection closed after {received} bytes (written \
@@ -203,14 +238,11 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
             }
         }
     };
-    let framing_end = match &stop {
-        Stop::Device { offset, .. } => *offset,
-        Stop::Eof { offset, .. } => *offset,
-    };
+    let (framing_end, at_eof) = device_or_eof;
 
     // Phase 2: spool the rest until the peer closes (or stays silent after
     // a complete vmdesc).
-    let end = if matches!(stop, Stop::Eof { .. }) && !tee.closed {
+    let end = if at_eof && !tee.closed {
         End::IdleAfterVmdesc
     } else {
         let idle = Duration::from_millis(300);
@@ -275,7 +307,11 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     );
     // Phase 3: the whole stream against its vmdesc.
     let mut cerr = Vec::new();
-    let status = check_cmd::check_path(&args.output, args.machine.as_deref(), out, &mut cerr);
+    let check = check_cmd::CheckArgs {
+        machine: args.machine.clone(),
+        ..check_cmd::CheckArgs::file(&args.output)
+    };
+    let status = check_cmd::run(&check, out, &mut cerr);
     let text = String::from_utf8_lossy(&cerr).replace("vmstate check:", "vmstate listen:");
     let _ = err.write_all(text.as_bytes());
     Ok(status)

@@ -22,29 +22,7 @@ use crate::input::{AnyReader, Input, Progress};
 use crate::pyjson::Json;
 use crate::render;
 
-/// Output format of `vmstate dump`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum DumpFormat {
-    /// One line per scalar: `i8259.irr = (uint8) 0x10`.
-    #[default]
-    Text,
-    /// The JSON `analyze-migration.py -d state` prints.
-    Json,
-}
-
-/// Arguments of `vmstate dump`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DumpArgs {
-    /// The migration stream (`-` for standard input); without it, a sample
-    /// stream built into the binary (QEMU 10.0.2, x86 pc, 32 MiB).
-    pub file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = DumpFormat::Text)]
-    pub format: DumpFormat,
-    /// Also dump RAM contents (like `analyze-migration.py -m`).
-    #[arg(long, short = 'm')]
-    pub memory: bool,
-}
+pub use crate::dump_cmd::{DumpArgs, DumpFormat};
 
 /// Arguments of `vmstate desc`.
 #[derive(Debug, Clone, clap::Args)]
@@ -216,6 +194,11 @@ impl RamState {
             }
         }
     }
+}
+
+/// Runs `vmstate dump --format json`.
+pub fn run_dump_json(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    report("dump", dump_json(args, out), err)
 }
 
 /// Runs `vmstate dump`.
@@ -1039,7 +1022,7 @@ fn check_events(
                 fields += if validated {
                     dec.section_values()
                 } else {
-                    crate::check_cmd::scalar_count(&s.body)
+                    scalar_count(&s.body)
                 };
             }
             Event::Ram(item) => {
@@ -1308,6 +1291,7 @@ mod tests {
             file: None,
             format: DumpFormat::Json,
             memory,
+            vmdesc: None,
         }
     }
 
@@ -1408,4 +1392,22 @@ mod tests {
         }
         assert!(same > 20 && fell_back > 5, "{same} {fell_back}");
     }
+}
+
+/// The number of scalar values in `body`.
+pub fn scalar_count(body: &crate::decode::Body) -> u64 {
+    use crate::decode::Value;
+    let mut n = 0;
+    for f in &body.fields {
+        n += match &f.value {
+            Value::Struct(b) | Value::Embedded(b) => scalar_count(b),
+            Value::List(items) => items.iter().map(scalar_count).sum(),
+            _ => 1,
+        };
+    }
+    n + body
+        .subsections
+        .iter()
+        .map(|s| scalar_count(&s.body))
+        .sum::<u64>()
 }

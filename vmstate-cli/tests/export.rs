@@ -1,7 +1,7 @@
 //! Exporting our static schema as a `-dump-vmstate` file.
 
-use vmstate_cli::compat::{self, Options};
 use vmstate_core::VmState;
+use vmstate_core::compat::{self, Options};
 use vmstate_core::dump::{DumpDescription, DumpFile};
 
 #[derive(VmState, Clone, Default, Debug, PartialEq)]

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use vmstate_cli::compat::{FindingKind, Options};
+use vmstate_core::compat::{FindingKind, Options};
 
 fn case(name: &str, options: Options) -> (String, u8, Vec<FindingKind>) {
     let src = common::data(&format!("kinds/{name}.src.json"));

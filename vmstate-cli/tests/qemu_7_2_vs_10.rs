@@ -5,9 +5,9 @@
 
 mod common;
 
-use vmstate_cli::compat::{FindingKind, Options};
+use vmstate_core::compat::{FindingKind, Options};
 
-fn run(src: &str, dest: &str, reverse: bool) -> vmstate_cli::compat::Report {
+fn run(src: &str, dest: &str, reverse: bool) -> vmstate_core::compat::Report {
     common::compare(
         &common::data(src),
         &common::data(dest),

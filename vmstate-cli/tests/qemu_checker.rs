@@ -4,7 +4,7 @@
 
 mod common;
 
-use vmstate_cli::compat::{FindingKind, Options};
+use vmstate_core::compat::{FindingKind, Options};
 
 const EXPECTED: &str = r#"Warning: checking incompatible machine types: "pc-i440fx-2.1", "pc-i440fx-2.2"
 Section "fw_cfg" does not exist in dest

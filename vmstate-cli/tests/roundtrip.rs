@@ -105,7 +105,7 @@ fn truncated_and_corrupted_input_never_panics() {
         }
         let s = String::from_utf8_lossy(&corrupt);
         if let Ok(d) = DumpFile::parse(&s) {
-            let _ = vmstate_cli::compat::check(&d, &d, Default::default());
+            let _ = vmstate_core::compat::check(&d, &d, Default::default());
         }
     }
 }

@@ -7,10 +7,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use qemufile::SliceReader;
-use vmstate_cli::decode::{self, DecodeOptions, Decoder, Event, Schema};
-use vmstate_cli::stream_cmd::{
-    self, CheckArgs, DescArgs, DiffArgs, DumpArgs, DumpFormat, ReencodeArgs,
-};
+use vmstate_cli::check_cmd::{self, CheckArgs};
+use vmstate_cli::diff_cmd::{self, DiffArgs};
+use vmstate_cli::dump_cmd::{self, DumpArgs, DumpFormat};
+use vmstate_cli::reencode_cmd::{self, ReencodeArgs};
+use vmstate_cli::stream_cmd::{self, DescArgs};
+use vmstate_core::dynamic::DescriptionArena;
+use vmstate_core::stream::{Event, StreamDecoder, StreamSchema};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -105,15 +108,13 @@ fn dump_json(mig: &Path, memory: bool) -> (u8, String, String) {
         file: Some(mig.to_owned()),
         format: DumpFormat::Json,
         memory,
+        vmdesc: None,
     };
-    run(|o, e| stream_cmd::run_dump(&args, o, e))
+    run(|o, e| dump_cmd::run(&args, o, e))
 }
 
 fn check(mig: &Path) -> (u8, String, String) {
-    let args = CheckArgs {
-        file: mig.to_owned(),
-    };
-    run(|o, e| stream_cmd::run_check(&args, o, e))
+    run(|o, e| check_cmd::run(&CheckArgs::file(mig), o, e))
 }
 
 #[test]
@@ -166,8 +167,9 @@ fn reencode_is_byte_identical() {
         let args = ReencodeArgs {
             file: c.mig.clone(),
             output: out.0.clone(),
+            vmdesc: None,
         };
-        let (status, _, err) = run(|o, e| stream_cmd::run_reencode(&args, o, e));
+        let (status, _, err) = run(|o, e| reencode_cmd::run(&args, o, e));
         assert_eq!(status, 0, "{}: {err}", c.mig.display());
         let written = std::fs::read(&out.0).unwrap();
         assert!(
@@ -175,33 +177,46 @@ fn reencode_is_byte_identical() {
             "{}: re-encoded bytes differ",
             c.mig.display()
         );
-
-        // The library from memory, and every device body on its own.
-        let schema = qemufile::stream::find_vmdesc(&input).map(|(_, j)| Schema::parse(j).unwrap());
-        let mut dec = Decoder::open(
-            SliceReader::new(&input),
-            schema,
-            DecodeOptions { strict: true },
-        )
-        .unwrap();
-        let mut bodies = 0;
-        while let Some(ev) = dec.next_event().unwrap() {
-            if let Event::Section(s) = ev {
-                let start = usize::try_from(s.offset).unwrap();
-                let bytes = s.body.to_bytes();
-                let hdr = 1 + 4 + 1 + s.header.idstr.as_bytes().len() + 4 + 4;
-                assert_eq!(&input[start + hdr..start + hdr + bytes.len()], &bytes[..]);
-                assert_eq!(input[start + hdr + bytes.len()], 0x7e);
-                bodies += 1;
-            }
-        }
-        assert!(bodies > 10);
-        let schema = qemufile::stream::find_vmdesc(&input).map(|(_, j)| Schema::parse(j).unwrap());
-        let mut dec =
-            Decoder::open(SliceReader::new(&input), schema, DecodeOptions::default()).unwrap();
-        let again = decode::reencode(&mut dec, Vec::new(), |_| {}).unwrap();
-        assert!(again == input);
     }
+}
+
+/// A failed re-encode leaves no output, and an existing output as it was;
+/// the input cannot be the output.
+#[test]
+fn reencode_never_leaves_a_partial_output() {
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let broken = Temp::new(&good[..good.len() / 2]);
+    let out = Temp::new(b"precious");
+    let args = ReencodeArgs {
+        file: broken.0.clone(),
+        output: out.0.clone(),
+        vmdesc: None,
+    };
+    let (status, _, err) = run(|o, e| reencode_cmd::run(&args, o, e));
+    assert_eq!(status, 1, "{err}");
+    assert_eq!(std::fs::read(&out.0).unwrap(), b"precious");
+    let dir = out.0.parent().unwrap();
+    let stem = out.0.file_name().unwrap().to_string_lossy().into_owned();
+    let leftovers = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!(".{stem}"))
+        })
+        .count();
+    assert_eq!(leftovers, 0, "a temporary file was left behind");
+    let same = Temp::new(&good);
+    let args = ReencodeArgs {
+        file: same.0.clone(),
+        output: same.0.clone(),
+        vmdesc: None,
+    };
+    let (status, _, err) = run(|o, e| reencode_cmd::run(&args, o, e));
+    assert_eq!(status, 1);
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read(&same.0).unwrap(), good);
 }
 
 #[test]
@@ -238,26 +253,42 @@ fn dump_text_of_the_built_in_sample() {
         file: None,
         format: DumpFormat::Text,
         memory: false,
+        vmdesc: None,
     };
-    let (status, out, err) = run(|o, e| stream_cmd::run_dump(&args, o, e));
+    let (status, out, err) = run(|o, e| dump_cmd::run(&args, o, e));
     assert_eq!(status, 0, "{err}");
     for line in [
         "configuration.name = (buffer) 0x70632d6934343066782d31302e30",
         "cpu_common.interrupt_request = (uint32) 0x10",
-        "cpu.env.regs(16)(8).[2] = (uint64) 0x60fb1",
-        "cpu.env.fpregs(8)(10).[0].tmp.tmp_exp = (uint16) 0x0",
+        "cpu.env.regs[2] = (uint64) 0x60fb1",
+        "cpu.env.fpregs[0].tmp.tmp_exp = (uint16) 0x0",
         "timer.unused = (unused_buffer) 8 byte(s)",
+        "dma.regs[0].now[0] = (int32) 0x0",
+        "dma[1].regs[0].now[0] = (int32) 0x0",
         "ram.block[\"pc.ram\"].length = (uint64) 0x2000000",
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?}");
     }
     assert!(out.lines().any(|l| l.starts_with("i8259.irr = (uint8) ")));
+    // A device-specific type is shown under QEMU's name; its path is the
+    // section's idstr and QEMU's vmdesc name of the field.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("0000:00:01.0/PIIX3.dev.config[0] = (pci config) 0x8680"))
+    );
     // Same as dumping the fixture file.
     let file = DumpArgs {
         file: Some(root().join("tests/fixtures/x86-pc-min.mig")),
         ..args
     };
-    let (_, from_file, _) = run(|o, e| stream_cmd::run_dump(&file, o, e));
+    let (_, from_file, _) = run(|o, e| dump_cmd::run(&file, o, e));
+    // No path names two fields.
+    let mut paths: Vec<&str> = out.lines().filter_map(|l| l.split(" = (").next()).collect();
+    paths.retain(|p| !p.starts_with('#'));
+    let n = paths.len();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "duplicate paths in the dump");
     assert_eq!(
         out.lines().skip(1).collect::<Vec<_>>(),
         from_file.lines().skip(1).collect::<Vec<_>>()
@@ -272,11 +303,11 @@ fn diff_shows_fields() {
         a: a.clone(),
         b: a.clone(),
     };
-    let (status, out, _) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    let (status, out, _) = run(|o, e| diff_cmd::run(&args, o, e));
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("no differences"));
     let args = DiffArgs { a, b };
-    let (status, out, _) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    let (status, out, _) = run(|o, e| diff_cmd::run(&args, o, e));
     assert_eq!(status, 1);
     assert!(out.contains("section cpu instance 0:\n"), "{out}");
     assert!(
@@ -288,23 +319,22 @@ fn diff_shows_fields() {
         a: streams("missing.mig"),
         b: streams("x86-pc-running.mig"),
     };
-    let (status, _, err) = run(|o, e| stream_cmd::run_diff(&args, o, e));
+    let (status, _, err) = run(|o, e| diff_cmd::run(&args, o, e));
     assert_eq!(status, 2);
     assert!(err.contains("cannot open"), "{err}");
 }
 
 /// Offsets of the device sections of x86-pc-min, and of their footers.
 fn sections(bytes: &[u8]) -> Vec<(String, u64, u64)> {
-    let schema = qemufile::stream::find_vmdesc(bytes).map(|(_, j)| Schema::parse(j).unwrap());
-    let mut dec = Decoder::open(SliceReader::new(bytes), schema, DecodeOptions::default()).unwrap();
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, bytes).unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(bytes), schema.as_ref()).unwrap();
     let mut v = Vec::new();
     while let Some(ev) = dec.next_event().unwrap() {
-        if let Event::Section(s) = ev {
-            v.push((
-                s.header.idstr.to_string_lossy(),
-                s.offset,
-                dec.position() - 5,
-            ));
+        if let Event::Section(h) = ev {
+            let at = dec.item_offset();
+            dec.skip_section().unwrap();
+            v.push((h.idstr.to_string_lossy(), at, dec.position() - 5));
         }
     }
     v
@@ -388,18 +418,21 @@ fn check_finds_corruption() {
     let t = Temp::new(&good[..200_000]);
     let (status, _, err) = check(&t.0);
     assert_eq!(status, 1);
-    assert!(err.contains("at byte offset 19"), "{err}");
-    assert!(err.contains("section ram (1)"), "{err}");
+    // Where the read failed, in which section.
+    assert!(err.contains("at byte offset 197517 (0x3038d)"), "{err}");
+    assert!(err.contains("device 'ram'"), "{err}");
     assert!(err.contains("unexpected end of stream"), "{err}");
 
-    // Truncated in the vmdesc: no vmdesc, the first device section cannot be decoded.
+    // Truncated in the vmdesc: no usable vmdesc, so the device sections are
+    // checked for framing only, and the vmdesc itself is found cut short.
+    let vmdesc_at = qemufile::stream::find_vmdesc(&good).unwrap().0 as u64;
     let cut = &good[..good.len() - 10];
-    assert_check_fails(cut, timer_at, "no vmdesc");
+    assert_check_fails(cut, vmdesc_at + 5, "unexpected end of stream");
 
     // Bytes after the vmdesc.
     let mut b = good.clone();
     b.push(0);
-    assert_check_fails(&b, timer_at, "no vmdesc");
+    assert_check_fails(&b, good.len() as u64, "bytes after the vmdesc");
 
     // Empty file.
     assert_check_fails(b"", 0, "unexpected end of stream");
@@ -428,20 +461,19 @@ fn no_panic_on_damaged_streams() {
         if i % 7 == 0 {
             b.truncate(lo + (next() as usize) % (b.len() - lo));
         }
-        let schema = qemufile::stream::find_vmdesc(&b).and_then(|(_, j)| Schema::parse(j).ok());
-        for strict in [false, true] {
-            if let Ok(mut dec) = Decoder::open(
-                SliceReader::new(&b),
-                schema.clone(),
-                DecodeOptions { strict },
-            ) {
-                while let Ok(Some(ev)) = dec.next_event() {
-                    if let Event::Section(s) = ev {
-                        let _ = vmstate_cli::render::body_json(&s.body);
+        let arena = DescriptionArena::new();
+        let schema = StreamSchema::from_stream(&arena, &b).ok().flatten();
+        if let Ok(mut dec) = StreamDecoder::open(SliceReader::new(&b), schema.as_ref()) {
+            while let Ok(Some(ev)) = dec.next_event() {
+                if let Event::Section(_) = ev {
+                    if let Ok(mut state) = dec.decode_section() {
+                        let _ = vmstate_core::dynamic::pretty_print(&mut state);
                     }
                 }
             }
         }
+        let t = Temp::new(&b);
+        let _ = check(&t.0);
     }
 }
 
@@ -484,15 +516,11 @@ fn the_binary_exit_statuses() {
 fn footerless_streams_are_checked_dumped_and_reencoded_identically() {
     let mig = root().join("qemufile/tests/data/x86-pc-nofooter.mig");
     let bytes = std::fs::read(&mig).unwrap();
-    let (_, json) = qemufile::stream::find_vmdesc(&bytes).unwrap();
-    let schema = Schema::parse(json).unwrap();
-    let mut dec = Decoder::open(
-        SliceReader::new(&bytes),
-        Some(schema),
-        DecodeOptions { strict: true },
-    )
-    .unwrap();
-    let again = decode::reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &bytes).unwrap().unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
+    assert!(!dec.options().send_section_footer || dec.position() > 0);
+    let again = vmstate_core::stream::reencode(&mut dec, Vec::new(), |_| {}).unwrap();
     assert_eq!(again, bytes);
     let out = Command::new(env!("CARGO_BIN_EXE_vmstate"))
         .arg("check")

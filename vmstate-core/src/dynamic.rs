@@ -269,6 +269,18 @@ impl DescriptionArena {
                     pinned_version: (ty == "vstruct").then_some(description.version_id),
                 }
             }
+            // QEMU writes a tmp's description into the field's own entry;
+            // it is walked as the struct it is, if it covers the bytes.
+            "tmp" if f.get("fields").is_some() => {
+                let description = self.description(f, path, depth + 1)?;
+                match (description.fixed_size(), size) {
+                    (Some(n), Some(m)) if n as u64 == m => Layout::Tmp(description),
+                    _ => Layout::Info {
+                        name: self.str(ty),
+                        size: Some(sized(ty)?),
+                    },
+                }
+            }
             "nullptr" | "ptr-marker" => Layout::Scalar(WireType::PtrMarker),
             "buffer" => Layout::Buffer(sized("buffer")?),
             "unused_buffer" => Layout::Unused(sized("unused_buffer")?),
@@ -363,7 +375,7 @@ impl<'d> Value<'d> {
             },
             Layout::Buffer(n) | Layout::Info { size: Some(n), .. } => Value::Bytes(vec![0; n]),
             Layout::Unused(_) => Value::Unused,
-            Layout::Struct { description, .. } => {
+            Layout::Struct { description, .. } | Layout::Tmp(description) => {
                 Value::Struct(Box::new(DynamicState::new(description)?))
             }
             Layout::Array { len, element } => {
@@ -489,6 +501,28 @@ impl<'d> DynamicState<'d> {
             .iter()
             .position(|f| f.name == name)?;
         self.values.get(i)
+    }
+
+    /// The number of values it holds (scalars, buffers and array elements,
+    /// nested structs and subsections included): one line each in a dump.
+    pub fn value_count(&self) -> u64 {
+        fn count(v: &Value<'_>) -> u64 {
+            match v {
+                Value::U8s(x) => x.len() as u64,
+                Value::U16s(x) => x.len() as u64,
+                Value::U32s(x) => x.len() as u64,
+                Value::U64s(x) => x.len() as u64,
+                Value::I32s(x) => x.len() as u64,
+                Value::List(items) => items.iter().map(count).sum(),
+                Value::Struct(s) => s.value_count(),
+                _ => 1,
+            }
+        }
+        self.values.iter().map(count).sum::<u64>()
+            + self
+                .subsections()
+                .map(DynamicState::value_count)
+                .sum::<u64>()
     }
 
     /// The subsections that were sent, in description order.
@@ -680,6 +714,12 @@ fn walk_value<'d, V: Visitor<'d>>(
             v.visit_opaque(name, ty, bytes, size.unwrap_or(0))
         }
         (Layout::Unused(n), Value::Unused) => v.visit_unused(name, *n),
+        (Layout::Tmp(description), Value::Struct(state)) => {
+            if !std::ptr::eq(state.description, *description) {
+                **state = DynamicState::new(description)?;
+            }
+            visit_struct_at(&mut **state, v, name, description.version_id)
+        }
         (
             Layout::Struct {
                 description,

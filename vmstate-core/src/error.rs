@@ -9,6 +9,34 @@ use crate::WireType;
 /// built at run time (from a stream's vmdesc).
 pub type Name = Cow<'static, str>;
 
+/// A field name as it appears in a path. QEMU names fields after the C
+/// member they migrate, so names can hold dots (`env.regs`: the path
+/// `cpu.env.regs[2]` reads as C does) and indices. A name with an index
+/// inside it (`channels[0].irq_disabled`, `mac_reg[RDT]`) would read as an
+/// element of another field, so it is put in double quotes:
+/// `i8254."channels[0].next_transition_time"` is not
+/// `i8254.channels[0].next_transition_time`. A trailing `[N]` is QEMU's
+/// numbering of repeated names (`unused[1]`) and stays as it is.
+pub fn path_name(name: &str) -> Cow<'_, str> {
+    let base = match name.strip_suffix(']').and_then(|s| s.rsplit_once('[')) {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    };
+    if !name.is_empty() && !base.contains(['[', ']', '"', ' ', '=']) {
+        return Cow::Borrowed(name);
+    }
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    Cow::Owned(quoted)
+}
+
 /// One step of the path to the field an error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathSegment {
@@ -284,7 +312,7 @@ impl Error {
                     if !out.is_empty() {
                         out.push('.');
                     }
-                    out.push_str(name);
+                    out.push_str(&path_name(name));
                 }
                 PathSegment::Index(i) => {
                     out.push('[');
@@ -415,8 +443,8 @@ impl fmt::Display for Error {
             )?;
         }
         match (self.0.offset, path.is_empty()) {
-            (Some(off), false) => write!(f, "at byte offset {off}, field {path}: ")?,
-            (Some(off), true) => write!(f, "at byte offset {off}: ")?,
+            (Some(off), false) => write!(f, "at byte offset {off} ({off:#x}), field {path}: ")?,
+            (Some(off), true) => write!(f, "at byte offset {off} ({off:#x}): ")?,
             (None, false) => write!(f, "field {path}: ")?,
             (None, true) => {}
         }

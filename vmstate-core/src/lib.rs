@@ -84,6 +84,7 @@
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
 
+pub mod compat;
 pub mod drift;
 pub mod dump;
 pub mod dynamic;
@@ -104,7 +105,7 @@ mod visitor;
 pub mod vmdesc;
 mod wire;
 
-pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext};
+pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext, path_name};
 pub use field::VmStateField;
 pub use input::InputVisitor;
 pub use output::OutputVisitor;

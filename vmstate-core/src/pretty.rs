@@ -28,7 +28,7 @@
 
 use std::fmt::{self, Write};
 
-use crate::{Description, Result, Timer, Visitor, WireType};
+use crate::{Description, Result, Timer, Visitor, WireType, path_name};
 
 /// How the [`PrettyPrinter`] writes paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +60,8 @@ pub struct PrettyPrinter<'d, W: Write> {
     in_element: bool,
     /// The next struct is a subsection (named by its full name).
     subsection_pending: bool,
+    /// The root's name, if not the walk's.
+    root: Option<String>,
 }
 
 impl<W: Write> PrettyPrinter<'_, W> {
@@ -79,13 +81,14 @@ impl<W: Write> PrettyPrinter<'_, W> {
             frames: Vec::new(),
             in_element: false,
             subsection_pending: false,
+            root: None,
         }
     }
 
-    /// Starts the paths with `prefix` (a stream section's name), as if the
-    /// walk were inside it.
-    pub fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix.push_str(prefix);
+    /// Names the root of the walk `root` instead of the name the walk gives
+    /// it (a stream section's idstr, [`crate::stream::section_root`]).
+    pub fn with_root(mut self, root: &str) -> Self {
+        self.root = Some(root.to_owned());
         self
     }
 
@@ -122,7 +125,10 @@ impl<W: Write> PrettyPrinter<'_, W> {
             if !self.prefix.is_empty() {
                 self.out.write_char('.')?;
             }
-            self.out.write_str(name)?;
+            match self.style {
+                PathStyle::Fields => self.out.write_str(&path_name(name))?,
+                PathStyle::Trace => self.out.write_str(name)?,
+            }
         }
         writeln!(self.out, " = ({wire}) {value}")?;
         Ok(())
@@ -230,6 +236,7 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
         };
         match alias {
             Some(alias) => {
+                let alias = path_name(&alias).into_owned();
                 if self.prefix.is_empty() {
                     self.push(format_args!("{alias}"))?;
                 } else {
@@ -271,6 +278,15 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
             self.frames.push((self.prefix.len(), true, None));
             self.in_element = false;
             Ok(())
+        } else if self.prefix.is_empty() && self.frames.is_empty() {
+            match self.root.take() {
+                Some(root) => {
+                    let r = self.push(format_args!("{root}"));
+                    self.root = Some(root);
+                    r
+                }
+                None => self.push(format_args!("{name}")),
+            }
         } else if self.prefix.is_empty() {
             self.push(format_args!("{name}"))
         } else if self.style == PathStyle::Trace {
@@ -278,7 +294,7 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
             // description: `PIIX3.PCIDevice.config(256)(1).[255]`.
             self.push(format_args!(".{}", d.name))
         } else {
-            self.push(format_args!(".{name}"))
+            self.push(format_args!(".{}", path_name(name)))
         }
     }
     fn leave_struct(&mut self) -> Result<()> {
@@ -297,7 +313,7 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
             PathStyle::Trace => self.push(format_args!(".{name}({len})({element_size})")),
             PathStyle::Fields if self.in_element => self.push(format_args!("")),
             PathStyle::Fields if self.prefix.is_empty() => self.push(format_args!("{name}")),
-            PathStyle::Fields => self.push(format_args!(".{name}")),
+            PathStyle::Fields => self.push(format_args!(".{}", path_name(name))),
         }
     }
     fn leave_array(&mut self) -> Result<()> {

@@ -527,8 +527,9 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
         schema.device(&idstr, h.instance_id).ok_or_else(|| {
             self.in_section(
                 Error::msg(format!(
-                    "Unknown savevm section or instance '{idstr}' {}: the vmdesc does not \
-                     describe it",
+                    "unknown section {idstr} instance {0}: not in the stream's vmdesc; a \
+                     destination without such a device refuses it too: \"Unknown savevm \
+                     section or instance '{idstr}' {0}\"",
                     h.instance_id
                 ))
                 .at_offset(at),
@@ -561,6 +562,27 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             true => h.version_id,
             false => description.version_id,
         };
+        if version != description.version_id {
+            let (idstr, v, at) = (section_root(&h), description.version_id, self.item_offset());
+            let consequence = if version > v {
+                format!(
+                    "a destination with {idstr} v{v} refuses it: \"savevm: unsupported version \
+                     {version} for '{idstr}' v{v}\""
+                )
+            } else {
+                format!(
+                    "a destination reads the v{v} body with the v{version} layout, which does \
+                     not fit"
+                )
+            };
+            return Err(self.in_section(
+                Error::msg(format!(
+                    "section {idstr} has version {version}, the vmdesc says {v}: the header \
+                     and the source's description disagree; {consequence}"
+                ))
+                .at_offset(at),
+            ));
+        }
         let root = section_root(&h);
         let state = DynamicState::load_as(description, self.reader.body(), version, &root);
         let state = state.map_err(|e| self.in_section(e))?;
@@ -586,6 +608,58 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// checks its footer.
     pub fn skip_section(&mut self) -> Result<()> {
         self.decode_section().map(drop)
+    }
+
+    /// Skips the current device section's body without a description, up to
+    /// its footer (`7e | be32 section_id` followed by the next item), as for
+    /// an unknown iterative section; returns the body's length. For streams
+    /// without a vmdesc: the framing is checked, the body is not. Needs
+    /// section footers.
+    pub fn skip_section_raw(&mut self) -> Result<u64> {
+        let (h, _) = self.body_header()?;
+        let footers = self.reader.options().send_section_footer;
+        let mut scan = RawScan {
+            section_id: h.section_id,
+            ..RawScan::default()
+        };
+        let mut total = 0;
+        let r = (|| {
+            while !scan.done {
+                total += scan.next_piece(self.reader.body(), footers)?;
+            }
+            self.reader.body().skip(scan.pending)?;
+            self.finish()
+        })();
+        r.map_err(|e| self.in_section(e))?;
+        Ok(total)
+    }
+
+    /// The configuration section decoded with the schema's `"configuration"`
+    /// description (QEMU writes one in vmdescs since 8.2), if both exist.
+    pub fn configuration_state(&self) -> Result<Option<DynamicState<'d>>> {
+        let (Some(config), Some(description)) = (
+            self.reader.configuration(),
+            self.schema.and_then(StreamSchema::configuration),
+        ) else {
+            return Ok(None);
+        };
+        // The body as it is on the wire, after its 0x07 type byte at offset 8.
+        let mut w = StreamWriter::new(Vec::new(), self.reader.options().clone());
+        w.write_configuration(config)?;
+        let bytes = w.into_inner();
+        let body = bytes.get(1..).unwrap_or(&[]);
+        let mut r = qemufile::SliceReader::with_base_offset(body, 9);
+        let state =
+            DynamicState::load_as(description, &mut r, description.version_id, "configuration")
+                .map_err(|e| e.in_section("configuration", 0))?;
+        if !r.is_empty() {
+            return Err(Error::msg(
+                "the vmdesc's configuration description does not cover the configuration section",
+            )
+            .at_offset(r.position())
+            .in_section("configuration", 0));
+        }
+        Ok(Some(state))
     }
 
     fn payload_kind(&self) -> Option<IterativeKind> {
@@ -668,6 +742,11 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// The input, for reading past the stream.
     pub fn get_mut(&mut self) -> &mut R {
         self.reader.get_mut()
+    }
+
+    /// The input.
+    pub fn into_inner(self) -> R {
+        self.reader.into_inner()
     }
 }
 

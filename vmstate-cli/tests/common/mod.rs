@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use vmstate_cli::compat::{self, Options, Report};
+use vmstate_core::compat::{self, Options, Report};
 use vmstate_core::dump::DumpFile;
 
 /// `tests/data` of this crate.

@@ -1,6 +1,6 @@
 //! `vmstate compat`: QEMU's `scripts/vmstate-static-checker.py`, reimplemented.
 //!
-//! Compares two `-dump-vmstate` files (see [`vmstate_core::dump`]): the
+//! Compares two `-dump-vmstate` files (see [`crate::dump`]): the
 //! source QEMU's and the destination QEMU's, made with the same `-M`
 //! machine type, and predicts whether migrating from source to destination
 //! breaks, without running a migration.
@@ -32,9 +32,9 @@
 //!   check goes on;
 //! * [`Options::strict`] also counts the section-level minimum-version error
 //!   and compares the `"wire_type"` extension of fields exported by
-//!   [`vmstate_core::dump`] (see [`FindingKind::WireTypeMismatch`]).
+//!   [`crate::dump`] (see [`FindingKind::WireTypeMismatch`]).
 
-use vmstate_core::dump::{DumpDescription, DumpField, DumpFile, DumpSection, MACHINE_KEY};
+use crate::dump::{DumpDescription, DumpField, DumpFile, DumpSection, MACHINE_KEY};
 
 /// How to run the comparison.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -470,7 +470,7 @@ pub fn check(src: &DumpFile, dest: &DumpFile, options: Options) -> Report {
 /// A top-level entry of a dump: the machine or a section.
 #[derive(Clone, Copy)]
 enum Top<'a> {
-    Machine(&'a vmstate_core::dump::DumpMachine),
+    Machine(&'a crate::dump::DumpMachine),
     Section(&'a DumpSection),
 }
 
@@ -634,11 +634,7 @@ impl Checker {
         }
     }
 
-    fn check_machine(
-        &mut self,
-        s: &vmstate_core::dump::DumpMachine,
-        d: &vmstate_core::dump::DumpMachine,
-    ) {
+    fn check_machine(&mut self, s: &crate::dump::DumpMachine, d: &crate::dump::DumpMachine) {
         match (&s.name, &d.name) {
             (Some(a), Some(b)) => {
                 if a != b {

@@ -1,0 +1,53 @@
+//! `vmstate reencode FILE -o OUT`: every device section decoded into values
+//! with the stream's vmdesc and encoded again by the output visitor, RAM and
+//! the other iterative sections copied record by record, the framing written
+//! anew ([`vmstate_core::stream::reencode`]). For every stream QEMU writes,
+//! OUT equals FILE byte for byte. OUT is written only if everything
+//! succeeded.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use vmstate_core::dynamic::DescriptionArena;
+
+use crate::error::{CliError, report};
+use crate::input::{Input, Progress};
+use crate::output::Output;
+use crate::session;
+
+/// Arguments of `vmstate reencode`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReencodeArgs {
+    /// The migration stream (`-` for standard input).
+    pub file: PathBuf,
+    /// Where to write the re-encoded stream (`-` for standard output).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Decode the device sections with this vmdesc instead of the stream's
+    /// own: another stream of the same QEMU and machine, or a saved
+    /// `vmstate desc` JSON.
+    #[arg(long, value_name = "FILE")]
+    pub vmdesc: Option<PathBuf>,
+}
+
+/// Runs `vmstate reencode`.
+pub fn run(args: &ReencodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    report("reencode", reencode(args, out), err)
+}
+
+fn reencode(args: &ReencodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
+    let arena = DescriptionArena::new();
+    let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
+    let source = (args.file.as_os_str() != "-").then_some(args.file.as_path());
+    let mut output = Output::create(&args.output, source)?;
+    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let mut progress = Progress::new(input.len);
+    let w = qemufile::Writer::new(output.writer());
+    let w = vmstate_core::stream::reencode(&mut dec, w, |p| progress.update(p))
+        .map_err(CliError::stream(&input.name))?;
+    w.into_inner()
+        .map_err(|e| CliError::Output(std::io::Error::other(e.to_string())))?;
+    progress.finish();
+    output.commit(out)
+}
