@@ -79,20 +79,23 @@ fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(
     let mut input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
     let name = input.name.clone();
     let arena = DescriptionArena::new();
+    let mut unusable = false;
     let schema = match session::schema(&arena, &input, args.vmdesc.as_deref()) {
         Ok(s) => s,
         // A vmdesc QEMU would never parse does not stop it loading the stream.
-        Err(CliError::Invalid { message, .. }) => {
+        Err(CliError::Invalid { message, .. }) if args.vmdesc.is_none() => {
             writeln!(
                 err,
                 "vmstate check: warning: {name}: the vmdesc is not usable ({message}); QEMU \
-                 never parses it and loads such a stream"
+                 never parses it and loads such a stream: device sections are checked for \
+                 framing only (footers found by scanning, bodies not decoded)"
             )?;
+            unusable = true;
             None
         }
         Err(e) => return Err(e),
     };
-    if schema.is_none() {
+    if schema.is_none() && !unusable {
         writeln!(
             err,
             "vmstate check: warning: {name}: no vmdesc at the end of the stream (QEMU warns \

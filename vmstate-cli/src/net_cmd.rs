@@ -225,7 +225,7 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
                 Err(e) => break Err(e),
             }
         };
-        let eof = matches!(stop, Ok(_)) && dec.current_section().is_none();
+        let eof = stop.is_ok() && dec.current_section().is_none();
         match stop {
             Ok(offset) => ((offset, eof), dec.into_inner().into_inner(), stats),
             Err(e) => {

@@ -25,7 +25,7 @@ pub fn schema<'d>(
                 .map(Some)
                 .map_err(|e| CliError::Invalid {
                     name: input.name.clone(),
-                    message: format!("at byte offset {} (0x{at:x}): {e}", at + 5),
+                    message: format!("at byte offset {at} (0x{at:x}): {e}"),
                 })
         }
         None => Ok(None),

@@ -1282,6 +1282,24 @@ fn diff_snapshots(a: &Snapshot, b: &Snapshot, o: &mut String) -> usize {
     n
 }
 
+/// The number of scalar values in `body`.
+pub fn scalar_count(body: &crate::decode::Body) -> u64 {
+    use crate::decode::Value;
+    let mut n = 0;
+    for f in &body.fields {
+        n += match &f.value {
+            Value::Struct(b) | Value::Embedded(b) => scalar_count(b),
+            Value::List(items) => items.iter().map(scalar_count).sum(),
+            _ => 1,
+        };
+    }
+    n + body
+        .subsections
+        .iter()
+        .map(|s| scalar_count(&s.body))
+        .sum::<u64>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1392,22 +1410,4 @@ mod tests {
         }
         assert!(same > 20 && fell_back > 5, "{same} {fell_back}");
     }
-}
-
-/// The number of scalar values in `body`.
-pub fn scalar_count(body: &crate::decode::Body) -> u64 {
-    use crate::decode::Value;
-    let mut n = 0;
-    for f in &body.fields {
-        n += match &f.value {
-            Value::Struct(b) | Value::Embedded(b) => scalar_count(b),
-            Value::List(items) => items.iter().map(scalar_count).sum(),
-            _ => 1,
-        };
-    }
-    n + body
-        .subsections
-        .iter()
-        .map(|s| scalar_count(&s.body))
-        .sum::<u64>()
 }

@@ -256,6 +256,9 @@ impl IterativeKind {
 #[derive(Debug, Clone, Default)]
 struct RawScan {
     section_id: u32,
+    /// The section's idstr and the offset of its header, for errors.
+    name: String,
+    start: u64,
     pending: u64,
     done: bool,
 }
@@ -304,10 +307,11 @@ impl RawScan {
         }
         if window.len() < qemufile::MAX_PEEK {
             return Err(Error::msg(format!(
-                "the body of iterative section id {} has no footer before the end of the stream",
-                self.section_id
+                "the stream ends inside section {} (id {}): there is no footer for it before \
+                 the end of the stream",
+                self.name, self.section_id
             ))
-            .at_offset(r.position()));
+            .at_offset(self.start));
         }
         // Keep the last bytes: a footer may straddle the window's end.
         let piece = (window.len() - 5) as u64;
@@ -490,6 +494,8 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
                     if kind == IterativeKind::Unknown {
                         self.raw = RawScan {
                             section_id: h.section_id,
+                            name: h.idstr.to_string_lossy(),
+                            start: at,
                             ..RawScan::default()
                         };
                     }
@@ -616,10 +622,12 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// without a vmdesc: the framing is checked, the body is not. Needs
     /// section footers.
     pub fn skip_section_raw(&mut self) -> Result<u64> {
-        let (h, _) = self.body_header()?;
+        let (h, at) = self.body_header()?;
         let footers = self.reader.options().send_section_footer;
         let mut scan = RawScan {
             section_id: h.section_id,
+            name: h.idstr.to_string_lossy(),
+            start: at,
             ..RawScan::default()
         };
         let mut total = 0;
