@@ -640,7 +640,7 @@ impl From<qemufile::Error> for WalkFailed {
 
 /// Walks a body like [`body`] does, consuming exactly the bytes it would and
 /// failing exactly where it would, without building values; returns the
-/// number of scalars [`crate::check_cmd::scalar_count`] would count.
+/// number of scalars [`crate::stream_cmd::scalar_count`] would count.
 fn walk_body<R: QemuRead>(
     r: &mut R,
     p: &Prog,
@@ -1994,7 +1994,7 @@ impl<R: QemuRead> Decoder<R> {
 
     /// The number of scalar values of the last device section walked with
     /// [`set_validate_only`](Self::set_validate_only) (what
-    /// [`crate::check_cmd::scalar_count`] counts of the decoded body).
+    /// [`crate::stream_cmd::scalar_count`] counts of the decoded body).
     pub fn section_values(&self) -> u64 {
         self.section_values
     }

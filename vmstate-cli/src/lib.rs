@@ -1,18 +1,20 @@
 //! The library behind the `vmstate` command: one module per subcommand, so
 //! that tests (and other tools) can call them without spawning a process.
+//! No wire format lives here: every subcommand is a thin shell over
+//! [`vmstate_core::stream`] (the stream engine), the visitors of
+//! `vmstate-core` and [`qemufile`].
 //!
-//! * [`compat`], [`compat_cmd`]: `vmstate compat` (QEMU's
-//!   vmstate-static-checker.py).
-//! * [`decode`]: schema-driven decoding of whole migration streams with
-//!   their own vmdesc; [`render`] shows the result, [`pyjson`] reads the
-//!   vmdesc and prints JSON like QEMU's `analyze-migration.py`, [`input`]
-//!   opens files, standard input and the built-in sample.
-//! * [`stream_cmd`]: `vmstate dump`, `desc`, `reencode`, `check`, `diff`.
-//! * [`check_cmd`]: `vmstate check` on the command line (`--machine`, and
-//!   the framing-only check of streams without a usable vmdesc, by
-//!   [`framing`]).
+//! * [`dump_cmd`], [`check_cmd`], [`reencode_cmd`], [`diff_cmd`]: `vmstate
+//!   dump`, `check`, `reencode`, `diff`; [`stream_cmd`]: `desc` and `dump
+//!   --format json`.
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
 //!   TCP with a real QEMU).
+//! * [`compat_cmd`]: `vmstate compat` ([`vmstate_core::compat`], QEMU's
+//!   vmstate-static-checker.py).
+//! * [`input`] opens files, standard input and the built-in sample;
+//!   [`session`] finds the description of a stream's device sections;
+//!   [`output`] writes output files all or nothing; [`error`] is the error
+//!   type.
 
 pub mod check_cmd;
 pub mod compat_cmd;
