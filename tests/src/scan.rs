@@ -2,16 +2,17 @@
 //! its footer are, so that device bodies can be handed to
 //! [`vmstate_core::load_from_slice`] and edited bodies spliced back.
 //!
-//! It is a thin view over the project's stream decoder
-//! ([`vmstate_cli::decode::Decoder`], on top of [`qemufile::stream`]), which
-//! splits device bodies with the stream's own vmdesc, exactly as QEMU's
-//! `analyze-migration.py` does: no guessing where a body ends.
+//! It is a thin view over the library's stream engine
+//! ([`vmstate_core::stream::StreamDecoder`], on top of [`qemufile::stream`]),
+//! which decodes device bodies with the stream's own vmdesc: no guessing
+//! where a body ends.
 
 use std::ops::Range;
 
 use qemufile::SliceReader;
-use qemufile::stream::{SectionKind as WireKind, Vmdesc, find_vmdesc};
-use vmstate_cli::decode::{DecodeOptions, Decoder, Event, Schema};
+use qemufile::stream::{SectionKind as WireKind, Vmdesc};
+use vmstate_core::dynamic::DescriptionArena;
+use vmstate_core::stream::{Event, StreamDecoder, StreamSchema};
 
 /// Why a stream could not be scanned, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,35 +147,25 @@ fn kind_of(kind: WireKind) -> SectionKind {
 /// Scans the whole stream: header, configuration, sections, commands, EOF
 /// and vmdesc. Every byte of the input is accounted for.
 pub fn scan(bytes: &[u8]) -> Result<Stream, ScanError> {
-    let schema = match find_vmdesc(bytes) {
-        Some((_, json)) => Some(Schema::parse(json).map_err(|message| ScanError {
-            offset: 0,
-            message: format!("the vmdesc does not parse: {message}"),
-        })?),
-        None => None,
+    let err = |e: vmstate_core::Error| ScanError {
+        offset: e.offset().unwrap_or(0),
+        message: e.to_string(),
     };
-    let err = |e: vmstate_cli::decode::DecodeError| ScanError {
-        offset: e.offset,
-        message: match (&e.section, e.path.is_empty()) {
-            (Some(section), false) => format!("section {section}, field {}: {}", e.path, e.message),
-            (Some(section), true) => format!("section {section}: {}", e.message),
-            (None, _) => e.message,
-        },
-    };
-    let mut d =
-        Decoder::open(SliceReader::new(bytes), schema, DecodeOptions::default()).map_err(err)?;
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, bytes).map_err(err)?;
+    let mut d = StreamDecoder::open(SliceReader::new(bytes), schema.as_ref()).map_err(err)?;
     let configuration = 8..at(d.position());
     let (machine, page_size) = match d.configuration() {
         Some(c) => (
-            String::from_utf8_lossy(c.config.machine()).into_owned(),
-            c.config.page_size(4096),
+            String::from_utf8_lossy(c.machine()).into_owned(),
+            c.page_size(4096),
         ),
         None => (String::new(), 4096),
     };
     let mut sections = Vec::new();
     let mut commands = Vec::new();
-    // The open "ram" section: its kind, header, idstr, instance and version.
-    let mut ram: Option<(SectionKind, u32, Range<usize>, String, u32, u32)> = None;
+    // The open iterative section: its kind, header, idstr, instance and version.
+    let mut open: Option<(SectionKind, u32, Range<usize>, String, u32, u32)> = None;
     loop {
         let start = at(d.position());
         let Some(event) = d.next_event().map_err(err)? else {
@@ -183,35 +174,43 @@ pub fn scan(bytes: &[u8]) -> Result<Stream, ScanError> {
                 message: "the stream ended without EOF".into(),
             });
         };
-        let end = at(d.position());
+        let footer_len = if d.options().send_section_footer {
+            5
+        } else {
+            0
+        };
         match event {
-            Event::Section(s) => {
-                let kind = kind_of(s.header.kind);
-                let idstr = s.header.idstr.to_string_lossy();
-                let head = at(s.offset)..at(s.offset) + header_len(kind, &idstr);
-                let body = head.end..head.end + s.body.to_bytes().len();
+            Event::Section(h) => {
+                let kind = kind_of(h.kind);
+                let idstr = h.idstr.to_string_lossy();
+                let head = start..start + header_len(kind, &idstr);
+                d.decode_section().map_err(err)?;
+                let end = at(d.position());
+                let body = head.end..end - footer_len;
                 sections.push(Section {
                     kind,
-                    section_id: s.header.section_id,
+                    section_id: h.section_id,
                     idstr,
-                    instance_id: s.header.instance_id,
-                    version_id: s.header.version_id,
+                    instance_id: h.instance_id,
+                    version_id: h.version_id,
                     header: head,
                     footer: body.end..end,
                     body,
                 });
             }
-            Event::RamHeader(h) => {
+            Event::IterativeHeader(h) => {
                 let kind = kind_of(h.kind);
                 let idstr = h.idstr.to_string_lossy();
                 let head = start..start + header_len(kind, &idstr);
-                ram = Some((kind, h.section_id, head, idstr, h.instance_id, h.version_id));
+                open = Some((kind, h.section_id, head, idstr, h.instance_id, h.version_id));
             }
-            Event::Ram(_) => {}
-            Event::RamEnd => {
-                if let Some((kind, section_id, header, idstr, instance_id, version_id)) = ram.take()
+            Event::Item(_) => {}
+            Event::IterativeEnd => {
+                let end = at(d.position());
+                if let Some((kind, section_id, header, idstr, instance_id, version_id)) =
+                    open.take()
                 {
-                    let footer = end.saturating_sub(5)..end;
+                    let footer = end - footer_len..end;
                     sections.push(Section {
                         kind,
                         section_id,
@@ -224,12 +223,16 @@ pub fn scan(bytes: &[u8]) -> Result<Stream, ScanError> {
                     });
                 }
             }
-            Event::Command(c) => commands.push(Command {
-                cmd: c.cmd,
-                data: end - c.data.len()..end,
-                range: start..end,
-            }),
+            Event::Command(c) => {
+                let end = at(d.position());
+                commands.push(Command {
+                    cmd: c.cmd,
+                    data: end - c.data.len()..end,
+                    range: start..end,
+                });
+            }
             Event::Eof(vmdesc) => {
+                let end = at(d.position());
                 let (vmdesc, vmdesc_json) = match vmdesc {
                     Vmdesc::Present(json) => (Some(start + 1..end), Some(end - json.len()..end)),
                     Vmdesc::Absent { .. } => (None, None),
