@@ -219,6 +219,7 @@ impl DescriptionArena {
             _ => 0,
         };
         let entry = VmdescEntry {
+            type_name: self.str(ty),
             index,
             array_len,
             size,

@@ -79,7 +79,7 @@ pub struct FieldDescription<'a> {
     pub has_exists_predicate: bool,
     /// For a description built from a stream's vmdesc: the shape of the
     /// vmdesc entry this field came from. `None` for derived descriptions.
-    pub vmdesc: Option<VmdescEntry>,
+    pub vmdesc: Option<VmdescEntry<'a>>,
 }
 
 /// The shape of one vmdesc field entry, kept by run-time descriptions so that
@@ -90,7 +90,10 @@ pub struct FieldDescription<'a> {
 /// leaves `"index"` off the last one); runs of NULL pointers are entries of
 /// their own with the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VmdescEntry {
+pub struct VmdescEntry<'a> {
+    /// The entry's `"type"` as QEMU wrote it (`nullptr` in QEMU 10.0, which
+    /// later releases call `ptr-marker`).
+    pub type_name: &'a str,
     /// The entry's `"index"`, if it has one.
     pub index: Option<u64>,
     /// The entry's `"array_len"`, if it has one.

@@ -12,7 +12,7 @@ use qemufile::QemuWrite;
 
 use crate::json::JsonWriter;
 use crate::{
-    Description, Error, FieldDescription, Layout, OutputVisitor, Result, Timer, Visitor, VmState,
+    Description, Error, FieldDescription, Layout, OutputVisitor, Result, Timer, Visitor, Walk,
     visit_struct,
 };
 
@@ -140,6 +140,40 @@ fn element_layout<'a>(layout: &'a Layout<'a>) -> &'a Layout<'a> {
     }
 }
 
+/// The `"array_len"` or `"index"` key of element `index` of field `f`, as
+/// QEMU's `vmsd_desc_field_start` writes it.
+fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, index: Option<usize>) {
+    match f.description.vmdesc {
+        // A field of a run-time description: the entry QEMU wrote.
+        Some(entry) => {
+            if let Some(n) = entry.array_len {
+                json.int(Some("array_len"), n as i64);
+            } else if let Some(i) = entry.index {
+                json.int(Some("index"), i as i64);
+            }
+        }
+        // An element is described as part of an array while more than one
+        // element is left from it (`max_elems > 1`): the last one of an
+        // uncompressed array has no "index".
+        None if f.mode == FieldMode::Elements && f.n_elems > 1 => {
+            if f.compress {
+                json.int(Some("array_len"), f.n_elems as i64);
+            } else if let Some(i) = index.filter(|&i| i + 1 < f.n_elems) {
+                json.int(Some("index"), i as i64);
+            }
+        }
+        None => {}
+    }
+}
+
+/// The `"type"` of field `f`'s entries.
+fn entry_type<'d>(f: &FieldCtx<'d>) -> &'d str {
+    match f.description.vmdesc {
+        Some(entry) => entry.type_name,
+        None => type_name(&f.description.layout),
+    }
+}
+
 impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
     /// Writes into `out`; the JSON goes into `json`, inside the object that is
     /// open there (QEMU writes a device's keys into its device object).
@@ -261,15 +295,8 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
         let layout = element_layout(&f.description.layout);
         self.json.start_object(None);
         self.json.str(Some("name"), &f.name);
-        if f.mode == FieldMode::Elements && f.n_elems > 1 {
-            if f.compress {
-                self.json.int(Some("array_len"), f.n_elems as i64);
-            } else if let Some(i) = index {
-                self.json.int(Some("index"), i as i64);
-            }
-        }
-        self.json
-            .str(Some("type"), type_name(&f.description.layout));
+        write_element_keys(&mut self.json, f, index);
+        self.json.str(Some("type"), entry_type(f));
         if matches!(
             layout,
             Layout::Struct {
@@ -349,27 +376,17 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
         if !json || f.compressed_done || n == 0 {
             return Ok(());
         }
-        let (field_name, ty, compress, total) = (
-            f.name.clone(),
-            type_name(&f.description.layout),
-            f.compress,
-            f.n_elems,
-        );
+        let compress = f.compress;
         if compress {
             f.compressed_done = true;
         }
+        let f = &*f;
         let count = if compress { 1 } else { n };
         for i in first..first + count {
             self.json.start_object(None);
-            self.json.str(Some("name"), &field_name);
-            if total > 1 {
-                if compress {
-                    self.json.int(Some("array_len"), total as i64);
-                } else {
-                    self.json.int(Some("index"), i as i64);
-                }
-            }
-            self.json.str(Some("type"), ty);
+            self.json.str(Some("name"), &f.name);
+            write_element_keys(&mut self.json, f, Some(i));
+            self.json.str(Some("type"), entry_type(f));
             self.json.int(Some("size"), size as i64);
             self.json.end_object();
         }
@@ -610,12 +627,16 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
 /// Saves `value` into `out` and returns its vmdesc keys (`vmsd_name`,
 /// `version`, `fields`, `subsections`) as the inside of a JSON object, e.g.
 /// `"vmsd_name": "i8259", "version": 1, "fields": [...]`.
-pub fn save_with_vmdesc<T: VmState, W: QemuWrite>(value: &mut T, out: W) -> Result<String> {
+///
+/// Works for typed values and for a [`DynamicState`](crate::dynamic::DynamicState)
+/// alike (its vmdesc is then the one it was described by).
+pub fn save_with_vmdesc<'d, T: Walk<'d>, W: QemuWrite>(value: &mut T, out: W) -> Result<String> {
     let mut json = JsonWriter::new();
     json.start_object(None);
     let mut v = VmdescVisitor::new(out, json);
-    visit_struct(value, &mut v, T::DESCRIPTION.name)
-        .map_err(|e| e.within(crate::PathSegment::Root(T::DESCRIPTION.name.into())))?;
+    let name = value.description().name;
+    visit_struct(value, &mut v, name)
+        .map_err(|e| e.within(crate::PathSegment::Root(name.to_owned().into())))?;
     let (_, mut json) = v.into_parts();
     json.end_object();
     let text = json.into_string();
