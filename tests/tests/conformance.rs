@@ -1325,3 +1325,40 @@ fn input_visitor_over_io_read_matches_slices() {
         (src.reg, &src.inner, src.extra.extra)
     );
 }
+
+/// A body that ends inside a subsection header fails at the end of input
+/// (QEMU's end of file is sticky), never as "bytes left over" or with the
+/// header's bytes read as fields.
+#[test]
+fn truncation_inside_a_subsection_header_is_an_end_of_input() {
+    #[derive(VmState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "d", version = 1)]
+    struct D {
+        a: u8,
+        #[vmstate(subsection)]
+        s: DSub,
+    }
+    #[derive(VmState, Clone, Debug, Default, PartialEq)]
+    #[vmstate(name = "d/sub", version = 3, needed = DSub::needed)]
+    struct DSub {
+        x: u64,
+        y: [u8; 8],
+    }
+    impl DSub {
+        fn needed(&self) -> bool {
+            true
+        }
+    }
+    let mut d = D::default();
+    let body = vmstate_core::save_to_vec(&mut d).unwrap();
+    assert_eq!(&body[..3], [0, 5, 5]);
+    // Cut anywhere inside the header: 05 | len | "d/sub" | be32 version.
+    for cut in 2..1 + 2 + 5 + 4 {
+        let err = vmstate_core::load_new::<D>(&body[..cut], 1).unwrap_err();
+        assert!(err.is_eof(), "cut at {cut}: {err}");
+        let mut dest = D::default();
+        dest.a = 9;
+        assert!(vmstate_core::load_from_slice(&mut dest, &body[..cut], 1).is_err());
+        assert_eq!(dest.a, 9, "a failed load changed the destination");
+    }
+}

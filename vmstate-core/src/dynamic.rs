@@ -470,12 +470,8 @@ impl<'d> DynamicState<'d> {
     ) -> Result<Self> {
         let mut reader = SliceReader::new(bytes);
         let state = DynamicState::load(description, &mut reader, version_id)?;
-        let left = reader.remaining().len() as u64;
-        if left > 0 {
-            return Err(Error::new(ErrorKind::TrailingBytes(left))
-                .at_offset(reader.position())
-                .within(PathSegment::Root(owned(description.name))));
-        }
+        crate::leftover(&reader, description)
+            .map_err(|e| e.within(PathSegment::Root(owned(description.name))))?;
         Ok(state)
     }
 

@@ -266,6 +266,14 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
         if self.input.peek_u8(0)? != Some(SUBSECTION) {
             return Ok(None);
         }
+        // Where the input ends inside what may be a subsection header: QEMU's
+        // peek sets its sticky end-of-file error and the load fails. Here the
+        // end of the input may also be the end of a body whose outer fields
+        // (after a nested struct) or a caller's data (after the body) begin
+        // with these bytes, so only a header that is ours whatever the
+        // missing bytes are fails, at the read that runs out. (In a whole
+        // stream, where a footer follows every body, the registry's reader
+        // fails every peek that runs out, as QEMU does.)
         let Some(len) = self.input.peek_u8(1)? else {
             return Ok(None);
         };
@@ -276,7 +284,18 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
         let at = self.input.position();
         let name = self.input.peek(2, len)?;
         if name.len() != len {
-            return Ok(None);
+            // QEMU decides "ours" by the first strlen(parent) bytes alone.
+            let ours = name.get(..parent.name.len()) == Some(parent.name.as_bytes());
+            if !ours {
+                return Ok(None);
+            }
+            return Err(Error::from(qemufile::Error::new(
+                at + 2,
+                qemufile::ErrorKind::UnexpectedEof {
+                    needed: len as u64,
+                    available: name.len() as u64,
+                },
+            )));
         }
         // QEMU copies the name into a C string and compares with strncmp and
         // strcmp: a NUL byte ends it.
