@@ -200,7 +200,9 @@ fn dynamic_state_writes_back_the_vmdesc_it_was_described_by() {
             continue;
         };
         let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
-        let devices = schema.json()["devices"].as_array().unwrap().clone();
+        let (_, vmdesc) = qemufile::stream::find_vmdesc(&bytes).unwrap();
+        let vmdesc: serde_json::Value = serde_json::from_slice(vmdesc).unwrap();
+        let devices = vmdesc["devices"].as_array().unwrap().clone();
         while let Some(ev) = dec.next_event().unwrap() {
             let Event::Section(h) = ev else { continue };
             let mut state = dec.decode_section().unwrap();

@@ -42,7 +42,10 @@
 //! fields are loaded as plain integers (there is no destination
 //! configuration to compare with) and shown under their own type names.
 
+use std::borrow::Cow;
+
 use bumpalo::Bump;
+use serde::Deserialize;
 use qemufile::{QemuRead, QemuWrite, SliceReader};
 use serde_json::Value as Json;
 
@@ -96,17 +99,23 @@ impl DescriptionArena {
 
     /// The description of one section from its vmdesc `"devices"` entry (or
     /// any object with `"vmsd_name"`, `"version"`, `"fields"` and
-    /// `"subsections"`, such as a nested `"struct"`).
+    /// `"subsections"`, such as a nested `"struct"`), as JSON.
     pub fn section<'a>(&'a self, entry: &Json) -> Result<&'a Description<'a>> {
+        let object = VmdescObject::deserialize(entry).map_err(|e| bad("vmdesc entry", e))?;
+        self.section_from(&object)
+    }
+
+    /// The description of one section from its parsed vmdesc entry.
+    pub fn section_from<'a>(&'a self, entry: &VmdescObject<'_>) -> Result<&'a Description<'a>> {
         // Sections saved without a VMStateDescription (QEMU's legacy
         // `save_state` handlers, e.g. s390-skeys) have no "vmsd_name": their
         // entry's "name" (the idstr) names them.
         let name = entry
-            .get("vmsd_name")
-            .or_else(|| entry.get("name"))
-            .and_then(Json::as_str)
+            .vmsd_name
+            .as_deref()
+            .or(entry.name.as_deref())
             .ok_or_else(|| bad("vmdesc entry", "no \"vmsd_name\" string"))?;
-        self.description(entry, name, 0)
+        self.description(entry.vmsd_name.as_deref(), entry, name, 0)
     }
 
     fn str<'a>(&'a self, s: &str) -> &'a str {
@@ -115,49 +124,50 @@ impl DescriptionArena {
 
     fn description<'a>(
         &'a self,
-        obj: &Json,
+        vmsd_name: Option<&str>,
+        obj: &VmdescObject<'_>,
+        path: &str,
+        depth: usize,
+    ) -> Result<&'a Description<'a>> {
+        self.describe(vmsd_name, obj.version, obj.fields.as_deref(), obj.subsections.as_deref(), path, depth)
+    }
+
+    fn describe<'a>(
+        &'a self,
+        vmsd_name: Option<&str>,
+        version: Option<u64>,
+        fields: Option<&[VmdescField<'_>]>,
+        subsections: Option<&[VmdescObject<'_>]>,
         path: &str,
         depth: usize,
     ) -> Result<&'a Description<'a>> {
         if depth > MAX_DEPTH {
             return Err(bad(path, format!("nested more than {MAX_DEPTH} deep")));
         }
-        let name = match obj.get("vmsd_name") {
-            Some(n) => n
-                .as_str()
-                .ok_or_else(|| bad(path, "\"vmsd_name\" is not a string"))?,
+        let name = match vmsd_name {
+            Some(n) => n,
             None if depth == 0 => path,
             None => return Err(bad(path, "no \"vmsd_name\" string")),
         };
-        let version = match obj.get("version") {
+        let version = match version {
             None => 0,
-            Some(v) => v
-                .as_u64()
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| bad(path, format!("\"version\" {v} is not a u32")))?,
+            Some(v) => u32::try_from(v)
+                .map_err(|_| bad(path, format!("\"version\" {v} is not a u32")))?,
         };
-        let fields = match obj.get("fields") {
-            None => &[][..],
-            Some(Json::Array(items)) => items.as_slice(),
-            Some(_) => return Err(bad(path, "\"fields\" is not a list")),
-        };
+        let fields = fields.unwrap_or(&[]);
         let mut built: Vec<FieldDescription<'a>> = Vec::with_capacity(fields.len());
         for (i, f) in fields.iter().enumerate() {
             let fd = self.field(f, path, i, built.last(), depth)?;
             built.push(fd);
         }
-        let subs = match obj.get("subsections") {
-            None => &[][..],
-            Some(Json::Array(items)) => items.as_slice(),
-            Some(_) => return Err(bad(path, "\"subsections\" is not a list")),
-        };
-        let mut subsections: Vec<&'a Description<'a>> = Vec::with_capacity(subs.len());
+        let subs = subsections.unwrap_or(&[]);
+        let mut nested: Vec<&'a Description<'a>> = Vec::with_capacity(subs.len());
         for (i, s) in subs.iter().enumerate() {
-            let sub_path = match s.get("vmsd_name").and_then(Json::as_str) {
+            let sub_path = match s.vmsd_name.as_deref() {
                 Some(n) => n.to_owned(),
                 None => format!("{path}.subsections[{i}]"),
             };
-            subsections.push(self.description(s, &sub_path, depth + 1)?);
+            nested.push(self.description(s.vmsd_name.as_deref(), s, &sub_path, depth + 1)?);
         }
         Ok(self.bump.alloc(Description {
             name: self.str(name),
@@ -165,39 +175,28 @@ impl DescriptionArena {
             // A stream's description is the one version it was saved at.
             minimum_version_id: version,
             fields: self.bump.alloc_slice_fill_iter(built),
-            subsections: self.bump.alloc_slice_fill_iter(subsections),
+            subsections: self.bump.alloc_slice_fill_iter(nested),
         }))
     }
 
     fn field<'a>(
         &'a self,
-        f: &Json,
+        f: &VmdescField<'_>,
         parent: &str,
         i: usize,
         previous: Option<&FieldDescription<'a>>,
         depth: usize,
     ) -> Result<FieldDescription<'a>> {
         let name = f
-            .get("name")
-            .and_then(Json::as_str)
+            .name
+            .as_deref()
             .ok_or_else(|| bad(parent, format!("field {i} has no \"name\" string")))?;
         let path = format!("{parent}.{name}");
         let ty = f
-            .get("type")
-            .and_then(Json::as_str)
+            .type_name
+            .as_deref()
             .ok_or_else(|| bad(&path, "no \"type\" string"))?;
-        let number = |key: &str| -> Result<Option<u64>> {
-            match f.get(key) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(Some)
-                    .ok_or_else(|| bad(&path, format!("\"{key}\" {v} is not a count"))),
-            }
-        };
-        let size = number("size")?;
-        let index = number("index")?;
-        let array_len = number("array_len")?;
+        let (size, index, array_len) = (f.size, f.index, f.array_len);
         if let Some(n) = array_len.filter(|&n| n > MAX_ARRAY_ELEMENTS) {
             return Err(bad(
                 &path,
@@ -248,7 +247,7 @@ impl DescriptionArena {
 
     fn element<'a>(
         &'a self,
-        f: &Json,
+        f: &VmdescField<'_>,
         ty: &str,
         size: Option<u64>,
         path: &str,
@@ -262,9 +261,11 @@ impl DescriptionArena {
         Ok(match ty {
             "struct" | "vstruct" => {
                 let nested = f
-                    .get("struct")
+                    .nested
+                    .as_deref()
                     .ok_or_else(|| bad(path, format!("{ty} field without \"struct\"")))?;
-                let description = self.description(nested, path, depth + 1)?;
+                let description =
+                    self.description(nested.vmsd_name.as_deref(), nested, path, depth + 1)?;
                 Layout::Struct {
                     description,
                     pinned_version: (ty == "vstruct").then_some(description.version_id),
@@ -272,8 +273,15 @@ impl DescriptionArena {
             }
             // QEMU writes a tmp's description into the field's own entry;
             // it is walked as the struct it is, if it covers the bytes.
-            "tmp" if f.get("fields").is_some() => {
-                let description = self.description(f, path, depth + 1)?;
+            "tmp" if f.fields.is_some() => {
+                let description = self.describe(
+                    f.vmsd_name.as_deref(),
+                    f.version,
+                    f.fields.as_deref(),
+                    None,
+                    path,
+                    depth + 1,
+                )?;
                 match (description.fixed_size(), size) {
                     (Some(n), Some(m)) if n as u64 == m => Layout::Tmp(description),
                     _ => Layout::Info {
@@ -301,6 +309,90 @@ impl DescriptionArena {
                     size: Some(sized(ty)?),
                 },
             },
+        })
+    }
+}
+
+/// A vmdesc JSON object as QEMU writes it: a device entry (with `"name"`
+/// and `"instance_id"`), a nested `"struct"`, a subsection. Names borrow
+/// from the JSON text where they can.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct VmdescObject<'a> {
+    /// `"name"`: a device entry's idstr.
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// `"instance_id"`: a device entry's instance id.
+    #[serde(default)]
+    pub instance_id: Option<u64>,
+    /// `"vmsd_name"`: the description's name.
+    #[serde(borrow, default)]
+    pub vmsd_name: Option<Cow<'a, str>>,
+    /// `"version"`: the version it was saved at.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// `"fields"`.
+    #[serde(borrow, default)]
+    pub fields: Option<Vec<VmdescField<'a>>>,
+    /// `"subsections"`: those that were sent.
+    #[serde(borrow, default)]
+    pub subsections: Option<Vec<VmdescObject<'a>>>,
+}
+
+/// One vmdesc field entry.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct VmdescField<'a> {
+    /// `"name"` (made unique by QEMU: `unused[1]`).
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// `"type"`: the `VMStateInfo` name, `struct`, `vstruct`, `nullptr`.
+    #[serde(rename = "type", borrow, default)]
+    pub type_name: Option<Cow<'a, str>>,
+    /// `"size"`: bytes of one element.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// `"index"`: the element this entry describes.
+    #[serde(default)]
+    pub index: Option<u64>,
+    /// `"array_len"`: elements this entry describes.
+    #[serde(default)]
+    pub array_len: Option<u64>,
+    /// `"struct"`: a nested description.
+    #[serde(rename = "struct", borrow, default)]
+    pub nested: Option<Box<VmdescObject<'a>>>,
+    /// A `tmp`'s own description, written into the entry: `"vmsd_name"`.
+    #[serde(borrow, default)]
+    pub vmsd_name: Option<Cow<'a, str>>,
+    /// ... `"version"`.
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// ... `"fields"`.
+    #[serde(borrow, default)]
+    pub fields: Option<Vec<VmdescField<'a>>>,
+}
+
+/// A whole vmdesc: `{"page_size": ..., "configuration": {...}, "devices": [...]}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct VmdescDocument<'a> {
+    /// `"page_size"`: the target page size.
+    #[serde(default)]
+    pub page_size: Option<u64>,
+    /// `"configuration"`: the configuration section's description.
+    #[serde(borrow, default)]
+    pub configuration: Option<VmdescObject<'a>>,
+    /// `"devices"`: one entry per device section.
+    #[serde(borrow, default)]
+    pub devices: Option<Vec<VmdescObject<'a>>>,
+}
+
+impl<'a> VmdescDocument<'a> {
+    /// Parses a vmdesc JSON text.
+    pub fn parse(text: &'a [u8]) -> Result<Self> {
+        serde_json::from_slice(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidDescription(format!(
+                "vmdesc JSON, line {} column {}: {e}",
+                e.line(),
+                e.column()
+            )))
         })
     }
 }

@@ -48,7 +48,8 @@ use qemufile::stream::{
 use qemufile::{QemuRead, QemuWrite};
 use serde_json::Value as Json;
 
-use crate::dynamic::{DescriptionArena, DynamicState};
+use crate::dynamic::{DescriptionArena, DynamicState, VmdescDocument};
+use serde::Deserialize;
 use crate::state::owned;
 use crate::{Description, Error, InputVisitor, PathSegment, Result, VmState, visit_struct_at};
 
@@ -75,47 +76,40 @@ pub struct StreamSchema<'d> {
     index: HashMap<(String, u32), usize>,
     configuration: Option<&'d Description<'d>>,
     page_size: Option<u64>,
-    json: Json,
 }
 
 impl<'d> StreamSchema<'d> {
     /// Parses a vmdesc JSON text (the bytes after `06 | be32 len`, or a saved
     /// `vmstate desc` file).
     pub fn parse(arena: &'d DescriptionArena, text: &[u8]) -> Result<Self> {
-        let json: Json = serde_json::from_slice(text).map_err(|e| {
-            Error::new(crate::ErrorKind::InvalidDescription(format!(
-                "vmdesc JSON, line {} column {}: {e}",
-                e.line(),
-                e.column()
-            )))
+        Self::from_document(arena, &VmdescDocument::parse(text)?)
+    }
+
+    /// The schema of a parsed vmdesc document (as JSON).
+    pub fn from_json(arena: &'d DescriptionArena, json: &Json) -> Result<Self> {
+        let document = VmdescDocument::deserialize(json).map_err(|e| {
+            Error::new(crate::ErrorKind::InvalidDescription(format!("vmdesc: {e}")))
         })?;
-        Self::from_json(arena, json)
+        Self::from_document(arena, &document)
     }
 
     /// The schema of a parsed vmdesc document.
-    pub fn from_json(arena: &'d DescriptionArena, json: Json) -> Result<Self> {
+    pub fn from_document(arena: &'d DescriptionArena, document: &VmdescDocument<'_>) -> Result<Self> {
         let bad = |m: String| Error::new(crate::ErrorKind::InvalidDescription(m));
-        let list = match json.get("devices") {
-            Some(Json::Array(list)) => list.as_slice(),
-            Some(_) => return Err(bad("vmdesc: \"devices\" is not a list".into())),
-            None => &[][..],
-        };
+        let list = document.devices.as_deref().unwrap_or(&[]);
         let mut devices = Vec::with_capacity(list.len());
         let mut index = HashMap::with_capacity(list.len());
         for (i, entry) in list.iter().enumerate() {
             let idstr = entry
-                .get("name")
-                .and_then(Json::as_str)
+                .name
+                .as_deref()
                 .ok_or_else(|| bad(format!("vmdesc: devices[{i}] has no \"name\" string")))?;
             let instance_id = entry
-                .get("instance_id")
-                .and_then(Json::as_u64)
+                .instance_id
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad(format!("vmdesc: device {idstr} has no u32 \"instance_id\"")))?;
-            let description = arena.section(entry).map_err(|e| {
-                bad(format!(
-                    "vmdesc: device {idstr} instance {instance_id}: {e}"
-                ))
+            let description = arena.section_from(entry).map_err(|e| {
+                bad(format!("vmdesc: device {idstr} instance {instance_id}: {e}"))
             })?;
             // A repeated device: the first one describes it, as the
             // analyzer's lookup finds the first.
@@ -126,20 +120,18 @@ impl<'d> StreamSchema<'d> {
                 idstr: idstr.to_owned(),
                 instance_id,
                 description,
-                versioned: entry.get("version").is_some(),
+                versioned: entry.version.is_some(),
             });
         }
-        let configuration = match json.get("configuration") {
-            Some(c) => Some(arena.section(c)?),
+        let configuration = match &document.configuration {
+            Some(c) => Some(arena.section_from(c)?),
             None => None,
         };
-        let page_size = json.get("page_size").and_then(Json::as_u64);
         Ok(StreamSchema {
             devices,
             index,
             configuration,
-            page_size,
-            json,
+            page_size: document.page_size,
         })
     }
 
@@ -173,10 +165,6 @@ impl<'d> StreamSchema<'d> {
         self.page_size
     }
 
-    /// The vmdesc as JSON.
-    pub fn json(&self) -> &Json {
-        &self.json
-    }
 }
 
 /// One record of an iterative section's body: what follows an
