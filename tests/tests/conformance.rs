@@ -1356,8 +1356,10 @@ fn truncation_inside_a_subsection_header_is_an_end_of_input() {
     for cut in 2..1 + 2 + 5 + 4 {
         let err = vmstate_core::load_new::<D>(&body[..cut], 1).unwrap_err();
         assert!(err.is_eof(), "cut at {cut}: {err}");
-        let mut dest = D::default();
-        dest.a = 9;
+        let mut dest = D {
+            a: 9,
+            ..D::default()
+        };
         assert!(vmstate_core::load_from_slice(&mut dest, &body[..cut], 1).is_err());
         assert_eq!(dest.a, 9, "a failed load changed the destination");
     }

@@ -240,12 +240,21 @@ pub(crate) fn leftover(reader: &SliceReader<'_>, root: &Description<'_>) -> Resu
     }
     let at = reader.position();
     if rest[0] == qemufile::stream::SUBSECTION && !root.subsections.is_empty() {
-        // 05 | len | name | be32 version
-        let needed = match rest.get(1) {
-            Some(&len) => 2 + u64::from(len) + 4,
-            None => 2,
+        // 05 | len | name | be32 version, cut short; the name so far must
+        // fit QEMU's rule (it starts with the parent's name) to be ours.
+        let parent = root.name.as_bytes();
+        let (needed, ours) = match rest.get(1) {
+            None => (2, true),
+            Some(&len) => {
+                let name = &rest[2..rest.len().min(2 + usize::from(len))];
+                let fits = name.starts_with(parent) || parent.starts_with(name);
+                (
+                    2 + u64::from(len) + 4,
+                    usize::from(len) > parent.len() && fits,
+                )
+            }
         };
-        if (rest.len() as u64) < needed {
+        if ours && (rest.len() as u64) < needed {
             return Err(Error::from(qemufile::Error::new(
                 at,
                 qemufile::ErrorKind::UnexpectedEof {
