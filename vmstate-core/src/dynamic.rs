@@ -45,8 +45,8 @@
 use std::borrow::Cow;
 
 use bumpalo::Bump;
-use serde::Deserialize;
 use qemufile::{QemuRead, QemuWrite, SliceReader};
+use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::state::owned;
@@ -129,7 +129,14 @@ impl DescriptionArena {
         path: &str,
         depth: usize,
     ) -> Result<&'a Description<'a>> {
-        self.describe(vmsd_name, obj.version, obj.fields.as_deref(), obj.subsections.as_deref(), path, depth)
+        self.describe(
+            vmsd_name,
+            obj.version,
+            obj.fields.as_deref(),
+            obj.subsections.as_deref(),
+            path,
+            depth,
+        )
     }
 
     fn describe<'a>(
@@ -151,8 +158,9 @@ impl DescriptionArena {
         };
         let version = match version {
             None => 0,
-            Some(v) => u32::try_from(v)
-                .map_err(|_| bad(path, format!("\"version\" {v} is not a u32")))?,
+            Some(v) => {
+                u32::try_from(v).map_err(|_| bad(path, format!("\"version\" {v} is not a u32")))?
+            }
         };
         let fields = fields.unwrap_or(&[]);
         let mut built: Vec<FieldDescription<'a>> = Vec::with_capacity(fields.len());

@@ -49,9 +49,9 @@ use qemufile::{QemuRead, QemuWrite};
 use serde_json::Value as Json;
 
 use crate::dynamic::{DescriptionArena, DynamicState, VmdescDocument};
-use serde::Deserialize;
 use crate::state::owned;
 use crate::{Description, Error, InputVisitor, PathSegment, Result, VmState, visit_struct_at};
+use serde::Deserialize;
 
 /// One device of a stream's vmdesc.
 #[derive(Debug, Clone)]
@@ -94,7 +94,10 @@ impl<'d> StreamSchema<'d> {
     }
 
     /// The schema of a parsed vmdesc document.
-    pub fn from_document(arena: &'d DescriptionArena, document: &VmdescDocument<'_>) -> Result<Self> {
+    pub fn from_document(
+        arena: &'d DescriptionArena,
+        document: &VmdescDocument<'_>,
+    ) -> Result<Self> {
         let bad = |m: String| Error::new(crate::ErrorKind::InvalidDescription(m));
         let list = document.devices.as_deref().unwrap_or(&[]);
         let mut devices = Vec::with_capacity(list.len());
@@ -109,7 +112,9 @@ impl<'d> StreamSchema<'d> {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad(format!("vmdesc: device {idstr} has no u32 \"instance_id\"")))?;
             let description = arena.section_from(entry).map_err(|e| {
-                bad(format!("vmdesc: device {idstr} instance {instance_id}: {e}"))
+                bad(format!(
+                    "vmdesc: device {idstr} instance {instance_id}: {e}"
+                ))
             })?;
             // A repeated device: the first one describes it, as the
             // analyzer's lookup finds the first.
@@ -164,7 +169,6 @@ impl<'d> StreamSchema<'d> {
     pub fn page_size(&self) -> Option<u64> {
         self.page_size
     }
-
 }
 
 /// One record of an iterative section's body: what follows an
