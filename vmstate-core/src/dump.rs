@@ -50,7 +50,16 @@
 //! the unknown ones; a hand-edited file whose keys are in another order is
 //! therefore not reproduced byte for byte (the section order is kept). A
 //! key that appears twice keeps its first position and its last value, as
-//! Python's `json` module does.
+//! Python's `json` module does (only the last value is checked).
+//!
+//! # Parsing and writing
+//!
+//! The JSON is read by serde_json (with its `preserve_order` feature, which
+//! gives the key order and duplicate-key behaviour above). Strings must be
+//! valid Unicode: an escaped lone surrogate (`"\ud800"`), which Python
+//! would accept, is an error; so is a number too large for an `f64`
+//! (`1e400`). A leading UTF-8 byte order mark is skipped. Writing lays the
+//! model out as QEMU does; scalars and keys are written by serde_json.
 //!
 //! # Extension: `"wire_type"`
 //!
@@ -72,19 +81,20 @@
 //! never compares the size of fields that have a `"Description"`).
 //!
 //! Parsing never panics: any input either parses or gives a [`DumpError`]
-//! that says where (section, key path, line and column) and what is wrong.
+//! that says where (section, key path, line and column) and what is wrong:
+//! a JSON syntax error has serde_json's line, column and message, a value
+//! of the wrong type its path and the line and column where it starts.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::{Description, FieldDescription, Layout, WireType};
 
 /// The key QEMU uses for the machine type entry.
 pub const MACHINE_KEY: &str = "vmschkmachine";
-
-/// How deeply JSON values may nest before parsing gives up (serde_json's limit).
-const MAX_DEPTH: usize = 128;
 
 /// A whole `-dump-vmstate` file.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -165,11 +175,13 @@ pub struct DumpField {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpError {
     /// Where in the document: `section "fw_cfg" > Description > Fields[2] > size`
-    /// (empty for the document itself).
+    /// (empty for the document itself and for JSON syntax errors).
     pub path: String,
-    /// 1-based line of the offending JSON text.
+    /// 1-based line of the offending JSON text (after a byte order mark).
     pub line: usize,
-    /// 1-based column (in characters) of the offending JSON text.
+    /// Column (in characters) of the offending JSON text: where the value
+    /// of the wrong type starts (1-based), or, for a syntax error, where
+    /// serde_json detected it (0 at the start of a line).
     pub column: usize,
     /// What is wrong.
     pub message: String,
@@ -197,6 +209,15 @@ impl std::error::Error for DumpError {}
 
 // ---------------------------------------------------------------------------
 // Parsing
+//
+// serde_json reads the text into a `Value` (with `preserve_order`, objects
+// keep their keys in file order, and a repeated key keeps its first position
+// and its last value, as Python's `json` module does); the model is then
+// taken out of that tree, checking the type of every known key. A JSON
+// syntax error carries serde_json's line and column. A wrong type names its
+// path; its line and column are found again, only when there is an error,
+// by following the path through serde_json's `RawValue`s, which borrow the
+// exact text of each value.
 
 impl DumpFile {
     /// Parses a `-dump-vmstate` JSON document.
@@ -206,41 +227,23 @@ impl DumpFile {
     /// keys must have the right JSON type (strings, integers that fit `i64`,
     /// booleans, objects, arrays); anything else is an error naming the place.
     pub fn parse(text: &str) -> Result<DumpFile, DumpError> {
-        let mut p = Parser::new(text);
-        let root = p.document()?;
+        // A UTF-8 byte order mark is tolerated, as Python's json.load on a
+        // text file opened with utf-8-sig would; QEMU never writes one.
+        // Lines and columns count from after it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let root: Value = serde_json::from_str(text).map_err(|e| syntax_error(text, &e))?;
         let cx = Cx {
             text,
-            path: String::new(),
-        };
-        let Node::Obj(entries) = &root.node else {
-            return Err(cx.err(
-                &root,
-                format!("expected a JSON object, got {}", root.kind()),
-            ));
+            parent: None,
+            step: Step::Root,
         };
         let mut file = DumpFile::default();
-        for (key, value) in entries {
+        // Keys are unique here: serde_json has merged repeated ones.
+        for (key, value) in cx.object(root)? {
             if key == MACHINE_KEY {
-                let cx = cx.child(MACHINE_KEY);
-                let obj = cx.object(value)?;
-                let mut m = DumpMachine::default();
-                for (k, v) in obj {
-                    match k.as_str() {
-                        "Name" => m.name = Some(cx.child("Name").string(v)?),
-                        _ => set_extra(&mut m.extra, k, cx.child(k).value(v)?),
-                    }
-                }
-                file.machine = Some(m);
+                file.machine = Some(parse_machine(&cx.child(Step::Key(MACHINE_KEY)), value)?);
             } else {
-                let cx = Cx {
-                    text,
-                    path: format!("section {}", quote(key)),
-                };
-                let section = parse_section(&cx, key, value)?;
-                match file.sections.iter_mut().find(|s| s.qom_name == *key) {
-                    Some(old) => *old = section,
-                    None => file.sections.push(section),
-                }
+                file.sections.push(parse_section(&cx, key, value)?);
             }
         }
         Ok(file)
@@ -257,603 +260,378 @@ impl DumpFile {
     }
 }
 
-fn parse_section(cx: &Cx<'_>, key: &str, value: &Spanned) -> Result<DumpSection, DumpError> {
-    let obj = cx.object(value)?;
-    let mut s = DumpSection {
-        qom_name: key.to_owned(),
-        ..DumpSection::default()
-    };
-    for (k, v) in obj {
-        let cx = cx.child(k);
+fn parse_machine(cx: &Cx<'_>, value: Value) -> Result<DumpMachine, DumpError> {
+    let mut m = DumpMachine::default();
+    for (k, v) in cx.object(value)? {
         match k.as_str() {
-            "Name" => s.name = Some(cx.string(v)?),
-            "version_id" => s.version_id = Some(cx.int(v)?),
-            "minimum_version_id" => s.minimum_version_id = Some(cx.int(v)?),
-            "Description" => s.description = Some(parse_description(&cx, v)?),
-            _ => set_extra(&mut s.extra, k, cx.value(v)?),
+            "Name" => m.name = Some(cx.child(Step::Key(&k)).string(v)?),
+            _ => m.extra.push((k, v)),
         }
     }
-    Ok(s)
+    Ok(m)
 }
 
-fn parse_description(cx: &Cx<'_>, value: &Spanned) -> Result<DumpDescription, DumpError> {
-    let obj = cx.object(value)?;
-    let mut d = DumpDescription::default();
-    for (k, v) in obj {
-        let cx = cx.child(k);
+fn parse_section(
+    parent: &Cx<'_>,
+    qom_name: String,
+    value: Value,
+) -> Result<DumpSection, DumpError> {
+    let mut s = DumpSection::default();
+    let cx = parent.child(Step::Section(&qom_name));
+    for (k, v) in cx.object(value)? {
+        let at = cx.child(Step::Key(&k));
         match k.as_str() {
-            "name" => d.name = Some(cx.string(v)?),
-            "version_id" => d.version_id = Some(cx.int(v)?),
-            "minimum_version_id" => d.minimum_version_id = Some(cx.int(v)?),
-            "Fields" => {
-                let items = cx.array(v)?;
-                let mut fields = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    fields.push(parse_field(&cx.index(i), item)?);
-                }
-                d.fields = Some(fields);
-            }
-            "Subsections" => {
-                let items = cx.array(v)?;
-                let mut subs = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    subs.push(parse_description(&cx.index(i), item)?);
-                }
-                d.subsections = Some(subs);
-            }
-            _ => set_extra(&mut d.extra, k, cx.value(v)?),
+            "Name" => s.name = Some(at.string(v)?),
+            "version_id" => s.version_id = Some(at.int(v)?),
+            "minimum_version_id" => s.minimum_version_id = Some(at.int(v)?),
+            "Description" => s.description = Some(parse_description(&at, v)?),
+            _ => s.extra.push((k, v)),
+        }
+    }
+    Ok(DumpSection { qom_name, ..s })
+}
+
+fn parse_description(cx: &Cx<'_>, value: Value) -> Result<DumpDescription, DumpError> {
+    let mut d = DumpDescription::default();
+    for (k, v) in cx.object(value)? {
+        let at = cx.child(Step::Key(&k));
+        match k.as_str() {
+            "name" => d.name = Some(at.string(v)?),
+            "version_id" => d.version_id = Some(at.int(v)?),
+            "minimum_version_id" => d.minimum_version_id = Some(at.int(v)?),
+            "Fields" => d.fields = Some(at.items(v, parse_field)?),
+            "Subsections" => d.subsections = Some(at.items(v, parse_description)?),
+            _ => d.extra.push((k, v)),
         }
     }
     Ok(d)
 }
 
-fn parse_field(cx: &Cx<'_>, value: &Spanned) -> Result<DumpField, DumpError> {
-    let obj = cx.object(value)?;
+fn parse_field(cx: &Cx<'_>, value: Value) -> Result<DumpField, DumpError> {
     let mut f = DumpField::default();
-    for (k, v) in obj {
-        let cx = cx.child(k);
+    for (k, v) in cx.object(value)? {
+        let at = cx.child(Step::Key(&k));
         match k.as_str() {
-            "field" => f.field = Some(cx.string(v)?),
-            "version_id" => f.version_id = Some(cx.int(v)?),
-            "field_exists" => f.field_exists = Some(cx.boolean(v)?),
-            "num" => f.num = Some(cx.int(v)?),
-            "size" => f.size = Some(cx.int(v)?),
-            "wire_type" => f.wire_type = Some(cx.string(v)?),
-            "Description" => f.description = Some(parse_description(&cx, v)?),
-            _ => set_extra(&mut f.extra, k, cx.value(v)?),
+            "field" => f.field = Some(at.string(v)?),
+            "version_id" => f.version_id = Some(at.int(v)?),
+            "field_exists" => f.field_exists = Some(at.boolean(v)?),
+            "num" => f.num = Some(at.int(v)?),
+            "size" => f.size = Some(at.int(v)?),
+            "wire_type" => f.wire_type = Some(at.string(v)?),
+            "Description" => f.description = Some(parse_description(&at, v)?),
+            _ => f.extra.push((k, v)),
         }
     }
     Ok(f)
 }
 
-fn set_extra(extra: &mut Vec<(String, Value)>, key: &str, value: Value) {
-    match extra.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value,
-        None => extra.push((key.to_owned(), value)),
+/// A JSON syntax error from serde_json, with its line and column.
+fn syntax_error(text: &str, e: &serde_json::Error) -> DumpError {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    // serde_json counts columns in bytes, `DumpError` in characters.
+    let line = text
+        .split('\n')
+        .nth(e.line().saturating_sub(1))
+        .unwrap_or("");
+    let column = line
+        .char_indices()
+        .take_while(|&(i, _)| i < e.column())
+        .count();
+    DumpError {
+        path: String::new(),
+        line: e.line(),
+        column,
+        message,
     }
 }
 
-/// Where we are in the document, for error messages.
-struct Cx<'t> {
-    text: &'t str,
-    path: String,
+/// One step of the path from the document to a value.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    /// The document itself.
+    Root,
+    /// A device section: `section "fw_cfg"`.
+    Section(&'a str),
+    /// An object member: `Description`.
+    Key(&'a str),
+    /// An array element: `[2]`.
+    Index(usize),
 }
 
-impl<'t> Cx<'t> {
-    fn child(&self, key: &str) -> Cx<'t> {
-        let path = if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{} > {}", self.path, key)
-        };
+/// Where we are in the document: the text and the path to the current
+/// value, as a chain of steps on the stack (nothing is allocated unless
+/// there is an error).
+struct Cx<'a> {
+    /// The JSON text (after a byte order mark, if any).
+    text: &'a str,
+    parent: Option<&'a Cx<'a>>,
+    step: Step<'a>,
+}
+
+impl<'a> Cx<'a> {
+    fn child<'b>(&'b self, step: Step<'b>) -> Cx<'b> {
         Cx {
             text: self.text,
-            path,
+            parent: Some(self),
+            step,
         }
     }
 
-    fn index(&self, i: usize) -> Cx<'t> {
-        Cx {
-            text: self.text,
-            path: format!("{}[{}]", self.path, i),
+    /// The steps from the document down to here.
+    fn steps(&self) -> Vec<Step<'a>> {
+        let mut steps = vec![self.step];
+        let mut at = self.parent;
+        while let Some(cx) = at {
+            steps.push(cx.step);
+            at = cx.parent;
         }
+        steps.reverse();
+        steps
     }
 
-    fn err(&self, at: &Spanned, message: String) -> DumpError {
-        let (line, column) = line_col(self.text, at.start);
+    /// The path as error messages show it:
+    /// `section "fw_cfg" > Description > Fields[2] > size`.
+    fn path(&self) -> String {
+        let mut path = String::new();
+        for step in self.steps() {
+            match step {
+                Step::Root => {}
+                Step::Section(name) => path.push_str(&format!("section {}", quote(name))),
+                Step::Key(key) => {
+                    if !path.is_empty() {
+                        path.push_str(" > ");
+                    }
+                    path.push_str(key);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        path
+    }
+
+    /// The exact text of the current value, found by following the path
+    /// through the document again (a repeated key: its last value, as when
+    /// parsing). Only called on the way to an error.
+    fn raw(&self) -> Option<&'a str> {
+        let mut raw: &RawValue = serde_json::from_str(self.text).ok()?;
+        for step in self.steps() {
+            raw = match step {
+                Step::Root => raw,
+                Step::Section(key) | Step::Key(key) => {
+                    let members: HashMap<String, &RawValue> =
+                        serde_json::from_str(raw.get()).ok()?;
+                    *members.get(key)?
+                }
+                Step::Index(i) => {
+                    let items: Vec<&RawValue> = serde_json::from_str(raw.get()).ok()?;
+                    *items.get(i)?
+                }
+            };
+        }
+        Some(raw.get())
+    }
+
+    /// An error about the current value, whose text is `raw`.
+    fn error(&self, raw: Option<&str>, message: String) -> DumpError {
+        // `raw` borrows from `text`: its address gives its offset.
+        let offset = raw
+            .and_then(|r| r.as_ptr().addr().checked_sub(self.text.as_ptr().addr()))
+            .unwrap_or(0);
+        let (line, column) = line_col(self.text, offset);
         DumpError {
-            path: self.path.clone(),
+            path: self.path(),
             line,
             column,
             message,
         }
     }
 
-    fn object<'a>(&self, v: &'a Spanned) -> Result<&'a [(String, Spanned)], DumpError> {
-        match &v.node {
-            Node::Obj(entries) => Ok(entries),
-            _ => Err(self.err(v, format!("expected a JSON object, got {}", v.kind()))),
+    /// "`expected`, got (the kind of `v`)".
+    fn mismatch(&self, v: &Value, expected: &str) -> DumpError {
+        let raw = self.raw();
+        let message = format!("{expected}, got {}", kind(v, raw));
+        self.error(raw, message)
+    }
+
+    fn object(&self, v: Value) -> Result<Map<String, Value>, DumpError> {
+        match v {
+            Value::Object(map) => Ok(map),
+            other => Err(self.mismatch(&other, "expected a JSON object")),
         }
     }
 
-    fn array<'a>(&self, v: &'a Spanned) -> Result<&'a [Spanned], DumpError> {
-        match &v.node {
-            Node::Arr(items) => Ok(items),
-            _ => Err(self.err(v, format!("expected a JSON array, got {}", v.kind()))),
+    /// The elements of an array, each read by `item` at its index.
+    fn items<T>(
+        &self,
+        v: Value,
+        item: fn(&Cx<'_>, Value) -> Result<T, DumpError>,
+    ) -> Result<Vec<T>, DumpError> {
+        match v {
+            Value::Array(values) => values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| item(&self.child(Step::Index(i)), v))
+                .collect(),
+            other => Err(self.mismatch(&other, "expected a JSON array")),
         }
     }
 
-    fn string(&self, v: &Spanned) -> Result<String, DumpError> {
-        match &v.node {
-            Node::Str(s) => Ok(s.clone()),
-            _ => Err(self.err(v, format!("expected a string, got {}", v.kind()))),
+    fn string(&self, v: Value) -> Result<String, DumpError> {
+        match v {
+            Value::String(s) => Ok(s),
+            other => Err(self.mismatch(&other, "expected a string")),
         }
     }
 
-    fn boolean(&self, v: &Spanned) -> Result<bool, DumpError> {
-        match &v.node {
-            Node::Bool(b) => Ok(*b),
-            _ => Err(self.err(v, format!("expected true or false, got {}", v.kind()))),
+    fn boolean(&self, v: Value) -> Result<bool, DumpError> {
+        match v {
+            Value::Bool(b) => Ok(b),
+            other => Err(self.mismatch(&other, "expected true or false")),
         }
     }
 
-    fn int(&self, v: &Spanned) -> Result<i64, DumpError> {
-        match &v.node {
-            Node::Num(text) => text.parse::<i64>().map_err(|_| {
-                self.err(
-                    v,
-                    format!("expected an integer that fits in 64 bits, got {text}"),
-                )
-            }),
-            _ => Err(self.err(v, format!("expected an integer, got {}", v.kind()))),
+    fn int(&self, v: Value) -> Result<i64, DumpError> {
+        let Value::Number(n) = &v else {
+            return Err(self.mismatch(&v, "expected an integer"));
+        };
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
         }
-    }
-
-    fn value(&self, v: &Spanned) -> Result<Value, DumpError> {
-        to_value(v).ok_or_else(|| self.err(v, "number out of range".to_owned()))
+        let raw = self.raw();
+        // serde_json reads `-0` as the float -0.0, Python (QEMU's checker)
+        // as the integer 0.
+        if raw == Some("-0") {
+            return Ok(0);
+        }
+        let text = raw.map_or_else(|| n.to_string(), str::to_owned);
+        Err(self.error(
+            raw,
+            format!("expected an integer that fits in 64 bits, got {text}"),
+        ))
     }
 }
 
-fn to_value(v: &Spanned) -> Option<Value> {
-    Some(match &v.node {
-        Node::Null => Value::Null,
-        Node::Bool(b) => Value::Bool(*b),
-        Node::Num(text) => serde_json::from_str::<Value>(text).ok()?,
-        Node::Str(s) => Value::String(s.clone()),
-        Node::Arr(items) => Value::Array(items.iter().map(to_value).collect::<Option<_>>()?),
-        Node::Obj(entries) => {
-            let mut map = serde_json::Map::new();
-            for (k, v) in entries {
-                map.insert(k.clone(), to_value(v)?);
-            }
-            Value::Object(map)
+/// What kind of JSON value `v` is, for error messages; `raw` is its text.
+fn kind(v: &Value, raw: Option<&str>) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if raw.map_or(n.is_f64(), |t| t.contains(['.', 'e', 'E'])) => {
+            "a non-integer number"
         }
-    })
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    let column = before[line_start..].chars().count() + 1;
     (line, column)
-}
-
-/// A parsed JSON value with the byte offset where it starts. Objects keep
-/// their keys in file order (duplicates: first position, last value).
-struct Spanned {
-    start: usize,
-    node: Node,
-}
-
-enum Node {
-    Null,
-    Bool(bool),
-    /// The number's text, validated against the JSON grammar.
-    Num(String),
-    Str(String),
-    Arr(Vec<Spanned>),
-    Obj(Vec<(String, Spanned)>),
-}
-
-impl Spanned {
-    fn kind(&self) -> &'static str {
-        match &self.node {
-            Node::Null => "null",
-            Node::Bool(_) => "a boolean",
-            Node::Num(t) if t.contains(['.', 'e', 'E']) => "a non-integer number",
-            Node::Num(_) => "a number",
-            Node::Str(_) => "a string",
-            Node::Arr(_) => "an array",
-            Node::Obj(_) => "an object",
-        }
-    }
-}
-
-/// A small strict JSON parser (RFC 8259) that keeps object key order and
-/// positions, and limits nesting depth.
-struct Parser<'t> {
-    text: &'t str,
-    bytes: &'t [u8],
-    pos: usize,
-    depth: usize,
-}
-
-impl<'t> Parser<'t> {
-    fn new(text: &'t str) -> Self {
-        Parser {
-            text,
-            bytes: text.as_bytes(),
-            pos: 0,
-            depth: 0,
-        }
-    }
-
-    fn error(&self, at: usize, message: impl Into<String>) -> DumpError {
-        let (line, column) = line_col(self.text, at);
-        DumpError {
-            path: String::new(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn document(&mut self) -> Result<Spanned, DumpError> {
-        // A UTF-8 byte order mark is tolerated, as Python's json.load on a
-        // text file opened with utf-8-sig would; QEMU never writes one.
-        if self.text.starts_with('\u{feff}') {
-            self.pos = '\u{feff}'.len_utf8();
-        }
-        self.skip_ws();
-        let v = self.value()?;
-        self.skip_ws();
-        if self.pos < self.bytes.len() {
-            return Err(self.error(self.pos, "unexpected text after the JSON document"));
-        }
-        Ok(v)
-    }
-
-    fn expect_literal(&mut self, lit: &str) -> Result<(), DumpError> {
-        if self.bytes[self.pos..].starts_with(lit.as_bytes()) {
-            self.pos += lit.len();
-            Ok(())
-        } else {
-            Err(self.error(self.pos, "invalid JSON value"))
-        }
-    }
-
-    fn value(&mut self) -> Result<Spanned, DumpError> {
-        let start = self.pos;
-        let node = match self.peek() {
-            None => return Err(self.error(start, "unexpected end of input, expected a value")),
-            Some(b'{') => self.nested(Self::object)?,
-            Some(b'[') => self.nested(Self::array)?,
-            Some(b'"') => Node::Str(self.string()?),
-            Some(b't') => {
-                self.expect_literal("true")?;
-                Node::Bool(true)
-            }
-            Some(b'f') => {
-                self.expect_literal("false")?;
-                Node::Bool(false)
-            }
-            Some(b'n') => {
-                self.expect_literal("null")?;
-                Node::Null
-            }
-            Some(b'-' | b'0'..=b'9') => Node::Num(self.number()?),
-            Some(_) => return Err(self.error(start, "invalid JSON value")),
-        };
-        Ok(Spanned { start, node })
-    }
-
-    fn nested(&mut self, f: fn(&mut Self) -> Result<Node, DumpError>) -> Result<Node, DumpError> {
-        if self.depth >= MAX_DEPTH {
-            return Err(self.error(self.pos, "JSON nested too deeply"));
-        }
-        self.depth += 1;
-        let r = f(self);
-        self.depth -= 1;
-        r
-    }
-
-    fn object(&mut self) -> Result<Node, DumpError> {
-        self.pos += 1; // '{'
-        let mut entries: Vec<(String, Spanned)> = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Node::Obj(entries));
-        }
-        loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error(self.pos, "expected a string key"));
-            }
-            let key = self.string()?;
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return Err(self.error(self.pos, "expected ':' after an object key"));
-            }
-            self.pos += 1;
-            self.skip_ws();
-            let v = self.value()?;
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = v,
-                None => entries.push((key, v)),
-            }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Node::Obj(entries));
-                }
-                _ => return Err(self.error(self.pos, "expected ',' or '}' in an object")),
-            }
-        }
-    }
-
-    fn array(&mut self) -> Result<Node, DumpError> {
-        self.pos += 1; // '['
-        let mut items = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Node::Arr(items));
-        }
-        loop {
-            self.skip_ws();
-            items.push(self.value()?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Node::Arr(items));
-                }
-                _ => return Err(self.error(self.pos, "expected ',' or ']' in an array")),
-            }
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    fn number(&mut self) -> Result<String, DumpError> {
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(self.error(self.pos, "invalid number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return Err(self.error(self.pos, "invalid number: digits expected after '.'"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return Err(self.error(self.pos, "invalid number: digits expected in exponent"));
-            }
-        }
-        Ok(self.text[start..self.pos].to_owned())
-    }
-
-    fn hex4(&mut self) -> Result<u32, DumpError> {
-        let at = self.pos;
-        let digits = self
-            .bytes
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.error(at, "truncated \\u escape"))?;
-        let mut v = 0u32;
-        for &b in digits {
-            let d = (b as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error(at, "invalid \\u escape"))?;
-            v = v * 16 + d;
-        }
-        self.pos += 4;
-        Ok(v)
-    }
-
-    fn string(&mut self) -> Result<String, DumpError> {
-        let open = self.pos;
-        self.pos += 1; // '"'
-        let mut out = String::new();
-        loop {
-            let run_start = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            // Safe slicing: the run stops only at ASCII bytes, which are
-            // always char boundaries.
-            out.push_str(&self.text[run_start..self.pos]);
-            match self.peek() {
-                None => return Err(self.error(open, "unterminated string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let esc = self.peek();
-                    self.pos += 1;
-                    match esc {
-                        Some(b'"') => out.push('"'),
-                        Some(b'\\') => out.push('\\'),
-                        Some(b'/') => out.push('/'),
-                        Some(b'b') => out.push('\u{8}'),
-                        Some(b'f') => out.push('\u{c}'),
-                        Some(b'n') => out.push('\n'),
-                        Some(b'r') => out.push('\r'),
-                        Some(b't') => out.push('\t'),
-                        Some(b'u') => {
-                            let hi = self.hex4()?;
-                            let c = if (0xd800..0xdc00).contains(&hi)
-                                && self.bytes[self.pos..].starts_with(b"\\u")
-                            {
-                                let save = self.pos;
-                                self.pos += 2;
-                                let lo = self.hex4()?;
-                                if (0xdc00..0xe000).contains(&lo) {
-                                    char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00))
-                                } else {
-                                    self.pos = save;
-                                    None
-                                }
-                            } else {
-                                char::from_u32(hi)
-                            };
-                            // Lone surrogates become U+FFFD.
-                            out.push(c.unwrap_or('\u{fffd}'));
-                        }
-                        _ => return Err(self.error(self.pos - 1, "invalid escape in string")),
-                    }
-                }
-                Some(_) => {
-                    return Err(self.error(self.pos, "control character in string"));
-                }
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
 // Writing
+//
+// The model becomes a `Value` (keys in QEMU's order, kept by
+// `preserve_order`), which `write_dump` lays out as QEMU does. Scalars and
+// keys are written by serde_json.
 
-/// A JSON tree to print in QEMU's layout.
-enum Out {
-    /// Already-serialised scalar text.
-    Raw(String),
-    Object(Vec<(String, Out)>),
-    /// Arrays of objects, printed as QEMU prints `Fields` and `Subsections`.
-    Array(Vec<Out>),
-}
-
-fn quote(s: &str) -> String {
-    // Serialising a &str cannot fail; fall back to a debug-quoted form anyway.
-    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
-}
-
-fn raw_int(v: i64) -> Out {
-    Out::Raw(v.to_string())
-}
-
-fn value_out(v: &Value) -> Out {
+/// Writes `v` in the layout of QEMU's `-dump-vmstate`: one member or item
+/// per line, indented by two spaces per level, `": "` after keys; an empty
+/// object or array has an empty line inside (QEMU's `"Fields": [\n\n      ]`).
+/// `indent` is the indentation of the line `v` starts on.
+fn write_dump(out: &mut Vec<u8>, v: &Value, indent: usize) {
     match v {
         Value::Object(map) => {
-            Out::Object(map.iter().map(|(k, v)| (k.clone(), value_out(v))).collect())
-        }
-        Value::Array(items) => Out::Array(items.iter().map(value_out).collect()),
-        other => Out::Raw(other.to_string()),
-    }
-}
-
-fn push_extra(entries: &mut Vec<(String, Out)>, extra: &[(String, Value)]) {
-    for (k, v) in extra {
-        entries.push((k.clone(), value_out(v)));
-    }
-}
-
-fn write_out(out: &mut String, node: &Out, indent: usize) {
-    match node {
-        Out::Raw(s) => out.push_str(s),
-        Out::Object(entries) => {
-            out.push_str("{\n");
-            for (i, (k, v)) in entries.iter().enumerate() {
+            out.extend_from_slice(b"{\n");
+            for (i, (key, value)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(",\n");
+                    out.extend_from_slice(b",\n");
                 }
                 push_indent(out, indent + 2);
-                out.push_str(&quote(k));
-                out.push_str(": ");
-                write_out(out, v, indent + 2);
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.extend_from_slice(b": ");
+                write_dump(out, value, indent + 2);
             }
-            out.push('\n');
+            out.push(b'\n');
             push_indent(out, indent);
-            out.push('}');
+            out.push(b'}');
         }
-        Out::Array(items) => {
-            // QEMU: "[\n", items joined by ",\n", then "\n" and "]"; an empty
-            // list therefore has an empty line inside.
-            out.push_str("[\n");
-            for (i, v) in items.iter().enumerate() {
+        Value::Array(items) => {
+            out.extend_from_slice(b"[\n");
+            for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(",\n");
+                    out.extend_from_slice(b",\n");
                 }
                 push_indent(out, indent + 2);
-                write_out(out, v, indent + 2);
+                write_dump(out, item, indent + 2);
             }
-            out.push('\n');
+            out.push(b'\n');
             push_indent(out, indent);
-            out.push(']');
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
         }
     }
 }
 
-fn push_indent(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+fn push_indent(out: &mut Vec<u8>, n: usize) {
+    out.extend(std::iter::repeat_n(b' ', n));
+}
+
+/// `s` as a JSON string (serde_json's escaping).
+fn quote(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// Adds `key` to `map` if it has a value.
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
+    if let Some(v) = value {
+        map.insert(key.to_owned(), v.into());
+    }
+}
+
+/// Adds the keys the model does not know, in their order.
+fn put_extra(map: &mut Map<String, Value>, extra: &[(String, Value)]) {
+    map.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
 impl DumpMachine {
-    fn out(&self) -> Out {
-        let mut e = Vec::new();
-        if let Some(n) = &self.name {
-            e.push(("Name".to_owned(), Out::Raw(quote(n))));
-        }
-        push_extra(&mut e, &self.extra);
-        Out::Object(e)
+    fn to_value(&self) -> Value {
+        let mut m = Map::with_capacity(1 + self.extra.len());
+        put(&mut m, "Name", self.name.as_deref());
+        put_extra(&mut m, &self.extra);
+        Value::Object(m)
     }
 }
 
 impl DumpSection {
-    fn out(&self) -> Out {
-        let mut e = Vec::new();
-        if let Some(n) = &self.name {
-            e.push(("Name".to_owned(), Out::Raw(quote(n))));
-        }
-        if let Some(v) = self.version_id {
-            e.push(("version_id".to_owned(), raw_int(v)));
-        }
-        if let Some(v) = self.minimum_version_id {
-            e.push(("minimum_version_id".to_owned(), raw_int(v)));
-        }
-        if let Some(d) = &self.description {
-            e.push(("Description".to_owned(), d.out()));
-        }
-        push_extra(&mut e, &self.extra);
-        Out::Object(e)
+    fn to_value(&self) -> Value {
+        let mut m = Map::with_capacity(4 + self.extra.len());
+        put(&mut m, "Name", self.name.as_deref());
+        put(&mut m, "version_id", self.version_id);
+        put(&mut m, "minimum_version_id", self.minimum_version_id);
+        put(
+            &mut m,
+            "Description",
+            self.description.as_ref().map(DumpDescription::to_value),
+        );
+        put_extra(&mut m, &self.extra);
+        Value::Object(m)
     }
 
     /// The keys this section has, in the order they are written: the known
@@ -892,31 +670,27 @@ impl DumpSection {
 }
 
 impl DumpDescription {
-    fn out(&self) -> Out {
-        let mut e = Vec::new();
-        if let Some(n) = &self.name {
-            e.push(("name".to_owned(), Out::Raw(quote(n))));
-        }
-        if let Some(v) = self.version_id {
-            e.push(("version_id".to_owned(), raw_int(v)));
-        }
-        if let Some(v) = self.minimum_version_id {
-            e.push(("minimum_version_id".to_owned(), raw_int(v)));
-        }
-        if let Some(fields) = &self.fields {
-            e.push((
-                "Fields".to_owned(),
-                Out::Array(fields.iter().map(DumpField::out).collect()),
-            ));
-        }
-        if let Some(subs) = &self.subsections {
-            e.push((
-                "Subsections".to_owned(),
-                Out::Array(subs.iter().map(DumpDescription::out).collect()),
-            ));
-        }
-        push_extra(&mut e, &self.extra);
-        Out::Object(e)
+    fn to_value(&self) -> Value {
+        let mut m = Map::with_capacity(5 + self.extra.len());
+        put(&mut m, "name", self.name.as_deref());
+        put(&mut m, "version_id", self.version_id);
+        put(&mut m, "minimum_version_id", self.minimum_version_id);
+        put(
+            &mut m,
+            "Fields",
+            self.fields
+                .as_ref()
+                .map(|f| f.iter().map(DumpField::to_value).collect::<Vec<_>>()),
+        );
+        put(
+            &mut m,
+            "Subsections",
+            self.subsections
+                .as_ref()
+                .map(|s| s.iter().map(DumpDescription::to_value).collect::<Vec<_>>()),
+        );
+        put_extra(&mut m, &self.extra);
+        Value::Object(m)
     }
 
     /// The keys this description has, in the order they are written: the
@@ -993,31 +767,22 @@ impl DumpDescription {
 }
 
 impl DumpField {
-    fn out(&self) -> Out {
-        let mut e = Vec::new();
-        if let Some(n) = &self.field {
-            e.push(("field".to_owned(), Out::Raw(quote(n))));
-        }
-        if let Some(v) = self.version_id {
-            e.push(("version_id".to_owned(), raw_int(v)));
-        }
-        if let Some(b) = self.field_exists {
-            e.push(("field_exists".to_owned(), Out::Raw(b.to_string())));
-        }
-        if let Some(v) = self.num {
-            e.push(("num".to_owned(), raw_int(v)));
-        }
-        if let Some(v) = self.size {
-            e.push(("size".to_owned(), raw_int(v)));
-        }
-        if let Some(w) = &self.wire_type {
-            e.push(("wire_type".to_owned(), Out::Raw(quote(w))));
-        }
-        push_extra(&mut e, &self.extra);
-        if let Some(d) = &self.description {
-            e.push(("Description".to_owned(), d.out()));
-        }
-        Out::Object(e)
+    fn to_value(&self) -> Value {
+        let mut m = Map::with_capacity(7 + self.extra.len());
+        put(&mut m, "field", self.field.as_deref());
+        put(&mut m, "version_id", self.version_id);
+        put(&mut m, "field_exists", self.field_exists);
+        put(&mut m, "num", self.num);
+        put(&mut m, "size", self.size);
+        put(&mut m, "wire_type", self.wire_type.as_deref());
+        // QEMU writes a field's nested description last.
+        put_extra(&mut m, &self.extra);
+        put(
+            &mut m,
+            "Description",
+            self.description.as_ref().map(DumpDescription::to_value),
+        );
+        Value::Object(m)
     }
 
     /// Exports one static field (see [`DumpDescription::from_static`]).
@@ -1145,17 +910,21 @@ impl DumpFile {
     /// writes: strings are JSON-escaped (QEMU prints names raw), and a file
     /// with a machine but no sections gets no dangling comma.
     pub fn to_json(&self) -> String {
-        let mut entries = Vec::with_capacity(self.sections.len() + 1);
-        if let Some(m) = &self.machine {
-            entries.push((MACHINE_KEY.to_owned(), m.out()));
-        }
+        let mut root = Map::with_capacity(self.sections.len() + 1);
+        put(
+            &mut root,
+            MACHINE_KEY,
+            self.machine.as_ref().map(DumpMachine::to_value),
+        );
         for s in &self.sections {
-            entries.push((s.qom_name.clone(), s.out()));
+            root.insert(s.qom_name.clone(), s.to_value());
         }
-        let mut out = String::new();
-        write_out(&mut out, &Out::Object(entries), 0);
-        out.push('\n');
-        out
+        let mut out = Vec::new();
+        write_dump(&mut out, &Value::Object(root), 0);
+        out.push(b'\n');
+        // serde_json writes UTF-8, and so does `write_dump`.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -1226,5 +995,88 @@ mod tests {
         assert_eq!(e.sections[0].keys(), ["Name", "zz"]);
         let again = DumpFile::parse(&e.to_json()).unwrap();
         assert_eq!(again, e);
+        // Only the last value of a repeated key is read (and checked).
+        let f = DumpFile::parse(r#"{"x": {"version_id": "one", "version_id": 2}}"#).unwrap();
+        assert_eq!(f.sections[0].version_id, Some(2));
+        // Unknown keys keep their own key order, nested ones too.
+        let g = DumpFile::parse(r#"{"x": {"zz": {"b": 1, "a": [2, {"d": 3, "c": 4}]}}}"#).unwrap();
+        assert_eq!(
+            g.sections[0].extra[0].1.to_string(),
+            r#"{"b":1,"a":[2,{"d":3,"c":4}]}"#
+        );
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        // A value of the wrong type: its path, and where it starts.
+        let text = "{\n  \"x\": {\n    \"Description\": {\n      \"Fields\": [\n        {},\n        {\"size\": \"4\"}\n      ]\n    }\n  }\n}\n";
+        let e = DumpFile::parse(text).unwrap_err();
+        assert_eq!(e.path, "section \"x\" > Description > Fields[1] > size");
+        assert_eq!((e.line, e.column), (6, 18));
+        assert_eq!(e.message, "expected an integer, got a string");
+        assert_eq!(
+            e.to_string(),
+            "section \"x\" > Description > Fields[1] > size: expected an integer, got a string (line 6 column 18)"
+        );
+        // Columns count characters; a repeated key points at its last value.
+        let e = DumpFile::parse("{\"é\": {\"Name\": 1, \"Name\": [1]}}").unwrap_err();
+        assert_eq!(e.path, "section \"é\" > Name");
+        assert_eq!((e.line, e.column), (1, 27));
+        assert_eq!(e.message, "expected a string, got an array");
+        let e = DumpFile::parse("{\"vmschkmachine\": {\"Name\": 3}}").unwrap_err();
+        assert_eq!(e.path, "vmschkmachine > Name");
+        let e = DumpFile::parse(" []").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line, e.column), ("", 1, 2));
+        assert_eq!(e.message, "expected a JSON object, got an array");
+        // A syntax error: serde_json's message, line and column.
+        let e = DumpFile::parse("{\n  \"a\": 1,\n}").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line, e.column), ("", 3, 1));
+        assert_eq!(e.to_string(), "line 3 column 1: trailing comma");
+    }
+
+    #[test]
+    fn integers() {
+        let size = |n: &str| {
+            DumpFile::parse(&format!(
+                r#"{{"x": {{"Description": {{"Fields": [{{"size": {n}}}]}}}}}}"#
+            ))
+            .map(|d| {
+                d.sections[0]
+                    .description
+                    .as_ref()
+                    .unwrap()
+                    .fields
+                    .as_ref()
+                    .unwrap()[0]
+                    .size
+            })
+        };
+        assert_eq!(size("-9223372036854775808"), Ok(Some(i64::MIN)));
+        assert_eq!(size("9223372036854775807"), Ok(Some(i64::MAX)));
+        // serde_json reads `-0` as a float; it is the integer 0 for Python.
+        assert_eq!(size("-0"), Ok(Some(0)));
+        for bad in [
+            "-0.0",
+            "1.5",
+            "1e2",
+            "9223372036854775808",
+            "18446744073709551616",
+        ] {
+            let e = size(bad).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("expected an integer that fits in 64 bits, got {bad}")
+            );
+        }
+        let e = DumpFile::parse(r#"{"x": {"Name": 2.5}}"#).unwrap_err();
+        assert_eq!(e.message, "expected a string, got a non-integer number");
+    }
+
+    #[test]
+    fn byte_order_mark_and_escapes() {
+        let d = DumpFile::parse("\u{feff}{\"x\": {\"Name\": \"a\\u00e9\\n\\\"\"}}").unwrap();
+        assert_eq!(d.sections[0].name.as_deref(), Some("aé\n\""));
+        assert!(d.to_json().contains("\"Name\": \"aé\\n\\\"\""));
+        assert!(DumpFile::parse(r#"{"x": {"Name": "\ud800"}}"#).is_err());
     }
 }

@@ -84,6 +84,7 @@
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
 
+pub mod analyzer;
 pub mod compat;
 pub mod drift;
 pub mod dump;
