@@ -259,3 +259,19 @@ fn dynamic_state_writes_back_the_vmdesc_it_was_described_by() {
         failures.join("\n")
     );
 }
+
+/// QEMU writes a list's element description into the list's own entry once
+/// per element, so keys repeat; as in Python's `json`, the last one counts.
+#[test]
+fn repeated_vmdesc_keys_keep_the_last_value() {
+    let text = br#"{"page_size": 4096, "devices": [{"name": "q", "instance_id": 0, "vmsd_name": "q", "version": 1, "fields": [{"name": "list", "type": "qtailq", "vmsd_name": "elem", "version": 1, "fields": [{"name": "a", "type": "uint8", "size": 1}], "vmsd_name": "elem", "version": 2, "fields": [{"name": "b", "type": "uint16", "size": 2}], "size": 7}], "version": 3}]}"#;
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::parse(&arena, text).unwrap();
+    let d = schema.device("q", 0).unwrap().description;
+    assert_eq!(d.version_id, 3);
+    let doc = vmstate_core::dynamic::VmdescDocument::parse(text).unwrap();
+    let devices = doc.devices.unwrap();
+    let list = &devices[0].fields.as_ref().unwrap()[0];
+    assert_eq!(list.version, Some(2));
+    assert_eq!(list.fields.as_ref().unwrap()[0].name.as_deref(), Some("b"));
+}

@@ -324,73 +324,147 @@ impl DescriptionArena {
 /// A vmdesc JSON object as QEMU writes it: a device entry (with `"name"`
 /// and `"instance_id"`), a nested `"struct"`, a subsection. Names borrow
 /// from the JSON text where they can.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VmdescObject<'a> {
     /// `"name"`: a device entry's idstr.
-    #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
     /// `"instance_id"`: a device entry's instance id.
-    #[serde(default)]
     pub instance_id: Option<u64>,
     /// `"vmsd_name"`: the description's name.
-    #[serde(borrow, default)]
     pub vmsd_name: Option<Cow<'a, str>>,
     /// `"version"`: the version it was saved at.
-    #[serde(default)]
     pub version: Option<u64>,
     /// `"fields"`.
-    #[serde(borrow, default)]
     pub fields: Option<Vec<VmdescField<'a>>>,
     /// `"subsections"`: those that were sent.
-    #[serde(borrow, default)]
     pub subsections: Option<Vec<VmdescObject<'a>>>,
 }
 
 /// One vmdesc field entry.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VmdescField<'a> {
     /// `"name"` (made unique by QEMU: `unused[1]`).
-    #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
     /// `"type"`: the `VMStateInfo` name, `struct`, `vstruct`, `nullptr`.
-    #[serde(rename = "type", borrow, default)]
     pub type_name: Option<Cow<'a, str>>,
     /// `"size"`: bytes of one element.
-    #[serde(default)]
     pub size: Option<u64>,
     /// `"index"`: the element this entry describes.
-    #[serde(default)]
     pub index: Option<u64>,
     /// `"array_len"`: elements this entry describes.
-    #[serde(default)]
     pub array_len: Option<u64>,
     /// `"struct"`: a nested description.
-    #[serde(rename = "struct", borrow, default)]
     pub nested: Option<Box<VmdescObject<'a>>>,
-    /// A `tmp`'s own description, written into the entry: `"vmsd_name"`.
-    #[serde(borrow, default)]
+    /// A `tmp`'s (or a list's) own description, written into the entry by
+    /// QEMU: `"vmsd_name"` ...
     pub vmsd_name: Option<Cow<'a, str>>,
-    /// ... `"version"`.
-    #[serde(default)]
+    /// ... `"version"` ...
     pub version: Option<u64>,
-    /// ... `"fields"`.
-    #[serde(borrow, default)]
+    /// ... and `"fields"`.
     pub fields: Option<Vec<VmdescField<'a>>>,
 }
 
 /// A whole vmdesc: `{"page_size": ..., "configuration": {...}, "devices": [...]}`.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VmdescDocument<'a> {
     /// `"page_size"`: the target page size.
-    #[serde(default)]
     pub page_size: Option<u64>,
     /// `"configuration"`: the configuration section's description.
-    #[serde(borrow, default)]
     pub configuration: Option<VmdescObject<'a>>,
     /// `"devices"`: one entry per device section.
-    #[serde(borrow, default)]
     pub devices: Option<Vec<VmdescObject<'a>>>,
 }
+
+/// A string borrowed from the JSON text when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Deserializes a vmdesc object type key by key. A key given twice keeps its
+/// last value, as Python's `json` (QEMU's analyzer) reads it: QEMU repeats
+/// `"vmsd_name"`, `"version"` and `"fields"` in the entry of a list with
+/// several elements. Unknown keys are ignored.
+macro_rules! vmdesc_object {
+    ($ty:ident { $($key:literal => $field:ident: $kind:ident),* $(,)? }) => {
+        impl<'de> Deserialize<'de> for $ty<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $ty<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a vmdesc ", stringify!($ty), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> std::result::Result<$ty<'de>, A::Error> {
+                        let mut out = $ty::default();
+                        while let Some(key) = map.next_key::<Text<'de>>()? {
+                            match key.0.as_ref() {
+                                $($key => out.$field = vmdesc_object!(@value map $kind),)*
+                                _ => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+    (@value $map:ident text) => { Some($map.next_value::<Text<'de>>()?.0) };
+    (@value $map:ident boxed) => { Some(Box::new($map.next_value()?)) };
+    (@value $map:ident value) => { Some($map.next_value()?) };
+}
+
+vmdesc_object!(VmdescObject {
+    "name" => name: text,
+    "instance_id" => instance_id: value,
+    "vmsd_name" => vmsd_name: text,
+    "version" => version: value,
+    "fields" => fields: value,
+    "subsections" => subsections: value,
+});
+
+vmdesc_object!(VmdescField {
+    "name" => name: text,
+    "type" => type_name: text,
+    "size" => size: value,
+    "index" => index: value,
+    "array_len" => array_len: value,
+    "struct" => nested: boxed,
+    "vmsd_name" => vmsd_name: text,
+    "version" => version: value,
+    "fields" => fields: value,
+});
+
+vmdesc_object!(VmdescDocument {
+    "page_size" => page_size: value,
+    "configuration" => configuration: value,
+    "devices" => devices: value,
+});
 
 impl<'a> VmdescDocument<'a> {
     /// Parses a vmdesc JSON text.

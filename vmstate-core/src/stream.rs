@@ -116,11 +116,9 @@ impl<'d> StreamSchema<'d> {
                     "vmdesc: device {idstr} instance {instance_id}: {e}"
                 ))
             })?;
-            // A repeated device: the first one describes it, as the
-            // analyzer's lookup finds the first.
-            index
-                .entry((idstr.to_owned(), instance_id))
-                .or_insert(devices.len());
+            // A repeated device: the last entry describes it, as in the
+            // analyzer (a dict by idstr and instance).
+            index.insert((idstr.to_owned(), instance_id), devices.len());
             devices.push(DeviceDescription {
                 idstr: idstr.to_owned(),
                 instance_id,
