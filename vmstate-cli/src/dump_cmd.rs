@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use qemufile::ram::{RamItem, RamKind};
 use qemufile::stream::{SectionKind, Vmdesc};
 use vmstate_core::PrettyPrinter;
+use vmstate_core::analyzer::{StateJsonOptions, write_state_json};
 use vmstate_core::dynamic::DescriptionArena;
 use vmstate_core::stream::{Event, SectionItem, section_root};
 
@@ -52,7 +53,7 @@ pub struct DumpArgs {
 pub fn run(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match args.format {
         DumpFormat::Text => report("dump", dump_text(args, out, err), err),
-        DumpFormat::Json => crate::stream_cmd::run_dump_json(args, out, err),
+        DumpFormat::Json => report("dump", dump_json(args, out), err),
     }
 }
 
@@ -72,6 +73,39 @@ fn hex(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// `--format json`: [`vmstate_core::analyzer::write_state_json`], which
+/// prints nothing unless the whole stream reads. Commands and iterative
+/// sections the analyzer refuses are carried on past (its `lenient` mode).
+fn dump_json(args: &DumpArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut input = Input::open(args.file.as_deref()).map_err(CliError::Input)?;
+    let name = input.name.clone();
+    let arena = DescriptionArena::new();
+    let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
+    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let options = StateJsonOptions {
+        memory: args.memory,
+        lenient: true,
+    };
+    match write_state_json(&mut dec, &mut *out, &options) {
+        Ok(()) => Ok(out.flush()?),
+        Err(e) => match e.kind() {
+            vmstate_core::ErrorKind::Stream(qemufile::ErrorKind::Io(io)) if is_output_error(&e) => {
+                Err(CliError::Output(std::io::Error::new(
+                    io.kind(),
+                    io.to_string(),
+                )))
+            }
+            _ => Err(CliError::Stream { name, source: e }),
+        },
+    }
+}
+
+/// True for an error writing the output, not reading the input: input
+/// errors carry the byte offset where they happened, output errors none.
+fn is_output_error(e: &vmstate_core::Error) -> bool {
+    e.offset().is_none()
 }
 
 fn dump_text(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {

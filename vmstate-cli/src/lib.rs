@@ -4,9 +4,8 @@
 //! [`vmstate_core::stream`] (the stream engine), the visitors of
 //! `vmstate-core` and [`qemufile`].
 //!
-//! * [`dump_cmd`], [`check_cmd`], [`reencode_cmd`], [`diff_cmd`]: `vmstate
-//!   dump`, `check`, `reencode`, `diff`; [`stream_cmd`]: `desc` and `dump
-//!   --format json`.
+//! * [`dump_cmd`], [`desc_cmd`], [`check_cmd`], [`reencode_cmd`],
+//!   [`diff_cmd`]: `vmstate dump`, `desc`, `check`, `reencode`, `diff`.
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
 //!   TCP with a real QEMU).
 //! * [`compat_cmd`]: `vmstate compat` ([`vmstate_core::compat`], QEMU's
@@ -18,15 +17,12 @@
 
 pub mod check_cmd;
 pub mod compat_cmd;
-pub mod decode;
+pub mod desc_cmd;
 pub mod diff_cmd;
 pub mod dump_cmd;
 pub mod error;
 pub mod input;
 pub mod net_cmd;
 pub mod output;
-pub mod pyjson;
 pub mod reencode_cmd;
-pub mod render;
 pub mod session;
-pub mod stream_cmd;

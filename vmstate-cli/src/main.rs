@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vmstate_cli::{check_cmd, compat_cmd, diff_cmd, dump_cmd, net_cmd, reencode_cmd, stream_cmd};
+use vmstate_cli::{check_cmd, compat_cmd, desc_cmd, diff_cmd, dump_cmd, net_cmd, reencode_cmd};
 
 /// Inspect, check and compare QEMU migration state.
 #[derive(Debug, Parser)]
@@ -23,7 +23,7 @@ enum Command {
     /// by field (text), or the JSON of QEMU's analyze-migration.py.
     Dump(dump_cmd::DumpArgs),
     /// Print a stream's vmdesc like analyze-migration.py -d desc.
-    Desc(stream_cmd::DescArgs),
+    Desc(desc_cmd::DescArgs),
     /// Decode every section and write the stream again (byte-identical).
     Reencode(reencode_cmd::ReencodeArgs),
     /// Validate a stream: structure, footers, sizes against the vmdesc;
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     let status = match &cli.command {
         Command::Compat(args) => compat_cmd::run(args, out, err),
         Command::Dump(args) => dump_cmd::run(args, out, err),
-        Command::Desc(args) => stream_cmd::run_desc(args, out, err),
+        Command::Desc(args) => desc_cmd::run(args, out, err),
         Command::Reencode(args) => reencode_cmd::run(args, out, err),
         Command::Check(args) => check_cmd::run(args, out, err),
         Command::Diff(args) => diff_cmd::run(args, out, err),

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use qemufile::SliceReader;
 use vmstate_cli::check_cmd::{self, CheckArgs};
+use vmstate_cli::desc_cmd::{self, DescArgs};
 use vmstate_cli::diff_cmd::{self, DiffArgs};
 use vmstate_cli::dump_cmd::{self, DumpArgs, DumpFormat};
 use vmstate_cli::reencode_cmd::{self, ReencodeArgs};
-use vmstate_cli::stream_cmd::{self, DescArgs};
 use vmstate_core::dynamic::DescriptionArena;
 use vmstate_core::stream::{Event, StreamDecoder, StreamSchema};
 
@@ -144,7 +144,7 @@ fn desc_equals_the_analyzer() {
         let args = DescArgs {
             file: c.mig.clone(),
         };
-        let (status, out, err) = run(|o, e| stream_cmd::run_desc(&args, o, e));
+        let (status, out, err) = run(|o, e| desc_cmd::run(&args, o, e));
         assert_eq!(status, 0, "{}: {err}", c.mig.display());
         let expected = match &c.desc {
             Some(d) => parse(&std::fs::read_to_string(d).unwrap(), d),

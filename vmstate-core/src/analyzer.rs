@@ -2095,6 +2095,49 @@ pub fn write_state_json<'d, R: QemuRead, W: Write>(
     out.flush().map_err(output_error)
 }
 
+/// Writes `value` as Python's `json.dumps(value, indent=4)` (with
+/// `ensure_ascii`) writes it: what `analyze-migration.py -d desc` prints for
+/// a vmdesc. `level` is the indentation level of `value` itself (0 at the
+/// top). Objects keep their order (serde_json's `preserve_order`).
+pub fn write_python_json(value: &serde_json::Value, out: &mut Vec<u8>, level: usize) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => push_py_str(out, s),
+        Value::Array(items) if items.is_empty() => out.extend_from_slice(b"[]"),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline_indent(out, level + 1);
+                write_python_json(item, out, level + 1);
+            }
+            newline_indent(out, level);
+            out.push(b']');
+        }
+        Value::Object(members) if members.is_empty() => out.extend_from_slice(b"{}"),
+        Value::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                newline_indent(out, level + 1);
+                push_py_str(out, key);
+                out.extend_from_slice(b": ");
+                write_python_json(item, out, level + 1);
+            }
+            newline_indent(out, level);
+            out.push(b'}');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
