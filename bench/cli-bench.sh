@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# cli-bench.sh: throughput and peak memory of `vmstate check` / `vmstate dump --format json`
-# against `cat` and QEMU's scripts/analyze-migration.py.
+# cli-bench.sh: throughput and peak memory of `vmstate check`, `vmstate dump --format json`
+# and `vmstate reencode` against `cat`, `cp` and QEMU's scripts/analyze-migration.py, in
+# the same run.
 #
 # Usage: bench/cli-bench.sh [RESULTS.md]
 #   Env: BENCH_DIR (default /tmp/vmstate-bench: blob, scenario file, big stream),
@@ -23,6 +24,7 @@ mkdir -p "$BENCH_DIR"
 cargo build --release -q -p vmstate-cli --manifest-path "$ROOT/Cargo.toml"
 V=$ROOT/target/release/vmstate
 DEVICES=$ROOT/vmstate-cli/tests/data/streams/x86-pc-devices.mig
+NICS=$ROOT/tests/fixtures/x86-pc-5nics.mig
 BIG=$BENCH_DIR/streams/x86-pc-big.mig
 
 # 1. The big stream: a paused pc guest whose RAM holds BLOB_MIB MiB of random data
@@ -40,7 +42,7 @@ has_analyzer=0
 [[ -r $ANALYZER ]] && has_analyzer=1 || echo "note: $ANALYZER not found: analyzer not measured" >&2
 
 # Warm the page cache.
-cat "$BIG" "$DEVICES" > /dev/null; cat "$BIG" "$DEVICES" > /dev/null
+cat "$BIG" "$DEVICES" "$NICS" > /dev/null; cat "$BIG" "$DEVICES" "$NICS" > /dev/null
 
 # mean_secs CMD: mean wall time of RUNS runs (hyperfine, or a /usr/bin/time loop).
 mean_secs() {
@@ -65,28 +67,31 @@ max_rss_mib() {
 }
 
 {
-  echo "| stream | bytes | command | mean s | MiB/s | vs cat | vs analyzer | max RSS MiB |"
+  echo "| stream | bytes | command | mean s | MiB/s | vs cat (cp for reencode) | vs analyzer | max RSS MiB |"
   echo "|---|---:|---|---:|---:|---:|---:|---:|"
 } > "$OUT"
-for s in "$BIG" "$DEVICES"; do
+for s in "$BIG" "$DEVICES" "$NICS"; do
   bytes=$(stat -c %s "$s"); mib=$(python3 -c "print($bytes / 1048576)")
   declare -A T=() R=()
-  cmds=(cat check dump)
-  declare -A C=([cat]="cat $s" [check]="$V check $s" [dump]="$V dump $s --format json")
+  cmds=(cat cp check dump reencode)
+  declare -A C=([cat]="cat $s" [cp]="cp $s $BENCH_DIR/out-cp.mig" [check]="$V check $s"
+                [dump]="$V dump $s --format json" [reencode]="$V reencode $s -o $BENCH_DIR/out-re.mig")
   if [[ $has_analyzer == 1 ]]; then cmds+=(analyzer); C[analyzer]="python3 $ANALYZER -f $s"; fi
   for c in "${cmds[@]}"; do
     T[$c]=$(mean_secs "${C[$c]}")
     R[$c]=$(max_rss_mib "${C[$c]}")
   done
+  cmp "$s" "$BENCH_DIR/out-re.mig" || { echo "reencode of $s is not byte-identical" >&2; exit 1; }
+  rm -f "$BENCH_DIR/out-cp.mig" "$BENCH_DIR/out-re.mig"
   for c in "${cmds[@]}"; do
-    python3 - "$(basename "$s")" "$bytes" "$c" "${C[$c]}" "${T[$c]}" "$mib" "${T[cat]}" "${T[analyzer]:-}" "${R[$c]}" >> "$OUT" <<'PY'
+    python3 - "$(basename "$s")" "$bytes" "$c" "${T[$c]}" "$mib" "${T[cat]}" "${T[cp]}" "${T[analyzer]:-}" "${R[$c]}" >> "$OUT" <<'PY'
 import sys
-name, bytes_, c, cmd, t, mib, tcat, tana, rss = sys.argv[1:10]
-t, mib, tcat = float(t), float(mib), float(tcat)
-cmd = cmd.replace(sys.argv[1], "STREAM") if False else c
-vs_cat = "%.2f" % (tcat / t) if c != "cat" else "1"
-vs_ana = ("%.0fx faster" % (float(tana) / t)) if tana and c != "analyzer" else ""
-print("| %s | %s | %s | %.4f | %.0f | %s | %s | %s |" % (name, bytes_, c, t, mib / t, vs_cat, vs_ana, rss))
+name, bytes_, c, t, mib, tcat, tcp, tana, rss = sys.argv[1:10]
+t, mib, tcat, tcp = float(t), float(mib), float(tcat), float(tcp)
+base = tcp if c == "reencode" else tcat
+vs = "%.2f" % (base / t) if c not in ("cat", "cp") else "1"
+vs_ana = ("%.0fx faster" % (float(tana) / t)) if tana and c not in ("analyzer", "cat", "cp") else ""
+print("| %s | %s | %s | %.4f | %.0f | %s | %s | %s |" % (name, bytes_, c, t, mib / t, vs, vs_ana, rss))
 PY
   done
   unset T R C

@@ -37,6 +37,26 @@
 //! Loading is transactional: [`load`] and [`load_from_slice`] leave the
 //! destination exactly as it was unless everything, hooks included, succeeded.
 //!
+//! # One walk for typed and run-time state
+//!
+//! [`visit_struct_at`] is the one walk (QEMU's `vmstate_save_vmsd` and
+//! `vmstate_load_vmsd`). It runs over anything that implements [`Walk`]: a
+//! `#[derive(VmState)]` value, whose [`Description`] is a `const`, or a
+//! [`dynamic::DynamicState`], whose description was built at run time from
+//! a stream's vmdesc by a [`dynamic::DescriptionArena`]. Visitors and
+//! descriptions carry the lifetime `'d` of the names they hand out
+//! (`Visitor<'d>`, `Description<'d>`): `'static` for derived types, the
+//! arena's for run-time ones, so derived code pays nothing for it. Every
+//! visitor works on both: [`InputVisitor`], [`OutputVisitor`],
+//! [`PrettyPrinter`], [`vmdesc::VmdescVisitor`], [`analyzer::AnalyzerJson`],
+//! [`tokens::TokenRecorder`].
+//!
+//! [`stream`] reads and writes whole migration streams as events: device
+//! sections decoded into dynamic state, loaded into typed models or
+//! skipped; RAM and the other iterative sections as records whose data the
+//! caller reads, copies or skips. [`registry`] loads and saves whole
+//! streams for a VMM's registered devices.
+//!
 //! # Attributes
 //!
 //! Values are Rust expressions and paths, checked by the compiler.
