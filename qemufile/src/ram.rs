@@ -54,6 +54,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::payload::{Payload, payload_methods};
 use crate::stream::{Configuration, IdStr};
 use crate::{Error, ErrorKind, QemuRead, QemuWrite, Result};
 
@@ -402,7 +403,7 @@ pub struct MappedRegion {
 pub struct RamReader {
     config: RamConfig,
     last_block: Option<IdStr>,
-    pending: u64,
+    payload: Payload,
     blocks_left: u64,
     region: Option<MappedRegion>,
 }
@@ -413,7 +414,7 @@ impl RamReader {
         RamReader {
             config,
             last_block: None,
-            pending: 0,
+            payload: Payload::default(),
             blocks_left: 0,
             region: None,
         }
@@ -429,52 +430,14 @@ impl RamReader {
         self.last_block.as_ref()
     }
 
-    /// Payload bytes of the last item not read yet.
-    pub fn payload_remaining(&self) -> u64 {
-        self.pending
-    }
-
     /// For a mapped-ram block entry just read: where its region lies.
     pub fn mapped_region(&self) -> Option<MappedRegion> {
         self.region
     }
 
-    /// Reads the next `buf.len()` payload bytes of the last item (page data,
-    /// XBZRLE data, or a mapped-ram region), in as many calls as wanted.
-    pub fn read_payload<R: QemuRead>(&mut self, r: &mut R, buf: &mut [u8]) -> Result<()> {
-        if buf.len() as u64 > self.pending {
-            return Err(Error::new(
-                r.position(),
-                ErrorKind::InvalidState("read beyond the record's payload"),
-            ));
-        }
-        r.read_into(buf)?;
-        self.pending -= buf.len() as u64;
-        Ok(())
-    }
-
-    /// Skips what is left of the payload (without copying when the input
-    /// supports it); returns the bytes skipped.
-    pub fn skip_payload<R: QemuRead>(&mut self, r: &mut R) -> Result<u64> {
-        let n = self.pending;
-        if n > 0 {
-            r.skip(n)?;
-            self.pending = 0;
-        }
-        Ok(n)
-    }
-
-    /// Copies what is left of the payload from `r` to `w` in bounded chunks.
-    pub fn copy_payload<R: QemuRead, W: QemuWrite>(&mut self, r: &mut R, w: &mut W) -> Result<u64> {
-        let mut buf = [0u8; 8192];
-        let total = self.pending;
-        while self.pending > 0 {
-            let n = self.pending.min(buf.len() as u64) as usize;
-            self.read_payload(r, &mut buf[..n])?;
-            w.put_bytes(&buf[..n])?;
-        }
-        Ok(total)
-    }
+    // The payload of the last item: page data, XBZRLE data, or a mapped-ram
+    // region.
+    payload_methods!();
 
     /// Reads the next item, first skipping any unread payload of the previous one.
     pub fn next_item<R: QemuRead>(&mut self, r: &mut R) -> Result<RamItem> {
@@ -511,7 +474,7 @@ impl RamReader {
             }
             FLAG_ZERO => RamKind::Zero { fill: r.get_u8()? },
             FLAG_PAGE => {
-                self.pending = self.config.page_size;
+                self.payload.set(self.config.page_size);
                 RamKind::Page
             }
             FLAG_XBZRLE => {
@@ -523,7 +486,7 @@ impl RamReader {
                 if u64::from(len) > self.config.page_size {
                     return Err(Error::new(at, ErrorKind::XbzrleLength(len)));
                 }
-                self.pending = len.into();
+                self.payload.set(len.into());
                 RamKind::Xbzrle { encoding, len }
             }
             FLAG_MULTIFD_FLUSH => RamKind::MultifdFlush,
@@ -635,7 +598,7 @@ impl RamReader {
                 },
             ));
         }
-        self.pending = end - pos;
+        self.payload.set(end - pos);
         self.region = Some(MappedRegion {
             bitmap_offset: h.bitmap_offset,
             bitmap_len,
