@@ -199,15 +199,16 @@ impl DescriptionArena {
             .name
             .as_deref()
             .ok_or_else(|| bad(parent, format!("field {i} has no \"name\" string")))?;
-        let path = format!("{parent}.{name}");
+        // The field's path, for errors and nested descriptions only.
+        let path = || format!("{parent}.{name}");
         let ty = f
             .type_name
             .as_deref()
-            .ok_or_else(|| bad(&path, "no \"type\" string"))?;
+            .ok_or_else(|| bad(&path(), "no \"type\" string"))?;
         let (size, index, array_len) = (f.size, f.index, f.array_len);
         if let Some(n) = array_len.filter(|&n| n > MAX_ARRAY_ELEMENTS) {
             return Err(bad(
-                &path,
+                &path(),
                 format!("\"array_len\" {n} is more than the {MAX_ARRAY_ELEMENTS} elements allowed"),
             ));
         }
@@ -236,7 +237,7 @@ impl DescriptionArena {
         let is_array = array_len.is_some() || index.is_some() || continues;
         let layout = if is_array {
             let len = usize::try_from(array_len.unwrap_or(1))
-                .map_err(|_| bad(&path, "\"array_len\" does not fit in memory"))?;
+                .map_err(|_| bad(&path(), "\"array_len\" does not fit in memory"))?;
             Layout::Array {
                 len,
                 element: self.bump.alloc(element),
@@ -258,22 +259,22 @@ impl DescriptionArena {
         f: &VmdescField<'_>,
         ty: &str,
         size: Option<u64>,
-        path: &str,
+        path: &dyn Fn() -> String,
         depth: usize,
     ) -> Result<Layout<'a>> {
         let sized = |what: &str| -> Result<usize> {
-            let n = size.ok_or_else(|| bad(path, format!("{what} field without \"size\"")))?;
+            let n = size.ok_or_else(|| bad(&path(), format!("{what} field without \"size\"")))?;
             usize::try_from(n)
-                .map_err(|_| bad(path, format!("\"size\" {n} does not fit in memory")))
+                .map_err(|_| bad(&path(), format!("\"size\" {n} does not fit in memory")))
         };
         Ok(match ty {
             "struct" | "vstruct" => {
                 let nested = f
                     .nested
                     .as_deref()
-                    .ok_or_else(|| bad(path, format!("{ty} field without \"struct\"")))?;
+                    .ok_or_else(|| bad(&path(), format!("{ty} field without \"struct\"")))?;
                 let description =
-                    self.description(nested.vmsd_name.as_deref(), nested, path, depth + 1)?;
+                    self.description(nested.vmsd_name.as_deref(), nested, &path(), depth + 1)?;
                 Layout::Struct {
                     description,
                     pinned_version: (ty == "vstruct").then_some(description.version_id),
@@ -287,7 +288,7 @@ impl DescriptionArena {
                     f.version,
                     f.fields.as_deref(),
                     None,
-                    path,
+                    &path(),
                     depth + 1,
                 )?;
                 match (description.fixed_size(), size) {
