@@ -212,10 +212,16 @@ fn dump_text(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                     }
                 }
             },
-            Event::Item(SectionItem::Raw { len }) => writeln!(
-                out,
-                "# {len} byte(s) of an iterative section this build does not know"
-            )?,
+            Event::Item(SectionItem::Raw { len }) => {
+                // Shown raw: this build does not know the section's format.
+                let mut raw = vec![0; usize::try_from(len).unwrap_or(0)];
+                dec.read_payload(&mut raw).map_err(&fail)?;
+                writeln!(
+                    out,
+                    "# {len} byte(s) of an iterative section this build does not know: 0x{}",
+                    hex(&raw)
+                )?;
+            }
             Event::Item(item) => writeln!(out, "# {item:?}")?,
             Event::IterativeEnd => {
                 if pages + zero > 0 {

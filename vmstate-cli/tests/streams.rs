@@ -585,3 +585,49 @@ fn every_fixture_checks_dumps_and_reencodes() {
     }
     assert!(seen >= 10, "{seen} fixtures");
 }
+
+/// An iterative section this build does not know: `check` names it and
+/// warns, `dump` shows its bytes raw, `reencode` keeps it identical.
+#[test]
+fn unknown_iterative_sections_are_named_shown_raw_and_kept() {
+    let mut bytes = std::fs::read(root().join("tests/fixtures/ppc64-pseries.mig")).unwrap();
+    let name = b"spapr/htab";
+    let mut i = 0;
+    while let Some(p) = bytes[i..].windows(name.len()).position(|w| w == name) {
+        let at = i + p;
+        // Section headers only (a length byte before the name), not the vmdesc.
+        if bytes[at - 1] == name.len() as u8 && bytes[at - 2] != b'"' {
+            bytes[at + name.len() - 1] = b'X';
+        }
+        i = at + 1;
+    }
+    let t = Temp::new(&bytes);
+    let (status, out, err) = check(&t.0);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.contains(": OK: "), "{out}");
+    assert!(
+        err.contains("iterative section spapr/htaX (id 562) is not known to this build"),
+        "{err}"
+    );
+    let args = DumpArgs {
+        file: Some(t.0.clone()),
+        format: DumpFormat::Text,
+        memory: false,
+        vmdesc: None,
+    };
+    let (status, out, err) = run(|o, e| dump_cmd::run(&args, o, e));
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        out.contains("# 4 byte(s) of an iterative section this build does not know: 0x00000015"),
+        "{out}"
+    );
+    let re = Temp::new(b"");
+    let args = ReencodeArgs {
+        file: t.0.clone(),
+        output: re.0.clone(),
+        vmdesc: None,
+    };
+    let (status, _, err) = run(|o, e| reencode_cmd::run(&args, o, e));
+    assert_eq!(status, 0, "{err}");
+    assert!(std::fs::read(&re.0).unwrap() == bytes);
+}
