@@ -102,8 +102,15 @@ impl<S: Read, W: Write> Read for Tee<S, W> {
     }
 }
 
+/// A timeout in seconds; non-positive, not a number or beyond what a
+/// `Duration` holds is "practically forever" (about 30 years), never a panic.
 fn secs(t: f64) -> Duration {
-    Duration::from_secs_f64(if t.is_finite() && t > 0.0 { t } else { 1e9 })
+    const FOREVER: Duration = Duration::from_secs(1_000_000_000);
+    if t.is_finite() && t > 0.0 {
+        Duration::try_from_secs_f64(t).map_or(FOREVER, |d| d.min(FOREVER))
+    } else {
+        FOREVER
+    }
 }
 
 fn mib_s(bytes: u64, d: Duration) -> f64 {
@@ -350,6 +357,23 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
     }
 }
 
+/// Writes all of `buf`, counting in `sent` every byte the socket took (also
+/// when it fails part way).
+fn write_counted(sock: &mut TcpStream, mut buf: &[u8], sent: &mut u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match sock.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *sent += n as u64;
+                buf = &buf[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
     let timeout = secs(args.timeout);
     let name = args.file.display().to_string();
@@ -358,6 +382,9 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
     let mut sock = connect(&args.addr, timeout)?;
     let peer = sock.peer_addr().map_err(|e| e.to_string())?;
     let _ = sock.set_nodelay(true);
+    // A peer that accepts but stops reading must not block us forever.
+    sock.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let mut buf = vec![0u8; 1 << 20];
     let mut sent = 0u64;
@@ -368,13 +395,21 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("reading {name}: {e}")),
         };
-        if let Err(e) = sock.write_all(&buf[..n]) {
+        if let Err(e) = write_counted(&mut sock, &buf[..n], &mut sent) {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                return Err(format!(
+                    "{peer} stopped reading: no progress for {timeout:?} after {sent} of {len} \
+                     bytes"
+                ));
+            }
             return Err(format!(
                 "{peer} closed the connection after {sent} of {len} bytes ({e}): the \
                  destination refused the stream (see its log)"
             ));
         }
-        sent += n as u64;
     }
     let written = t0.elapsed();
     let _ = sock.shutdown(Shutdown::Write);
@@ -448,5 +483,13 @@ mod tests {
             assert!(e.is_eof());
         }
         assert_eq!(sink, data);
+    }
+
+    #[test]
+    fn timeouts_never_panic() {
+        for t in [1e20, f64::MAX, f64::INFINITY, f64::NAN, -1.0, 0.0] {
+            assert!(secs(t) >= Duration::from_secs(1_000_000), "{t}");
+        }
+        assert_eq!(secs(0.25), Duration::from_millis(250));
     }
 }
