@@ -631,3 +631,39 @@ fn unknown_iterative_sections_are_named_shown_raw_and_kept() {
     assert_eq!(status, 0, "{err}");
     assert!(std::fs::read(&re.0).unwrap() == bytes);
 }
+
+/// `check` refuses RAM pages QEMU refuses: outside their block ("Illegal
+/// RAM offset") or naming a block that is not in the block list ("Unknown
+/// ramblock").
+#[test]
+fn check_refuses_ram_pages_qemu_refuses() {
+    use qemufile::ram::{RamItem, RamKind};
+    use vmstate_core::stream::SectionItem;
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &good).unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(&good), schema.as_ref()).unwrap();
+    // The first data page naming its block, and the first CONTINUE one.
+    let (mut named, mut cont) = (None, None);
+    while let Some(ev) = dec.next_event().unwrap() {
+        if let Event::Item(SectionItem::Ram(RamItem::Record(r))) = ev {
+            if r.kind == RamKind::Page {
+                let end = dec.position() as usize;
+                match &r.block {
+                    Some(b) if named.is_none() => named = Some((end, b.as_bytes().len())),
+                    None if cont.is_none() => cont = Some(end - 8),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let (end, name_len) = named.unwrap();
+    let mut b = good.clone();
+    b[end - 1] ^= 0x20; // the block name's last letter
+    let record = (end - 8 - 1 - name_len) as u64;
+    assert_check_fails(&b, record, "Unknown ramblock");
+    let at = cont.unwrap();
+    let mut b = good.clone();
+    b[at + 2] = 0x01; // the address += 1 TiB
+    assert_check_fails(&b, at as u64, "Illegal RAM offset");
+}

@@ -37,7 +37,6 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::HashMap;
 
 use qemufile::ram::{RamBlock, RamConfig, RamItem, RamKind, RamRecord};
 use qemufile::stream::{
@@ -920,12 +919,11 @@ impl RamPayload<'_> {
     }
 }
 
-/// The RAM side of a load: the stream's block list, the block a CONTINUE
-/// record refers to.
+/// The RAM side of a load: the block a CONTINUE record refers to (the
+/// stream engine checks pages against the block list).
 #[derive(Default)]
 struct RamLoad {
     header: Option<SectionHeader>,
-    blocks: HashMap<IdStr, u64>,
     last: Option<IdStr>,
 }
 
@@ -943,7 +941,6 @@ impl RamLoad {
                 if block.mapped_ram.is_some() {
                     stats.mapped_regions += 1;
                 }
-                self.blocks.insert(block.name.clone(), block.length);
                 return sink.block(block, &mut RamPayload { source: dec });
             }
             RamItem::Record(record) => record,
@@ -962,26 +959,13 @@ impl RamLoad {
             }
             return sink.record(record);
         }
-        // The reader refuses CONTINUE before any block was named.
+        // The stream engine has checked the page against the block list
+        // (QEMU's unknown ramblock, illegal offset and zero page checks).
         let Some(block) = self.last.clone() else {
             return Err(Error::msg("RAM page record without a block"));
         };
-        let Some(&length) = self.blocks.get(&block) else {
-            return Err(Error::msg(format!(
-                "Unknown ramblock \"{block}\", cannot accept migration"
-            )));
-        };
-        if record.addr >= length {
-            return Err(Error::msg(format!(
-                "Illegal RAM offset {:x} (block \"{block}\" is {length:#x} bytes)",
-                record.addr
-            )));
-        }
         match record.kind {
-            RamKind::Zero { fill } => {
-                if fill != 0 {
-                    return Err(Error::msg(format!("Found a zero page with value {fill}")));
-                }
+            RamKind::Zero { .. } => {
                 stats.zero_pages += 1;
                 sink.zero_page(&block, record.addr)
             }

@@ -310,6 +310,64 @@ impl RawScan {
     }
 }
 
+/// The RAM blocks of the stream's block list, to check every page record as
+/// QEMU's `ram_load_precopy` does.
+#[derive(Debug, Default)]
+struct RamBlocks {
+    lengths: HashMap<qemufile::stream::IdStr, u64>,
+}
+
+impl RamBlocks {
+    /// Checks a RAM item read at offset `at`; `last` is the block a CONTINUE
+    /// record refers to.
+    fn check(
+        &mut self,
+        item: &RamItem,
+        last: Option<&qemufile::stream::IdStr>,
+        at: u64,
+    ) -> Result<()> {
+        let record = match item {
+            RamItem::Block(block) => {
+                self.lengths.insert(block.name.clone(), block.length);
+                return Ok(());
+            }
+            RamItem::Record(record) => record,
+        };
+        if !matches!(
+            record.kind,
+            RamKind::Zero { .. } | RamKind::Page | RamKind::Xbzrle { .. }
+        ) {
+            return Ok(());
+        }
+        let Some(block) = record.block.as_ref().or(last) else {
+            return Err(Error::msg("RAM page record without a block").at_offset(at));
+        };
+        let Some(&length) = self.lengths.get(block) else {
+            return Err(Error::msg(format!(
+                "Unknown ramblock \"{block}\", cannot accept migration: the page names a \
+                 block that is not in the stream's block list"
+            ))
+            .at_offset(at));
+        };
+        if record.addr >= length {
+            return Err(Error::msg(format!(
+                "Illegal RAM offset {:x}: block \"{block}\" is {length:#x} bytes",
+                record.addr
+            ))
+            .at_offset(at));
+        }
+        if let RamKind::Zero { fill } = record.kind {
+            if fill != 0 {
+                return Err(Error::msg(format!(
+                    "Found a zero page with value {fill}: QEMU's loader accepts only 0"
+                ))
+                .at_offset(at));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Items,
@@ -328,6 +386,7 @@ pub struct StreamDecoder<'s, 'd, R: QemuRead> {
     reader: StreamReader<R>,
     schema: Option<&'s StreamSchema<'d>>,
     ram: RamReader,
+    ram_blocks: RamBlocks,
     htab: HtabReader,
     stattrib: StattribReader,
     dirty_bitmap: DirtyBitmapReader,
@@ -356,6 +415,7 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             reader,
             schema,
             ram,
+            ram_blocks: RamBlocks::default(),
             htab: HtabReader::new(),
             stattrib: StattribReader::new(S390Body::StorageAttributes),
             dirty_bitmap: DirtyBitmapReader::new(),
@@ -424,7 +484,10 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
                 let body = self.reader.body();
                 let (item, ends) = match kind {
                     IterativeKind::Ram => {
+                        self.ram.skip_payload(body)?;
+                        let at = body.position();
                         let item = self.ram.next_item(body)?;
+                        self.ram_blocks.check(&item, self.ram.last_block(), at)?;
                         let ends = matches!(
                             item,
                             RamItem::Record(RamRecord {
