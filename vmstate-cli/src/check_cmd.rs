@@ -76,7 +76,7 @@ pub fn check_path(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
+    let mut input = Input::open(Some(&args.file))?;
     let name = input.name.clone();
     let arena = DescriptionArena::new();
     let mut unusable = false;

@@ -8,6 +8,8 @@ use vmstate_core::dump::DumpFile;
 
 use vmstate_core::compat::{self, Options};
 
+use crate::error::CliError;
+
 /// Output format of `vmstate compat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -47,10 +49,12 @@ pub struct CompatArgs {
 /// input is never mistaken for a single finding.
 pub const EXIT_INPUT_ERROR: u8 = 255;
 
-fn load(path: &Path) -> Result<DumpFile, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    DumpFile::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+fn load(path: &Path) -> Result<DumpFile, CliError> {
+    let text = std::fs::read_to_string(path).map_err(CliError::file("read", path))?;
+    DumpFile::parse(&text).map_err(|source| CliError::Dump {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Runs `vmstate compat`, printing to `out` and errors to `err`; returns

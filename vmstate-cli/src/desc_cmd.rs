@@ -21,7 +21,7 @@ pub fn run(args: &DescArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn desc(args: &DescArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
+    let input = Input::open(Some(&args.file))?;
     let Some((at, json)) = &input.vmdesc else {
         return Err(CliError::Invalid {
             name: input.name.clone(),

@@ -50,7 +50,7 @@ fn split(line: &str) -> Option<Line> {
 }
 
 fn snapshot(path: &Path) -> Result<Snapshot, CliError> {
-    let mut input = Input::open(Some(path)).map_err(CliError::Input)?;
+    let mut input = Input::open(Some(path))?;
     let arena = DescriptionArena::new();
     let schema = session::schema(&arena, &input, None)?;
     let mut dec = session::decoder(&mut input, schema.as_ref())?;

@@ -79,7 +79,7 @@ fn hex(bytes: &[u8]) -> String {
 /// prints nothing unless the whole stream reads. Commands and iterative
 /// sections the analyzer refuses are carried on past (its `lenient` mode).
 fn dump_json(args: &DumpArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref()).map_err(CliError::Input)?;
+    let mut input = Input::open(args.file.as_deref())?;
     let name = input.name.clone();
     let arena = DescriptionArena::new();
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
@@ -109,7 +109,7 @@ fn is_output_error(e: &vmstate_core::Error) -> bool {
 }
 
 fn dump_text(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref()).map_err(CliError::Input)?;
+    let mut input = Input::open(args.file.as_deref())?;
     let name = input.name.clone();
     let arena = DescriptionArena::new();
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;

@@ -5,9 +5,31 @@ use std::io::{self, Write};
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// An input could not be opened or read.
+    /// A file could not be opened, created or read.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// What was being done: "open", "create", "read", "replace".
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An input is not usable as asked (the input as the output, a reader
+    /// used twice, ...).
     #[error("{0}")]
     Input(String),
+    /// A `-dump-vmstate` file does not parse.
+    #[error("{path}: {source}")]
+    Dump {
+        /// The file.
+        path: String,
+        /// What the parser found.
+        source: vmstate_core::dump::DumpError,
+    },
+    /// The network peer or the connection failed (`listen`, `send`).
+    #[error("{0}")]
+    Network(String),
     /// A stream (or a vmdesc) is broken: the library's error names the byte
     /// offset, section and field.
     #[error("{name}: {source}")]
@@ -31,6 +53,19 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// A failed file operation on `path`.
+    pub fn file(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl Fn(std::io::Error) -> CliError {
+        let path = path.display().to_string();
+        move |source| CliError::File {
+            action,
+            path: path.clone(),
+            source,
+        }
+    }
+
     /// A library error about the input `name`.
     pub fn stream(name: &str) -> impl Fn(vmstate_core::Error) -> CliError + '_ {
         move |source| CliError::Stream {

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use qemufile::stream::find_vmdesc;
 use qemufile::{Error, ErrorKind, QemuRead, SliceReader};
 
+use crate::error::CliError;
+
 /// The sample stream `vmstate dump` shows without a FILE: QEMU 10.0.2,
 /// x86 `pc-i440fx-10.0`, paused, 32 MiB.
 pub static SAMPLE_STREAM: &[u8] = include_bytes!("../data/x86-pc-min.mig");
@@ -221,20 +223,8 @@ pub struct Input {
     /// The vmdesc JSON and the offset of its `0x06` byte, if the stream ends with one.
     pub vmdesc: Option<(u64, Arc<Vec<u8>>)>,
     reader: Option<AnyReader<'static>>,
-    /// Where a fresh reader comes from ([`Input::reopen`]).
-    source: Source,
-    /// The file's path, for readers of its own ([`Input::open_independent`]).
-    path: Option<PathBuf>,
+    /// Standard input spooled to a file, removed with the input.
     _temp: Option<TempFile>,
-}
-
-/// What an [`Input`] reads.
-#[derive(Debug)]
-enum Source {
-    /// Bytes in memory.
-    Static(&'static [u8]),
-    /// A handle on the file (sharing the reader's file position).
-    File(Option<File>),
 }
 
 /// Largest vmdesc looked for (as [`qemufile::stream::StreamOptions::max_vmdesc_len`]).
@@ -242,15 +232,13 @@ const MAX_TAIL: u64 = (64 << 20) + 6;
 
 impl Input {
     /// Opens `path`: `None` is the built-in sample, `-` is standard input.
-    pub fn open(path: Option<&Path>) -> Result<Input, String> {
+    pub fn open(path: Option<&Path>) -> Result<Input, CliError> {
         match path {
             None => Ok(Self::from_static(SAMPLE_NAME, SAMPLE_STREAM)),
             Some(p) if p == Path::new("-") => Self::open_stdin(),
             Some(p) => {
-                let f = File::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-                let mut input = Self::from_file(p.display().to_string(), f, None)?;
-                input.path = Some(p.to_path_buf());
-                Ok(input)
+                let f = File::open(p).map_err(CliError::file("open", p))?;
+                Self::from_file(p.display().to_string(), f, None)
             }
         }
     }
@@ -263,13 +251,11 @@ impl Input {
             len: data.len() as u64,
             vmdesc,
             reader: Some(AnyReader::Slice(SliceReader::new(data))),
-            source: Source::Static(data),
-            path: None,
             _temp: None,
         }
     }
 
-    fn open_stdin() -> Result<Input, String> {
+    fn open_stdin() -> Result<Input, CliError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -281,29 +267,29 @@ impl Input {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            .map_err(CliError::file("create", &path))?;
         io::copy(&mut io::stdin().lock(), &mut f)
-            .map_err(|e| format!("cannot spool standard input: {e}"))?;
-        f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        let mut input = Self::from_file("<stdin>".into(), f, Some(temp))?;
-        input.path = Some(path);
-        Ok(input)
+            .map_err(CliError::file("spool standard input to", &path))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(CliError::file("read", &path))?;
+        Self::from_file("<stdin>".into(), f, Some(temp))
     }
 
-    fn from_file(name: String, mut f: File, temp: Option<TempFile>) -> Result<Input, String> {
-        let len = f.metadata().map_err(|e| format!("{name}: {e}"))?.len();
-        let vmdesc = read_tail_vmdesc(&mut f, len).map_err(|e| format!("{name}: {e}"))?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| format!("{name}: {e}"))?;
-        let again = f.try_clone().ok();
-        let reader = FileReader::new(f).map_err(|e| format!("{name}: {e}"))?;
+    fn from_file(name: String, mut f: File, temp: Option<TempFile>) -> Result<Input, CliError> {
+        let io = |source| CliError::File {
+            action: "read",
+            path: name.clone(),
+            source,
+        };
+        let len = f.metadata().map_err(io)?.len();
+        let vmdesc = read_tail_vmdesc(&mut f, len).map_err(io)?;
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        let reader = FileReader::new(f).map_err(io)?;
         Ok(Input {
             name,
             len,
             vmdesc,
             reader: Some(AnyReader::File(reader)),
-            source: Source::File(again),
-            path: None,
             _temp: temp,
         })
     }
@@ -311,43 +297,6 @@ impl Input {
     /// Takes the reader (once).
     pub fn take_reader(&mut self) -> Option<AnyReader<'static>> {
         self.reader.take()
-    }
-
-    /// A new reader from the start of the input with a file position of
-    /// its own (the file is opened again), to read alongside the reader
-    /// taken before; `None` when the input cannot be opened again.
-    pub fn open_independent(&self) -> Option<AnyReader<'static>> {
-        match (&self.source, &self.path) {
-            (Source::Static(data), _) => Some(AnyReader::Slice(SliceReader::new(data))),
-            (Source::File(_), Some(p)) => {
-                let f = File::open(p).ok()?;
-                let r = FileReader::new(f).ok()?;
-                // The same file, as far as can be told.
-                (r.len() == self.len).then_some(AnyReader::File(r))
-            }
-            (Source::File(_), None) => None,
-        }
-    }
-
-    /// A new reader from the start of the input (standard input too: it is
-    /// spooled). A reader taken before must not be used any more: for a
-    /// file, both share the file position.
-    pub fn reopen(&mut self) -> Result<AnyReader<'static>, String> {
-        let name = &self.name;
-        match &mut self.source {
-            Source::Static(data) => Ok(AnyReader::Slice(SliceReader::new(data))),
-            Source::File(f) => {
-                let f = f
-                    .as_ref()
-                    .ok_or_else(|| format!("{name}: cannot read the input again"))?;
-                let mut f = f.try_clone().map_err(|e| format!("{name}: {e}"))?;
-                f.seek(SeekFrom::Start(0))
-                    .map_err(|e| format!("{name}: {e}"))?;
-                Ok(AnyReader::File(
-                    FileReader::new(f).map_err(|e| format!("{name}: {e}"))?,
-                ))
-            }
-        }
     }
 }
 

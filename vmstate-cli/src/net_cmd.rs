@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check_cmd;
+use crate::error::CliError;
 use qemufile::ram::{RamItem, RamKind};
 use vmstate_core::stream::{Event, SectionItem, StreamDecoder};
 
@@ -152,6 +153,11 @@ enum End {
     IdleAfterVmdesc,
 }
 
+/// A failure of the peer or the connection, in words.
+fn net(message: String) -> CliError {
+    CliError::Network(message)
+}
+
 /// Runs `vmstate listen`.
 pub fn run_listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match listen(args, out, err) {
@@ -163,33 +169,39 @@ pub fn run_listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -
     }
 }
 
-fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, String> {
+fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, CliError> {
     let timeout = secs(args.timeout);
     let listener = TcpListener::bind(&args.addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| net(format!("cannot listen on {}: {e}", args.addr)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::Network(e.to_string()))?;
     // Accept with a deadline: poll a non-blocking listener.
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| CliError::Network(e.to_string()))?;
     let t0 = Instant::now();
     let (sock, peer) = loop {
         match listener.accept() {
             Ok(c) => break c,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if t0.elapsed() > timeout {
-                    return Err(format!("no connection on {local} within {timeout:?}"));
+                    return Err(CliError::Network(format!(
+                        "no connection on {local} within {timeout:?}"
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => return Err(format!("accept on {local}: {e}")),
+            Err(e) => return Err(CliError::Network(format!("accept on {local}: {e}"))),
         }
     };
     drop(listener);
-    sock.set_nonblocking(false).map_err(|e| e.to_string())?;
+    sock.set_nonblocking(false)
+        .map_err(|e| CliError::Network(e.to_string()))?;
     sock.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::Network(e.to_string()))?;
     let _ = sock.set_nodelay(true);
-    let file = File::create(&args.output)
-        .map_err(|e| format!("cannot create {}: {e}", args.output.display()))?;
+    let file = File::create(&args.output).map_err(CliError::file("create", &args.output))?;
     let name = args.output.display().to_string();
     let started = Instant::now();
     let sink = BufWriter::with_capacity(1 << 20, file);
@@ -202,9 +214,9 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
             Ok(d) => d,
             Err(e) => {
                 let _ = sock.shutdown(Shutdown::Both);
-                return Err(format!(
+                return Err(CliError::Network(format!(
                     "stream from {peer} (written to {name}): {e}; connection closed"
-                ));
+                )));
             }
         };
         let mut stats = Stats {
@@ -238,10 +250,10 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
             Err(e) => {
                 let received = dec.into_inner().into_inner().received;
                 let _ = sock.shutdown(Shutdown::Both);
-                return Err(format!(
+                return Err(CliError::Network(format!(
                     "stream from {peer}: {e}; connection closed after {received} bytes (written \
                      to {name})"
-                ));
+                )));
             }
         }
     };
@@ -254,7 +266,7 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     } else {
         let idle = Duration::from_millis(300);
         sock.set_read_timeout(Some(idle.min(timeout)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CliError::Network(e.to_string()))?;
         let mut last_data = Instant::now();
         let mut scratch = vec![0u8; BUF_SIZE];
         loop {
@@ -269,20 +281,20 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
                 {
                     tee.sink
                         .flush()
-                        .map_err(|e| format!("writing {name}: {e}"))?;
+                        .map_err(|e| net(format!("writing {name}: {e}")))?;
                     if ends_with_vmdesc(&args.output).unwrap_or(false) {
                         break End::IdleAfterVmdesc;
                     }
                     if last_data.elapsed() > timeout {
-                        return Err(format!(
+                        return Err(CliError::Network(format!(
                             "no data from {peer} for {timeout:?} after {} bytes (written to \
                              {name}): the stream is incomplete",
                             tee.received
-                        ));
+                        )));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break End::Closed,
-                Err(e) => return Err(format!("receiving from {peer}: {e}")),
+                Err(e) => return Err(CliError::Network(format!("receiving from {peer}: {e}"))),
             }
         }
     };
@@ -290,7 +302,7 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     let received = tee.received;
     tee.sink
         .flush()
-        .map_err(|e| format!("writing {name}: {e}"))?;
+        .map_err(|e| net(format!("writing {name}: {e}")))?;
     drop(tee);
     let _ = sock.shutdown(Shutdown::Both);
     drop(sock);
@@ -335,12 +347,12 @@ pub fn run_send(args: &SendArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, CliError> {
     let t0 = Instant::now();
     loop {
         let addrs: Vec<_> = addr
             .to_socket_addrs()
-            .map_err(|e| format!("bad address {addr}: {e}"))?
+            .map_err(|e| net(format!("bad address {addr}: {e}")))?
             .collect();
         let mut last = None;
         for a in &addrs {
@@ -351,7 +363,9 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
         }
         let e = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
         if t0.elapsed() > timeout {
-            return Err(format!("cannot connect to {addr} within {timeout:?}: {e}"));
+            return Err(CliError::Network(format!(
+                "cannot connect to {addr} within {timeout:?}: {e}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -374,17 +388,22 @@ fn write_counted(sock: &mut TcpStream, mut buf: &[u8], sent: &mut u64) -> io::Re
     Ok(())
 }
 
-fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
+fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let timeout = secs(args.timeout);
     let name = args.file.display().to_string();
-    let mut file = File::open(&args.file).map_err(|e| format!("cannot open {name}: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("{name}: {e}"))?.len();
+    let mut file = File::open(&args.file).map_err(CliError::file("open", &args.file))?;
+    let len = file
+        .metadata()
+        .map_err(CliError::file("read", &args.file))?
+        .len();
     let mut sock = connect(&args.addr, timeout)?;
-    let peer = sock.peer_addr().map_err(|e| e.to_string())?;
+    let peer = sock
+        .peer_addr()
+        .map_err(|e| CliError::Network(e.to_string()))?;
     let _ = sock.set_nodelay(true);
     // A peer that accepts but stops reading must not block us forever.
     sock.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::Network(e.to_string()))?;
     let t0 = Instant::now();
     let mut buf = vec![0u8; 1 << 20];
     let mut sent = 0u64;
@@ -393,29 +412,29 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading {name}: {e}")),
+            Err(e) => return Err(CliError::Network(format!("reading {name}: {e}"))),
         };
         if let Err(e) = write_counted(&mut sock, &buf[..n], &mut sent) {
             if matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) {
-                return Err(format!(
+                return Err(CliError::Network(format!(
                     "{peer} stopped reading: no progress for {timeout:?} after {sent} of {len} \
                      bytes"
-                ));
+                )));
             }
-            return Err(format!(
+            return Err(CliError::Network(format!(
                 "{peer} closed the connection after {sent} of {len} bytes ({e}): the \
                  destination refused the stream (see its log)"
-            ));
+            )));
         }
     }
     let written = t0.elapsed();
     let _ = sock.shutdown(Shutdown::Write);
     // Wait for the peer to close (QEMU closes once it has loaded the stream).
     sock.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::Network(e.to_string()))?;
     let mut answer = 0u64;
     let how = loop {
         match sock.read(&mut buf) {
@@ -425,11 +444,11 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                 // A QEMU that loaded the stream has read every byte (the
                 // vmdesc too) and closes; a reset means it stopped reading.
-                return Err(format!(
+                return Err(CliError::Network(format!(
                     "all {sent} bytes sent, but {peer} reset the connection: it stopped \
                      reading before the end of the stream, i.e. the destination refused it \
                      (see its log)"
-                ));
+                )));
             }
             Err(e)
                 if matches!(
@@ -437,12 +456,12 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), String> {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                return Err(format!(
+                return Err(CliError::Network(format!(
                     "all {sent} bytes sent to {peer}, but it did not close the connection \
                      within {timeout:?}"
-                ));
+                )));
             }
-            Err(e) => return Err(format!("waiting for {peer}: {e}")),
+            Err(e) => return Err(CliError::Network(format!("waiting for {peer}: {e}"))),
         }
     };
     let total = t0.elapsed();

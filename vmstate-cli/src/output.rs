@@ -53,7 +53,7 @@ impl Output {
             .write(true)
             .create_new(true)
             .open(&temp)
-            .map_err(|e| CliError::Input(format!("cannot create {}: {e}", temp.display())))?;
+            .map_err(CliError::file("create", &temp))?;
         Ok(Output {
             dest: (!stdout).then(|| dest.to_path_buf()),
             temp,
@@ -74,9 +74,7 @@ impl Output {
         self.file.get_ref().sync_all()?;
         match &self.dest {
             Some(dest) => {
-                std::fs::rename(&self.temp, dest).map_err(|e| {
-                    CliError::Input(format!("cannot replace {}: {e}", dest.display()))
-                })?;
+                std::fs::rename(&self.temp, dest).map_err(CliError::file("replace", dest))?;
                 self.committed = true;
             }
             None => {

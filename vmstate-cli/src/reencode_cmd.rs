@@ -36,7 +36,7 @@ pub fn run(args: &ReencodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
 }
 
 fn reencode(args: &ReencodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(Some(&args.file)).map_err(CliError::Input)?;
+    let mut input = Input::open(Some(&args.file))?;
     let arena = DescriptionArena::new();
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
     let source = (args.file.as_os_str() != "-").then_some(args.file.as_path());

@@ -36,8 +36,7 @@ pub fn schema<'d>(
 /// machine) ending with one, or a vmdesc JSON text (`vmstate desc` output).
 fn vmdesc_file<'d>(arena: &'d DescriptionArena, path: &Path) -> Result<StreamSchema<'d>, CliError> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::Input(format!("cannot open {name}: {e}")))?;
+    let bytes = std::fs::read(path).map_err(CliError::file("open", path))?;
     let stream = bytes.starts_with(&qemufile::stream::FILE_MAGIC.to_be_bytes());
     let json = if stream {
         match qemufile::stream::find_vmdesc(&bytes) {
