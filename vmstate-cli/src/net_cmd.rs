@@ -2,15 +2,17 @@
 //! QEMU (`migrate tcp:HOST:PORT` on a source, `-incoming tcp:HOST:PORT` on
 //! a destination).
 //!
-//! `listen` accepts one connection and writes every byte received to the
-//! output file at once (bounded memory). While the stream arrives it
-//! validates the framing that needs no vmdesc: header, configuration and
-//! every RAM record (the library's stream decoder), failing at the first
-//! problem like a destination QEMU would. Device sections can only be split
-//! with the vmdesc, which comes last, so from the first device section on
-//! the rest is spooled; when the stream is complete (the peer closed the
-//! connection, or stayed silent after a complete vmdesc, as a source waiting
-//! for a return path does) the whole file goes through `vmstate check`.
+//! `listen` accepts one connection and writes every byte received at once
+//! (bounded memory) to a spool file next to the output. While the stream
+//! arrives it validates the framing that needs no vmdesc: header,
+//! configuration and every RAM record (the library's stream decoder), failing
+//! at the first problem like a destination QEMU would. Device sections can
+//! only be decoded with the vmdesc, which comes last, so from the first
+//! device section on the rest is spooled; when the stream is complete (the
+//! peer closed the connection, or stayed silent after a complete vmdesc, as
+//! a source waiting for a return path does) the whole spool goes through
+//! `vmstate check`, and only a stream that passes becomes the output file: a
+//! refused or broken one leaves nothing behind.
 //!
 //! `send` connects (retrying while the destination is still starting),
 //! streams the file in bounded chunks, half-closes the connection and waits
@@ -18,13 +20,14 @@
 //! refuses the stream).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check_cmd;
 use crate::error::CliError;
+use crate::output::Output;
 use qemufile::ram::{RamItem, RamKind};
 use vmstate_core::stream::{Event, SectionItem, StreamDecoder};
 
@@ -201,11 +204,13 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     sock.set_read_timeout(Some(timeout))
         .map_err(|e| CliError::Network(e.to_string()))?;
     let _ = sock.set_nodelay(true);
-    let file = File::create(&args.output).map_err(CliError::file("create", &args.output))?;
+    // Received into a spool next to OUT, renamed to OUT once the stream
+    // checks: a refused or broken stream leaves nothing behind.
+    let mut output = Output::create(&args.output, None)?;
+    let spool = output.spool_path().to_path_buf();
     let name = args.output.display().to_string();
     let started = Instant::now();
-    let sink = BufWriter::with_capacity(1 << 20, file);
-    let tee = qemufile::Reader::new(Tee::new(&sock, sink));
+    let tee = qemufile::Reader::new(Tee::new(&sock, output.writer()));
 
     // Phase 1: framing while the stream arrives (no vmdesc yet: up to the
     // first device section, or EOF).
@@ -282,7 +287,7 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
                     tee.sink
                         .flush()
                         .map_err(|e| net(format!("writing {name}: {e}")))?;
-                    if ends_with_vmdesc(&args.output).unwrap_or(false) {
+                    if ends_with_vmdesc(&spool).unwrap_or(false) {
                         break End::IdleAfterVmdesc;
                     }
                     if last_data.elapsed() > timeout {
@@ -303,7 +308,6 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     tee.sink
         .flush()
         .map_err(|e| net(format!("writing {name}: {e}")))?;
-    drop(tee);
     let _ = sock.shutdown(Shutdown::Both);
     drop(sock);
 
@@ -325,14 +329,28 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         stats.commands,
     );
     // Phase 3: the whole stream against its vmdesc.
-    let mut cerr = Vec::new();
+    let (mut cout, mut cerr) = (Vec::new(), Vec::new());
     let check = check_cmd::CheckArgs {
         machine: args.machine.clone(),
-        ..check_cmd::CheckArgs::file(&args.output)
+        ..check_cmd::CheckArgs::file(&spool)
     };
-    let status = check_cmd::run(&check, out, &mut cerr);
-    let text = String::from_utf8_lossy(&cerr).replace("vmstate check:", "vmstate listen:");
-    let _ = err.write_all(text.as_bytes());
+    let status = check_cmd::run(&check, &mut cout, &mut cerr);
+    let spooled = spool.display().to_string();
+    let named = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .replace(&spooled, &name)
+            .replace("vmstate check:", "vmstate listen:")
+    };
+    let _ = out.write_all(named(&cout).as_bytes());
+    let _ = err.write_all(named(&cerr).as_bytes());
+    if status == 0 {
+        output.commit(&mut io::sink())?;
+    } else {
+        let _ = writeln!(
+            err,
+            "vmstate listen: {name} not written: the stream was refused (nothing is left behind)"
+        );
+    }
     Ok(status)
 }
 

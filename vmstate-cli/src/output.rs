@@ -62,6 +62,11 @@ impl Output {
         })
     }
 
+    /// The temporary file the bytes go to until [`commit`](Self::commit).
+    pub fn spool_path(&self) -> &Path {
+        &self.temp
+    }
+
     /// Where the bytes go meanwhile.
     pub fn writer(&mut self) -> &mut BufWriter<File> {
         &mut self.file

@@ -29,3 +29,60 @@ fn send_gives_up_on_a_peer_that_never_reads() {
     drop(held.join().unwrap());
     let _ = std::fs::remove_file(&file);
 }
+
+/// A stream `listen` refuses leaves no output file (and no spool) behind;
+/// one it accepts is there, byte for byte.
+#[test]
+fn listen_writes_its_output_only_for_a_stream_that_checks() {
+    use vmstate_cli::net_cmd::ListenArgs;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let good = root.join("tests/fixtures/x86-pc-min.mig");
+    let dir = std::env::temp_dir().join(format!("vmstate-listen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bad = std::fs::read(&good).unwrap();
+    bad[0] = b'X';
+    let bad_path = dir.join("bad.mig");
+    std::fs::write(&bad_path, &bad).unwrap();
+    for (input, accepted) in [(bad_path.clone(), false), (good.clone(), true)] {
+        // A free loopback port: `send` retries until `listen` is there.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let output = dir.join("out.mig");
+        let listen = ListenArgs {
+            addr: format!("127.0.0.1:{port}"),
+            output: output.clone(),
+            timeout: 20.0,
+            machine: None,
+        };
+        let receiver = std::thread::spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let status = net_cmd::run_listen(&listen, &mut out, &mut err);
+            (status, String::from_utf8_lossy(&err).into_owned())
+        });
+        let send = SendArgs {
+            file: input,
+            addr: format!("127.0.0.1:{port}"),
+            timeout: 20.0,
+        };
+        let _ = net_cmd::run_send(&send, &mut Vec::new(), &mut Vec::new());
+        let (status, err) = receiver.join().unwrap();
+        assert_eq!(status == 0, accepted, "{err}");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "bad.mig")
+            .collect();
+        if accepted {
+            assert_eq!(leftovers, ["out.mig"]);
+            assert!(std::fs::read(&output).unwrap() == std::fs::read(&good).unwrap());
+            std::fs::remove_file(&output).unwrap();
+        } else {
+            assert!(leftovers.is_empty(), "left behind: {leftovers:?} ({err})");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
