@@ -13,7 +13,8 @@
 //! * [`input`] opens files, standard input and the built-in sample;
 //!   [`session`] finds the description of a stream's device sections;
 //!   [`output`] writes output files all or nothing; [`error`] is the error
-//!   type.
+//!   type; [`terminal`] keeps control characters from a stream off the
+//!   terminal.
 
 pub mod check_cmd;
 pub mod compat_cmd;
@@ -26,3 +27,4 @@ pub mod net_cmd;
 pub mod output;
 pub mod reencode_cmd;
 pub mod session;
+pub mod terminal;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vmstate_cli::terminal::SafeText;
 use vmstate_cli::{check_cmd, compat_cmd, desc_cmd, diff_cmd, dump_cmd, net_cmd, reencode_cmd};
 
 /// Inspect, check and compare QEMU migration state.
@@ -46,7 +47,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let (out, err) = (&mut stdout.lock(), &mut stderr.lock());
+    // Names from a stream never reach the terminal raw; only a stream
+    // written to standard output (`reencode -o -`) is binary.
+    let err = &mut SafeText::new(stderr.lock());
+    let binary = matches!(&cli.command, Command::Reencode(a) if a.output.as_os_str() == "-");
+    let (mut text, mut raw);
+    let out: &mut dyn std::io::Write = if binary {
+        raw = stdout.lock();
+        &mut raw
+    } else {
+        text = SafeText::new(stdout.lock());
+        &mut text
+    };
     let status = match &cli.command {
         Command::Compat(args) => compat_cmd::run(args, out, err),
         Command::Dump(args) => dump_cmd::run(args, out, err),

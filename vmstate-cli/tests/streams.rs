@@ -667,3 +667,34 @@ fn check_refuses_ram_pages_qemu_refuses() {
     b[at + 2] = 0x01; // the address += 1 TiB
     assert_check_fails(&b, at as u64, "Illegal RAM offset");
 }
+
+/// Control characters in names from a stream (here a device idstr made an
+/// ESC sequence) are shown escaped, never sent to the terminal; a stream
+/// written to standard output stays binary.
+#[test]
+fn the_binary_keeps_control_characters_off_the_terminal() {
+    let exe = env!("CARGO_BIN_EXE_vmstate");
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let mut b = good.clone();
+    let at = b.windows(5).position(|w| w == b"\x04hpet").unwrap();
+    b[at + 1..at + 5].copy_from_slice(b"\x1b[2J");
+    let t = Temp::new(&b);
+    for args in [&["check"][..], &["dump"], &["dump", "--format", "json"]] {
+        let o = Command::new(exe).args(args).arg(&t.0).output().unwrap();
+        for text in [&o.stdout, &o.stderr] {
+            assert!(!text.contains(&0x1b), "{args:?}: raw ESC in the output");
+        }
+        let err = String::from_utf8_lossy(&o.stderr);
+        if args == ["check"] {
+            assert!(err.contains(r"'\x1b[2J'"), "{err}");
+        }
+    }
+    let o = Command::new(exe)
+        .args(["reencode"])
+        .arg(root().join("tests/fixtures/x86-pc-min.mig"))
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(o.stdout == good, "reencode -o - is not the stream");
+}
