@@ -487,11 +487,29 @@ fn top_entries(file: &DumpFile) -> Vec<(&str, Top<'_>)> {
     v
 }
 
-fn lookup<'a>(file: &'a DumpFile, key: &str) -> Option<Top<'a>> {
-    if key == MACHINE_KEY {
-        file.machine.as_ref().map(Top::Machine)
-    } else {
-        file.section(key).map(Top::Section)
+/// The sections of a dump by name (the first of a repeated name, as
+/// [`DumpFile::section`] finds it), so that comparing is linear in the
+/// number of sections.
+struct Index<'a> {
+    file: &'a DumpFile,
+    sections: std::collections::HashMap<&'a str, &'a crate::dump::DumpSection>,
+}
+
+impl<'a> Index<'a> {
+    fn new(file: &'a DumpFile) -> Self {
+        let mut sections = std::collections::HashMap::with_capacity(file.sections.len());
+        for s in &file.sections {
+            sections.entry(s.qom_name.as_str()).or_insert(s);
+        }
+        Index { file, sections }
+    }
+
+    fn lookup(&self, key: &str) -> Option<Top<'a>> {
+        if key == MACHINE_KEY {
+            self.file.machine.as_ref().map(Top::Machine)
+        } else {
+            self.sections.get(key).map(|s| Top::Section(s))
+        }
     }
 }
 
@@ -610,10 +628,11 @@ impl Checker {
     }
 
     fn run(&mut self, src: &DumpFile, dest: &DumpFile) {
+        let dest = Index::new(dest);
         for (sec, s) in top_entries(src) {
-            let d = match lookup(dest, sec) {
+            let d = match dest.lookup(sec) {
                 Some(d) => d,
-                None => match lookup(dest, changed_section_name(sec)) {
+                None => match dest.lookup(changed_section_name(sec)) {
                     Some(d) => d,
                     None => {
                         self.line(
