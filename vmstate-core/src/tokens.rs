@@ -15,7 +15,7 @@
 //!
 //! let mut pit = Pit { mode: 3, count: [1, 2] };
 //! assert_eq!(
-//!     tokens(&mut pit).unwrap(),
+//!     tokens(&mut pit)?,
 //!     [
 //!         Token::Struct { name: "pit", description: "pit", version_id: 1 },
 //!         Token::U8("mode", 3),
@@ -30,6 +30,7 @@
 //!         Token::StructEnd,
 //!     ]
 //! );
+//! # Ok::<(), vmstate_core::Error>(())
 //! ```
 
 use crate::{Description, Result, Timer, Visitor, VmState, visit_struct};
