@@ -121,6 +121,9 @@ pub enum ErrorKind {
         /// The bound.
         max: u64,
     },
+    /// A claim in the input costs more than the reader's [`crate::Limits`] allow.
+    #[error("{0}")]
+    Limit(#[from] crate::LimitExceeded),
     /// The API was used out of order (e.g. reading the next item while a
     /// section body is still open).
     #[error("invalid use: {0}")]

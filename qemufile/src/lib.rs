@@ -36,6 +36,7 @@ pub mod command_payload;
 pub mod dirty_bitmap;
 mod error;
 pub mod htab;
+mod limits;
 mod payload;
 pub mod ram;
 mod read;
@@ -44,6 +45,7 @@ pub mod stream;
 mod write;
 
 pub use error::{Error, ErrorKind, Result};
+pub use limits::{Limit, LimitExceeded, Limits};
 pub use read::{CountedString, QemuRead, Reader, SliceReader};
 pub use write::{QemuWrite, Writer};
 

@@ -127,6 +127,11 @@ pub struct RamConfig {
     pub postcopy_page_sizes: BlockPageSizes,
     /// Largest mapped-ram region accepted (bounds untrusted lengths; default 1 TiB + 1 GiB).
     pub max_mapped_region: u64,
+    /// Most entries one block list may have
+    /// ([`Limits::max_ram_blocks`](crate::Limits::max_ram_blocks)): entries of
+    /// length 0 do not count down the list's total, so only this ends a list
+    /// made of them.
+    pub max_block_entries: usize,
 }
 
 impl RamConfig {
@@ -138,6 +143,7 @@ impl RamConfig {
             mapped_ram: false,
             postcopy_page_sizes: BlockPageSizes::None,
             max_mapped_region: (1 << 40) + (1 << 30),
+            max_block_entries: crate::Limits::DEFAULT.max_ram_blocks,
         }
     }
 
@@ -405,6 +411,8 @@ pub struct RamReader {
     last_block: Option<IdStr>,
     payload: Payload,
     blocks_left: u64,
+    /// Entries read of the current block list.
+    block_entries: usize,
     region: Option<MappedRegion>,
 }
 
@@ -416,6 +424,7 @@ impl RamReader {
             last_block: None,
             payload: Payload::default(),
             blocks_left: 0,
+            block_entries: 0,
             region: None,
         }
     }
@@ -470,6 +479,7 @@ impl RamReader {
         let kind = match flags & !FLAG_CONTINUE {
             FLAG_MEM_SIZE => {
                 self.blocks_left = addr;
+                self.block_entries = 0;
                 RamKind::MemSize
             }
             FLAG_ZERO => RamKind::Zero { fill: r.get_u8()? },
@@ -503,6 +513,11 @@ impl RamReader {
     }
 
     fn read_block<R: QemuRead>(&mut self, r: &mut R, at: u64) -> Result<RamBlock> {
+        self.block_entries += 1;
+        let (entries, allowed) = (self.block_entries as u64, self.config.max_block_entries);
+        crate::Limit::MaxRamBlocks
+            .check(entries, allowed as u64, || "the RAM block list".to_owned())
+            .map_err(|e| Error::new(at, e.into()))?;
         let name = IdStr::read_allow_empty(r)?;
         let length = r.get_be64()?;
         if length > self.blocks_left {

@@ -544,26 +544,22 @@ fn vmdesc_stripped_truncated_and_bounded() {
     assert!(e.is_eof());
     assert_eq!(e.offset(), vat as u64 + 1);
     // over the bound
-    let opts = StreamOptions {
-        max_vmdesc_len: 1000,
-        ..StreamOptions::default()
-    };
+    let mut opts = StreamOptions::default();
+    opts.limits.max_vmdesc_len = 1000;
     let e = roundtrip(SliceReader::new(&b), &mut Vec::new(), &sizes, opts).unwrap_err();
     assert!(matches!(
         e.kind(),
-        ErrorKind::TooLarge {
-            what: "vmdesc",
-            max: 1000,
+        ErrorKind::Limit(qemufile::LimitExceeded {
+            limit: qemufile::Limit::MaxVmdescLen,
+            allowed: 1000,
             ..
-        }
+        })
     ));
     // a huge length on a short input fails at EOF, without allocating 4 GiB
     let mut huge = b[..vat + 1].to_vec();
     huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xf0, b'{']);
-    let opts = StreamOptions {
-        max_vmdesc_len: u32::MAX,
-        ..StreamOptions::default()
-    };
+    let mut opts = StreamOptions::default();
+    opts.limits.max_vmdesc_len = u32::MAX;
     let e = roundtrip(SliceReader::new(&huge), &mut Vec::new(), &sizes, opts).unwrap_err();
     assert!(e.is_eof());
 }

@@ -2,6 +2,7 @@
 //! QEMU device models they use.
 
 pub mod devices;
+pub mod hostile;
 pub mod scan;
 
 /// The README's Rust examples, compiled and run as doctests.

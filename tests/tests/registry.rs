@@ -730,7 +730,7 @@ fn without_keep_unknown_a_real_stream_fails_at_the_first_unknown_section() {
     // Keeping needs a schema.
     let opts = LoadOptions {
         keep_unknown: true,
-        schema: None,
+        ..LoadOptions::default()
     };
     let err = dev
         .registry(true)

@@ -7,12 +7,16 @@ use std::path::PathBuf;
 
 use crate::error::{CliError, report};
 use crate::input::Input;
+use crate::limits::LimitArgs;
 
 /// Arguments of `vmstate desc`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DescArgs {
     /// The migration stream (`-` for standard input).
     pub file: PathBuf,
+    /// The `--max-*` limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Runs `vmstate desc`.
@@ -21,7 +25,7 @@ pub fn run(args: &DescArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn desc(args: &DescArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let input = Input::open(Some(&args.file))?;
+    let input = Input::open(Some(&args.file), &args.limits.limits())?;
     let Some((at, json)) = &input.vmdesc else {
         return Err(CliError::Invalid {
             name: input.name.clone(),

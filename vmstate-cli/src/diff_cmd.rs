@@ -10,12 +10,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qemufile::ram::{RamItem, RamKind};
-use vmstate_core::PrettyPrinter;
 use vmstate_core::dynamic::DescriptionArena;
 use vmstate_core::stream::{Event, SectionItem, section_root};
+use vmstate_core::{Limit, Limits, PrettyPrinter};
 
 use crate::error::CliError;
 use crate::input::Input;
+use crate::limits::LimitArgs;
 use crate::session;
 
 /// Arguments of `vmstate diff`.
@@ -25,6 +26,9 @@ pub struct DiffArgs {
     pub a: PathBuf,
     /// The new stream.
     pub b: PathBuf,
+    /// The `--max-*` limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// One value: its path, type name and value, as the pretty-printer shows them.
@@ -49,11 +53,38 @@ fn split(line: &str) -> Option<Line> {
     Some((path.to_owned(), ty.to_owned(), value.to_owned()))
 }
 
-fn snapshot(path: &Path) -> Result<Snapshot, CliError> {
-    let mut input = Input::open(Some(path))?;
-    let arena = DescriptionArena::new();
+/// The memory both snapshots hold, against
+/// [`Limits::stream_memory`](vmstate_core::Limits::stream_memory).
+#[derive(Debug)]
+struct Held {
+    limits: Limits,
+    bytes: u64,
+}
+
+impl Held {
+    fn add(&mut self, bytes: usize, name: &str, at: u64) -> Result<(), CliError> {
+        self.bytes = self.bytes.saturating_add(bytes as u64);
+        self.limits
+            .check(Limit::StreamMemory, self.bytes, || {
+                "the values and pages of both streams, held for comparing".to_owned()
+            })
+            .map_err(|e| CliError::Invalid {
+                name: name.to_owned(),
+                message: format!("at byte offset {at} (0x{at:x}): {e}"),
+            })
+    }
+}
+
+fn line_bytes(line: &Line) -> usize {
+    std::mem::size_of::<Line>() + line.0.len() + line.1.len() + line.2.len()
+}
+
+fn snapshot(path: &Path, held: &mut Held) -> Result<Snapshot, CliError> {
+    let limits = held.limits;
+    let mut input = Input::open(Some(path), &limits)?;
+    let arena = DescriptionArena::with_limits(limits);
     let schema = session::schema(&arena, &input, None)?;
-    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let mut dec = session::decoder(&mut input, schema.as_ref(), limits)?;
     let fail = CliError::stream(&input.name);
     let mut snap = Snapshot {
         name: input.name.clone(),
@@ -73,7 +104,9 @@ fn snapshot(path: &Path) -> Result<Snapshot, CliError> {
                 let mut p = PrettyPrinter::new(String::new()).with_root(&root);
                 vmstate_core::visit_struct_at(&mut state, &mut p, d.name, d.version_id)
                     .map_err(&fail)?;
-                let lines = p.into_inner().lines().filter_map(split).collect();
+                let lines: Vec<Line> = p.into_inner().lines().filter_map(split).collect();
+                let bytes = lines.iter().map(line_bytes).sum();
+                held.add(bytes, &snap.name, dec.item_offset())?;
                 snap.sections.push((
                     (h.idstr.to_string_lossy(), h.instance_id),
                     h.version_id,
@@ -100,6 +133,8 @@ fn snapshot(path: &Path) -> Result<Snapshot, CliError> {
                     }
                     _ => continue,
                 };
+                let entry = std::mem::size_of::<((String, u64), u64)>() + block.len();
+                held.add(entry, &snap.name, dec.item_offset())?;
                 snap.pages.insert((block.clone(), r.addr), hash);
             }
             _ => {}
@@ -110,13 +145,18 @@ fn snapshot(path: &Path) -> Result<Snapshot, CliError> {
 
 /// Runs `vmstate diff`.
 pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let (a, b) = match (snapshot(&args.a), snapshot(&args.b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            let _ = writeln!(err, "vmstate diff: {e}");
-            return 2;
-        }
+    let mut held = Held {
+        limits: args.limits.limits(),
+        bytes: 0,
     };
+    let (a, b) =
+        match snapshot(&args.a, &mut held).and_then(|a| Ok((a, snapshot(&args.b, &mut held)?))) {
+            Ok(both) => both,
+            Err(e) => {
+                let _ = writeln!(err, "vmstate diff: {e}");
+                return 2;
+            }
+        };
     let mut o = String::new();
     let n = compare(&a, &b, &mut o);
     match out.write_all(o.as_bytes()).and_then(|()| out.flush()) {

@@ -18,6 +18,7 @@ use vmstate_core::stream::{Event, SectionItem, section_root};
 
 use crate::error::{CliError, report};
 use crate::input::Input;
+use crate::limits::LimitArgs;
 use crate::session::{self, Undecoded};
 
 /// Output format of `vmstate dump`.
@@ -47,6 +48,9 @@ pub struct DumpArgs {
     /// `vmstate desc` JSON.
     #[arg(long, value_name = "FILE")]
     pub vmdesc: Option<PathBuf>,
+    /// The `--max-*` limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Runs `vmstate dump`.
@@ -79,11 +83,11 @@ fn hex(bytes: &[u8]) -> String {
 /// prints nothing unless the whole stream reads. Commands and iterative
 /// sections the analyzer refuses are carried on past (its `lenient` mode).
 fn dump_json(args: &DumpArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref())?;
+    let mut input = Input::open(args.file.as_deref(), &args.limits.limits())?;
     let name = input.name.clone();
-    let arena = DescriptionArena::new();
+    let arena = DescriptionArena::with_limits(args.limits.limits());
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
-    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let mut dec = session::decoder(&mut input, schema.as_ref(), args.limits.limits())?;
     let options = StateJsonOptions {
         memory: args.memory,
         lenient: true,
@@ -109,11 +113,11 @@ fn is_output_error(e: &vmstate_core::Error) -> bool {
 }
 
 fn dump_text(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref())?;
+    let mut input = Input::open(args.file.as_deref(), &args.limits.limits())?;
     let name = input.name.clone();
-    let arena = DescriptionArena::new();
+    let arena = DescriptionArena::with_limits(args.limits.limits());
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
-    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let mut dec = session::decoder(&mut input, schema.as_ref(), args.limits.limits())?;
     let fail = CliError::stream(&name);
     writeln!(out, "# {name}: {} bytes", input.len)?;
     if let Some(c) = dec.configuration() {

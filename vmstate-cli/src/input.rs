@@ -14,6 +14,7 @@ use qemufile::stream::find_vmdesc;
 use qemufile::{Error, ErrorKind, QemuRead, SliceReader};
 
 use crate::error::CliError;
+use vmstate_core::Limits;
 
 /// The sample stream `vmstate dump` shows without a FILE: QEMU 10.0.2,
 /// x86 `pc-i440fx-10.0`, paused, 32 MiB.
@@ -227,18 +228,18 @@ pub struct Input {
     _temp: Option<TempFile>,
 }
 
-/// Largest vmdesc looked for (as [`qemufile::stream::StreamOptions::max_vmdesc_len`]).
-const MAX_TAIL: u64 = (64 << 20) + 6;
-
 impl Input {
     /// Opens `path`: `None` is the built-in sample, `-` is standard input.
-    pub fn open(path: Option<&Path>) -> Result<Input, CliError> {
+    /// The vmdesc is looked for in the last
+    /// [`max_vmdesc_len`](Limits::max_vmdesc_len) + 6 bytes.
+    pub fn open(path: Option<&Path>, limits: &Limits) -> Result<Input, CliError> {
+        let max_tail = u64::from(limits.max_vmdesc_len) + 6;
         match path {
             None => Ok(Self::from_static(SAMPLE_NAME, SAMPLE_STREAM)),
-            Some(p) if p == Path::new("-") => Self::open_stdin(),
+            Some(p) if p == Path::new("-") => Self::open_stdin(max_tail),
             Some(p) => {
                 let f = File::open(p).map_err(CliError::file("open", p))?;
-                Self::from_file(p.display().to_string(), f, None)
+                Self::from_file(p.display().to_string(), f, None, max_tail)
             }
         }
     }
@@ -255,7 +256,7 @@ impl Input {
         }
     }
 
-    fn open_stdin() -> Result<Input, CliError> {
+    fn open_stdin(max_tail: u64) -> Result<Input, CliError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -272,17 +273,22 @@ impl Input {
             .map_err(CliError::file("spool standard input to", &path))?;
         f.seek(SeekFrom::Start(0))
             .map_err(CliError::file("read", &path))?;
-        Self::from_file("<stdin>".into(), f, Some(temp))
+        Self::from_file("<stdin>".into(), f, Some(temp), max_tail)
     }
 
-    fn from_file(name: String, mut f: File, temp: Option<TempFile>) -> Result<Input, CliError> {
+    fn from_file(
+        name: String,
+        mut f: File,
+        temp: Option<TempFile>,
+        max_tail: u64,
+    ) -> Result<Input, CliError> {
         let io = |source| CliError::File {
             action: "read",
             path: name.clone(),
             source,
         };
         let len = f.metadata().map_err(io)?.len();
-        let vmdesc = read_tail_vmdesc(&mut f, len).map_err(io)?;
+        let vmdesc = read_tail_vmdesc(&mut f, len, max_tail).map_err(io)?;
         f.seek(SeekFrom::Start(0)).map_err(io)?;
         let reader = FileReader::new(f).map_err(io)?;
         Ok(Input {
@@ -300,12 +306,16 @@ impl Input {
     }
 }
 
-fn read_tail_vmdesc(f: &mut File, len: u64) -> io::Result<Option<(u64, Arc<Vec<u8>>)>> {
+fn read_tail_vmdesc(
+    f: &mut File,
+    len: u64,
+    max_tail: u64,
+) -> io::Result<Option<(u64, Arc<Vec<u8>>)>> {
     // Most vmdescs are well under 1 MiB; try small tails first. The match
     // nearest the end wins, whatever the tail, as long as the tail holds it.
     let mut buf = Vec::new();
-    for tail in [128u64 << 10, 1 << 20, 16 << 20, MAX_TAIL] {
-        let tail = tail.min(len);
+    for tail in [128u64 << 10, 1 << 20, 16 << 20, max_tail] {
+        let tail = tail.min(len).min(max_tail);
         let start = len - tail;
         f.seek(SeekFrom::Start(start))?;
         buf.clear();

@@ -14,7 +14,7 @@
 //!   [`session`] finds the description of a stream's device sections;
 //!   [`output`] writes output files all or nothing; [`error`] is the error
 //!   type; [`terminal`] keeps control characters from a stream off the
-//!   terminal.
+//!   terminal; [`limits`] has the `--max-*` flags.
 
 pub mod check_cmd;
 pub mod compat_cmd;
@@ -23,6 +23,7 @@ pub mod diff_cmd;
 pub mod dump_cmd;
 pub mod error;
 pub mod input;
+pub mod limits;
 pub mod net_cmd;
 pub mod output;
 pub mod reencode_cmd;

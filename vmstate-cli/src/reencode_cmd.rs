@@ -12,6 +12,7 @@ use vmstate_core::dynamic::DescriptionArena;
 
 use crate::error::{CliError, report};
 use crate::input::{Input, Progress};
+use crate::limits::LimitArgs;
 use crate::output::Output;
 use crate::session;
 
@@ -28,6 +29,9 @@ pub struct ReencodeArgs {
     /// `vmstate desc` JSON.
     #[arg(long, value_name = "FILE")]
     pub vmdesc: Option<PathBuf>,
+    /// The `--max-*` limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Runs `vmstate reencode`.
@@ -36,12 +40,12 @@ pub fn run(args: &ReencodeArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 
 }
 
 fn reencode(args: &ReencodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(Some(&args.file))?;
-    let arena = DescriptionArena::new();
+    let mut input = Input::open(Some(&args.file), &args.limits.limits())?;
+    let arena = DescriptionArena::with_limits(args.limits.limits());
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
     let source = (args.file.as_os_str() != "-").then_some(args.file.as_path());
     let mut output = Output::create(&args.output, source)?;
-    let mut dec = session::decoder(&mut input, schema.as_ref())?;
+    let mut dec = session::decoder(&mut input, schema.as_ref(), args.limits.limits())?;
     let mut progress = Progress::new(input.len);
     let w = qemufile::Writer::new(output.writer());
     let w = vmstate_core::stream::reencode(&mut dec, w, |p| progress.update(p))

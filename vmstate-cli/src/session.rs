@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use vmstate_core::Limits;
 use vmstate_core::dynamic::DescriptionArena;
 use vmstate_core::stream::{StreamDecoder, StreamSchema};
 
@@ -54,15 +55,16 @@ fn vmdesc_file<'d>(arena: &'d DescriptionArena, path: &Path) -> Result<StreamSch
     StreamSchema::parse(arena, json).map_err(CliError::stream(&name))
 }
 
-/// A decoder over the input's reader.
+/// A decoder over the input's reader, within `limits`.
 pub fn decoder<'s, 'd>(
     input: &mut Input,
     schema: Option<&'s StreamSchema<'d>>,
+    limits: Limits,
 ) -> Result<StreamDecoder<'s, 'd, AnyReader<'static>>, CliError> {
     let reader = input
         .take_reader()
         .ok_or_else(|| CliError::Input(format!("{}: input already used", input.name)))?;
-    StreamDecoder::open(reader, schema).map_err(CliError::stream(&input.name))
+    StreamDecoder::open_with_limits(reader, schema, limits).map_err(CliError::stream(&input.name))
 }
 
 /// The names of the sections in a stream that could not be decoded for want

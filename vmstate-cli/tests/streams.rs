@@ -105,6 +105,7 @@ impl Drop for Temp {
 
 fn dump_json(mig: &Path, memory: bool) -> (u8, String, String) {
     let args = DumpArgs {
+        limits: Default::default(),
         file: Some(mig.to_owned()),
         format: DumpFormat::Json,
         memory,
@@ -142,6 +143,7 @@ fn dump_json_equals_the_analyzer() {
 fn desc_equals_the_analyzer() {
     for c in cases() {
         let args = DescArgs {
+            limits: Default::default(),
             file: c.mig.clone(),
         };
         let (status, out, err) = run(|o, e| desc_cmd::run(&args, o, e));
@@ -165,6 +167,7 @@ fn reencode_is_byte_identical() {
         let input = std::fs::read(&c.mig).unwrap();
         let out = Temp::new(b"");
         let args = ReencodeArgs {
+            limits: Default::default(),
             file: c.mig.clone(),
             output: out.0.clone(),
             vmdesc: None,
@@ -188,6 +191,7 @@ fn reencode_never_leaves_a_partial_output() {
     let broken = Temp::new(&good[..good.len() / 2]);
     let out = Temp::new(b"precious");
     let args = ReencodeArgs {
+        limits: Default::default(),
         file: broken.0.clone(),
         output: out.0.clone(),
         vmdesc: None,
@@ -209,6 +213,7 @@ fn reencode_never_leaves_a_partial_output() {
     assert_eq!(leftovers, 0, "a temporary file was left behind");
     let same = Temp::new(&good);
     let args = ReencodeArgs {
+        limits: Default::default(),
         file: same.0.clone(),
         output: same.0.clone(),
         vmdesc: None,
@@ -250,6 +255,7 @@ fn dump_memory_has_every_page() {
 #[test]
 fn dump_text_of_the_built_in_sample() {
     let args = DumpArgs {
+        limits: Default::default(),
         file: None,
         format: DumpFormat::Text,
         memory: false,
@@ -278,6 +284,7 @@ fn dump_text_of_the_built_in_sample() {
     );
     // Same as dumping the fixture file.
     let file = DumpArgs {
+        limits: Default::default(),
         file: Some(root().join("tests/fixtures/x86-pc-min.mig")),
         ..args
     };
@@ -300,13 +307,18 @@ fn diff_shows_fields() {
     let a = root().join("tests/fixtures/x86-pc-min.mig");
     let b = streams("x86-pc-running.mig");
     let args = DiffArgs {
+        limits: Default::default(),
         a: a.clone(),
         b: a.clone(),
     };
     let (status, out, _) = run(|o, e| diff_cmd::run(&args, o, e));
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("no differences"));
-    let args = DiffArgs { a, b };
+    let args = DiffArgs {
+        limits: Default::default(),
+        a,
+        b,
+    };
     let (status, out, _) = run(|o, e| diff_cmd::run(&args, o, e));
     assert_eq!(status, 1);
     assert!(out.contains("section cpu instance 0:\n"), "{out}");
@@ -316,6 +328,7 @@ fn diff_shows_fields() {
     );
     assert!(out.contains("page(s) differ"), "{out}");
     let args = DiffArgs {
+        limits: Default::default(),
         a: streams("missing.mig"),
         b: streams("x86-pc-running.mig"),
     };
@@ -552,6 +565,7 @@ fn every_fixture_checks_dumps_and_reencodes() {
             .contains("postcopy")
             .then(|| fx.join("x86-pc-return-path.mig"));
         let check = CheckArgs {
+            limits: Default::default(),
             vmdesc: vmdesc.clone(),
             ..CheckArgs::file(&mig)
         };
@@ -560,6 +574,7 @@ fn every_fixture_checks_dumps_and_reencodes() {
         assert!(out.contains(": OK: "), "{name}: {out}");
         for format in [DumpFormat::Text, DumpFormat::Json] {
             let args = DumpArgs {
+                limits: Default::default(),
                 file: Some(mig.clone()),
                 format,
                 memory: false,
@@ -571,6 +586,7 @@ fn every_fixture_checks_dumps_and_reencodes() {
         }
         let out = Temp::new(b"");
         let args = ReencodeArgs {
+            limits: Default::default(),
             file: mig.clone(),
             output: out.0.clone(),
             vmdesc,
@@ -610,6 +626,7 @@ fn unknown_iterative_sections_are_named_shown_raw_and_kept() {
         "{err}"
     );
     let args = DumpArgs {
+        limits: Default::default(),
         file: Some(t.0.clone()),
         format: DumpFormat::Text,
         memory: false,
@@ -623,6 +640,7 @@ fn unknown_iterative_sections_are_named_shown_raw_and_kept() {
     );
     let re = Temp::new(b"");
     let args = ReencodeArgs {
+        limits: Default::default(),
         file: t.0.clone(),
         output: re.0.clone(),
         vmdesc: None,

@@ -51,26 +51,25 @@ use serde_json::Value as Json;
 
 use crate::state::owned;
 use crate::{
-    Description, Error, ErrorKind, FieldDescription, InputVisitor, Layout, OutputVisitor,
-    PathSegment, PrettyPrinter, Result, Timer, Visitor, VmdescEntry, Walk, WireType,
+    Description, Error, ErrorKind, FieldDescription, InputVisitor, Layout, Limit, Limits,
+    OutputVisitor, PathSegment, PrettyPrinter, Result, Timer, Visitor, VmdescEntry, Walk, WireType,
     visit_struct_at,
 };
-
-/// The most elements one array of a run-time description may declare.
-///
-/// Elements are allocated before they are read, so a hostile vmdesc must not
-/// be able to ask for more than this (16 Mi elements: more than any QEMU
-/// device describes; guest RAM is not in device sections).
-pub const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
 
 /// How deep run-time descriptions may nest (structs in structs, subsections).
 pub const MAX_DEPTH: usize = 64;
 
 /// Owns the pieces of run-time [`Description`]s: names, field lists, layouts
 /// and nested descriptions. Descriptions borrow from it and live as long as it.
+///
+/// Every section description it builds is checked against its [`Limits`]
+/// ([`WalkCost`]): the memory of its values, its largest array or buffer,
+/// and its elements that take no input. A vmdesc is untrusted, and a
+/// [`DynamicState`] allocates its values before it reads them.
 #[derive(Default)]
 pub struct DescriptionArena {
     bump: Bump,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for DescriptionArena {
@@ -87,9 +86,22 @@ fn bad(path: &str, message: impl std::fmt::Display) -> Error {
 }
 
 impl DescriptionArena {
-    /// An empty arena.
+    /// An empty arena, with the default [`Limits`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty arena whose descriptions must stay within `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        DescriptionArena {
+            bump: Bump::new(),
+            limits,
+        }
+    }
+
+    /// The limits descriptions are checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Bytes the arena holds.
@@ -115,7 +127,9 @@ impl DescriptionArena {
             .as_deref()
             .or(entry.name.as_deref())
             .ok_or_else(|| bad("vmdesc entry", "no \"vmsd_name\" string"))?;
-        self.description(entry.vmsd_name.as_deref(), entry, name, 0)
+        let description = self.description(entry.vmsd_name.as_deref(), entry, name, 0)?;
+        WalkCost::of(description).check(&self.limits, name)?;
+        Ok(description)
     }
 
     fn str<'a>(&'a self, s: &str) -> &'a str {
@@ -206,12 +220,6 @@ impl DescriptionArena {
             .as_deref()
             .ok_or_else(|| bad(&path(), "no \"type\" string"))?;
         let (size, index, array_len) = (f.size, f.index, f.array_len);
-        if let Some(n) = array_len.filter(|&n| n > MAX_ARRAY_ELEMENTS) {
-            return Err(bad(
-                &path(),
-                format!("\"array_len\" {n} is more than the {MAX_ARRAY_ELEMENTS} elements allowed"),
-            ));
-        }
         let element = self.element(f, ty, size, &path, depth)?;
         // Entries of one name that number their elements on from the entry
         // before (indexed elements, the last one without "index" in QEMU
@@ -319,6 +327,118 @@ impl DescriptionArena {
                 },
             },
         })
+    }
+}
+
+/// What walking a run-time description costs, from the description alone:
+/// a vmdesc declares every count (`array_len`, buffer sizes), so the cost is
+/// known before a byte of the body is read. Counts saturate at `u64::MAX`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalkCost {
+    /// Memory the values of a [`DynamicState`] of it take, subsections
+    /// included, in bytes.
+    pub memory: u64,
+    /// The largest single allocation among them (one array or buffer).
+    pub largest_allocation: u64,
+    /// Elements the walk visits that take no bytes of input (empty
+    /// structs, zero-size buffers), subsections included.
+    pub unpaid_elements: u64,
+    /// The fewest input bytes a body of it takes (without subsections).
+    pub min_input: u64,
+}
+
+impl WalkCost {
+    /// The cost of `description`.
+    pub fn of(description: &Description<'_>) -> WalkCost {
+        let mut cost = WalkCost {
+            memory: (std::mem::size_of::<DynamicState<'_>>() as u64).saturating_add(
+                (description.subsections.len() * std::mem::size_of::<Option<DynamicState<'_>>>())
+                    as u64,
+            ),
+            ..WalkCost::default()
+        };
+        for f in description.fields {
+            let field = WalkCost::of_layout(&f.layout);
+            cost.add(field);
+            cost.min_input = cost.min_input.saturating_add(field.min_input);
+        }
+        for sub in description.subsections {
+            cost.add(WalkCost::of(sub));
+        }
+        cost
+    }
+
+    /// The cost of one value of `layout` (as a field or array element).
+    fn of_layout(layout: &Layout<'_>) -> WalkCost {
+        let value = std::mem::size_of::<Value<'_>>() as u64;
+        let leaf = |n: u64, heap: u64| WalkCost {
+            memory: value.saturating_add(heap),
+            largest_allocation: heap,
+            unpaid_elements: u64::from(n == 0),
+            min_input: n,
+        };
+        match *layout {
+            Layout::Scalar(w) => leaf(w.fixed_size().unwrap_or(1) as u64, 0),
+            Layout::Buffer(n) | Layout::Info { size: Some(n), .. } => leaf(n as u64, n as u64),
+            Layout::Unused(n) => leaf(n as u64, 0),
+            Layout::Struct { description, .. } | Layout::Tmp(description) => {
+                let inner = WalkCost::of(description);
+                WalkCost {
+                    memory: value.saturating_add(inner.memory),
+                    unpaid_elements: inner
+                        .unpaid_elements
+                        .saturating_add(u64::from(inner.min_input == 0)),
+                    ..inner
+                }
+            }
+            Layout::Array { len, element } => {
+                let len = len as u64;
+                let one = WalkCost::of_layout(element);
+                // Arrays of these integers are kept as plain vectors.
+                let packed = match *element {
+                    Layout::Scalar(
+                        w @ (WireType::Uint8
+                        | WireType::Uint16
+                        | WireType::Uint32
+                        | WireType::Uint64
+                        | WireType::Int32),
+                    ) => w.fixed_size().map(|n| n as u64),
+                    _ => None,
+                };
+                let (vector, per_element) = match packed {
+                    Some(n) => (len.saturating_mul(n), n),
+                    None => (len.saturating_mul(value), one.memory),
+                };
+                WalkCost {
+                    memory: value.saturating_add(len.saturating_mul(per_element)),
+                    largest_allocation: vector.max(one.largest_allocation),
+                    unpaid_elements: len.saturating_mul(one.unpaid_elements),
+                    min_input: len.saturating_mul(one.min_input),
+                }
+            }
+            // Run-time descriptions have no other layouts.
+            _ => leaf(0, 0),
+        }
+    }
+
+    fn add(&mut self, other: WalkCost) {
+        self.memory = self.memory.saturating_add(other.memory);
+        self.largest_allocation = self.largest_allocation.max(other.largest_allocation);
+        self.unpaid_elements = self.unpaid_elements.saturating_add(other.unpaid_elements);
+    }
+
+    /// Refuses a cost beyond `limits` for the section named `name`.
+    pub fn check(&self, limits: &Limits, name: &str) -> Result<()> {
+        limits.check(Limit::MaxAllocation, self.largest_allocation, || {
+            format!("the largest array or buffer of section {name}")
+        })?;
+        limits.check(Limit::SectionMemory, self.memory, || {
+            format!("the values of section {name}")
+        })?;
+        limits.check(Limit::UnpaidElements, self.unpaid_elements, || {
+            format!("the elements of section {name} that take no input")
+        })?;
+        Ok(())
     }
 }
 
@@ -549,17 +669,23 @@ impl<'d> Value<'d> {
                 WireType::PtrMarker => Value::Null,
                 other => return Err(Error::msg(format!("no dynamic value for a {other} scalar"))),
             },
-            Layout::Buffer(n) | Layout::Info { size: Some(n), .. } => Value::Bytes(vec![0; n]),
+            Layout::Buffer(n) | Layout::Info { size: Some(n), .. } => {
+                Limits::DEFAULT.check(Limit::MaxAllocation, n as u64, || {
+                    format!("a buffer of {n} bytes")
+                })?;
+                Value::Bytes(vec![0; n])
+            }
             Layout::Unused(_) => Value::Unused,
             Layout::Struct { description, .. } | Layout::Tmp(description) => {
                 Value::Struct(Box::new(DynamicState::new(description)?))
             }
             Layout::Array { len, element } => {
-                if len as u64 > MAX_ARRAY_ELEMENTS {
-                    return Err(Error::msg(format!(
-                        "an array of {len} elements is more than the {MAX_ARRAY_ELEMENTS} allowed"
-                    )));
-                }
+                // Descriptions from an arena are within its limits; bound
+                // hand-made ones by the defaults before allocating.
+                let bytes = WalkCost::of_layout(layout).largest_allocation;
+                Limits::DEFAULT.check(Limit::MaxAllocation, bytes, || {
+                    format!("an array of {len} elements")
+                })?;
                 match *element {
                     Layout::Scalar(WireType::Uint8) => Value::U8s(vec![0; len]),
                     Layout::Scalar(WireType::Uint16) => Value::U16s(vec![0; len]),
@@ -630,10 +756,10 @@ impl<'d> DynamicState<'d> {
         version_id: u32,
         root: &str,
     ) -> Result<Self> {
-        let mut state = DynamicState::new(description)?;
+        let root_of = |e: Error| e.within(PathSegment::Root(owned(root)));
+        let mut state = DynamicState::new(description).map_err(root_of)?;
         let mut v = InputVisitor::new(input);
-        visit_struct_at(&mut state, &mut v, description.name, version_id)
-            .map_err(|e| e.within(PathSegment::Root(owned(root))))?;
+        visit_struct_at(&mut state, &mut v, description.name, version_id).map_err(root_of)?;
         Ok(state)
     }
 

@@ -193,6 +193,9 @@ pub enum ErrorKind {
         /// The count's value.
         count: u64,
     },
+    /// A claim in the input costs more than the [`crate::Limits`] allow.
+    #[error("{0}")]
+    Limit(qemufile::LimitExceeded),
     /// A gtree's node count disagrees with the nodes that follow.
     #[error(
         "inconsistent stream when loading the gtree: it announces {expected} node(s) but {found} follow"
@@ -397,7 +400,18 @@ impl From<qemufile::Error> for Error {
     #[cold]
     fn from(e: qemufile::Error) -> Self {
         let offset = e.offset();
-        Error::new(ErrorKind::Stream(e.into_kind())).at_offset(offset)
+        let kind = match e.into_kind() {
+            qemufile::ErrorKind::Limit(limit) => ErrorKind::Limit(limit),
+            other => ErrorKind::Stream(other),
+        };
+        Error::new(kind).at_offset(offset)
+    }
+}
+
+impl From<qemufile::LimitExceeded> for Error {
+    #[cold]
+    fn from(e: qemufile::LimitExceeded) -> Self {
+        Error::new(ErrorKind::Limit(e))
     }
 }
 

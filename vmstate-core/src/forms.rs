@@ -200,8 +200,11 @@ impl<T: VmStateField + Default> VarArray for Vec<T> {
         const ZERO_WIRE_BYTES: usize = 256 << 10;
         let mut unpaid = 0usize;
         let existing = self.len();
+        let size = std::mem::size_of::<T>() as u64;
         for i in 0..count {
             if i == self.len() {
+                v.allocate(size, size.saturating_mul(i as u64 + 1))
+                    .map_err(|e| e.within(PathSegment::Index(i)))?;
                 self.push(T::default());
             }
             let before = v.input_position();
@@ -339,6 +342,8 @@ pub fn bitmap<'d, C: CountField, V: Visitor<'d>>(
     v.enter_array(name, n, 8)?;
     for i in 0..n {
         if i == words.len() {
+            v.allocate(8, 8 * (i as u64 + 1))
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
             words.push(0);
         }
         v.enter_element(i)?;
@@ -510,6 +515,9 @@ pub fn list<'d, L: ListContainer, V: Visitor<'d>>(
                 break;
             }
             v.enter_element(i)?;
+            let size = std::mem::size_of::<L::Element>() as u64;
+            v.allocate(size, size.saturating_mul(i as u64 + 1))
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
             list.push_back(L::Element::default())
                 .visit_at_version(v, name, load_version)
                 .map_err(|e| e.within(PathSegment::Index(i)))?;
@@ -576,6 +584,11 @@ where
                 })));
             }
             let i = (found - 1) as usize;
+            // A B-tree node holds a key and a value; each is allocated on
+            // its own, so the container bound is per entry.
+            let entry = (std::mem::size_of::<K>() + std::mem::size_of::<T>()) as u64;
+            v.allocate(entry, entry)
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
             let mut key = K::default();
             let mut value = T::default();
             v.enter_element(i)

@@ -5,20 +5,42 @@ use qemufile::QemuRead;
 use qemufile::stream::{PTR_MARKER_NULL, PTR_MARKER_VALID, SUBSECTION};
 
 use crate::{
-    Description, Error, ErrorKind, IncomingSubsection, PathSegment, Result, Timer, Visitor,
-    WireType,
+    Description, Error, ErrorKind, IncomingSubsection, Limit, Limits, PathSegment, Result, Timer,
+    Visitor, WireType,
 };
 
 /// Loads values from a QEMUFile byte stream.
+///
+/// Memory the input makes a load create (containers that grow by element,
+/// buffers of a claimed length) is counted against [`Limits`]: one load may
+/// create at most [`Limits::section_memory`] bytes, one container at most
+/// [`Limits::max_allocation`].
 #[derive(Debug)]
 pub struct InputVisitor<R: QemuRead> {
     input: R,
+    limits: Limits,
+    allocated: u64,
 }
 
 impl<R: QemuRead> InputVisitor<R> {
-    /// Reads from `input`.
+    /// Reads from `input`, within the default [`Limits`].
     pub fn new(input: R) -> Self {
-        InputVisitor { input }
+        Self::with_limits(input, Limits::DEFAULT)
+    }
+
+    /// Reads from `input`, within `limits`.
+    pub fn with_limits(input: R, limits: Limits) -> Self {
+        InputVisitor {
+            input,
+            limits,
+            allocated: 0,
+        }
+    }
+
+    /// Bytes of memory this load has created so far, as counted by
+    /// [`Visitor::allocate`].
+    pub fn allocated(&self) -> u64 {
+        self.allocated
     }
 
     /// The underlying stream.
@@ -205,6 +227,8 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
         Ok(self.input.read_into(bytes)?)
     }
     fn visit_buffer_vec(&mut self, _: &'d str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
+        let added = (len as u64).saturating_sub(bytes.len() as u64);
+        self.allocate(added, len as u64)?;
         // Grows with the input: a hostile length cannot allocate more than
         // the stream holds.
         Ok(self.input.read_to_vec(bytes, len)?)
@@ -318,6 +342,24 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
         // The version is a be32 on the wire but QEMU keeps only its low byte.
         let version_id = self.input.get_be32()? & 0xff;
         Ok(Some(IncomingSubsection { index, version_id }))
+    }
+
+    fn allocate(&mut self, added: u64, container: u64) -> Result<()> {
+        let at = self.input.position();
+        let total = self.allocated.saturating_add(added);
+        let limits = &self.limits;
+        limits
+            .check(Limit::SectionMemory, total, || {
+                "the state loaded so far".to_owned()
+            })
+            .and_then(|()| {
+                limits.check(Limit::MaxAllocation, container, || {
+                    "this field of the loaded state".to_owned()
+                })
+            })
+            .map_err(|e| Error::from(e).at_offset(at))?;
+        self.allocated = total;
+        Ok(())
     }
 
     fn input_position(&self) -> Option<u64> {

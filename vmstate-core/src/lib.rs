@@ -131,6 +131,7 @@ pub use field::VmStateField;
 pub use input::InputVisitor;
 pub use output::OutputVisitor;
 pub use pretty::{PathStyle, PrettyPrinter};
+pub use qemufile::{Limit, LimitExceeded, Limits};
 pub use schema::{Description, FieldDescription, Layout, VmdescEntry};
 pub use state::{VmState, Walk, visit_struct, visit_struct_at};
 pub use timer::Timer;
@@ -184,17 +185,29 @@ impl<T> Drop for Restore<'_, T> {
 /// `exists` predicates see the destination's current state) with a backup
 /// copy, and the backup is put back if anything fails, hooks included (also
 /// if a hook panics). Bytes after the state are left in `input`, as QEMU
-/// leaves them for the section footer.
+/// leaves them for the section footer. Within the default [`Limits`].
 pub fn load<T: VmState + Clone, R: QemuRead>(
     value: &mut T,
     input: R,
     version_id: u32,
 ) -> Result<()> {
+    load_with_limits(value, input, version_id, Limits::DEFAULT)
+}
+
+/// As [`load`], with the memory the input may make the load create
+/// (containers grown by element) bounded by `limits`
+/// ([`Limits::section_memory`], [`Limits::max_allocation`]).
+pub fn load_with_limits<T: VmState + Clone, R: QemuRead>(
+    value: &mut T,
+    input: R,
+    version_id: u32,
+    limits: Limits,
+) -> Result<()> {
     let mut guard = Restore {
         backup: Some(value.clone()),
         slot: value,
     };
-    let mut v = InputVisitor::new(input);
+    let mut v = InputVisitor::with_limits(input, limits);
     visit_struct_at(&mut *guard.slot, &mut v, T::DESCRIPTION.name, version_id)
         .map_err(at_root::<T>)?;
     guard.backup = None;

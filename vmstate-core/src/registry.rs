@@ -45,7 +45,7 @@ use qemufile::stream::{
 };
 use qemufile::{QemuRead, QemuWrite};
 
-use crate::dynamic::DynamicState;
+use crate::dynamic::{DynamicState, WalkCost};
 use crate::json::JsonWriter;
 use crate::stream::{Event, IterativeKind, SectionItem, StreamDecoder, StreamSchema};
 use crate::vmdesc::save_with_vmdesc;
@@ -99,8 +99,12 @@ pub trait SectionState {
     /// Loads the body of the section `decoder` just announced
     /// ([`Event::Section`]) into a copy of the state, for
     /// [`commit`](SectionState::commit) once the whole stream loaded; the
-    /// state itself is unchanged.
-    fn stage_section(&self, decoder: &mut RegistryDecoder<'_, '_, '_>) -> Result<Box<dyn Any>>;
+    /// state itself is unchanged. Also returns the bytes of memory the copy
+    /// holds (the state and what the load grew in it).
+    fn stage_section(
+        &self,
+        decoder: &mut RegistryDecoder<'_, '_, '_>,
+    ) -> Result<(Box<dyn Any>, u64)>;
     /// Replaces the state with a staged copy.
     fn commit(&mut self, staged: Box<dyn Any>);
 }
@@ -118,10 +122,14 @@ impl<T: VmState + Clone + 'static> SectionState for T {
         save_with_vmdesc(self, out)
     }
 
-    fn stage_section(&self, decoder: &mut RegistryDecoder<'_, '_, '_>) -> Result<Box<dyn Any>> {
+    fn stage_section(
+        &self,
+        decoder: &mut RegistryDecoder<'_, '_, '_>,
+    ) -> Result<(Box<dyn Any>, u64)> {
         let mut copy = self.clone();
-        decoder.load_section(&mut copy)?;
-        Ok(Box::new(copy))
+        let grown = decoder.load_section(&mut copy)?;
+        let memory = grown.saturating_add(std::mem::size_of::<T>() as u64);
+        Ok((Box::new(copy), memory))
     }
 
     fn commit(&mut self, staged: Box<dyn Any>) {
@@ -424,7 +432,7 @@ impl<'a> Registry<'a> {
             armed: &in_body,
         };
         let reader: &mut dyn QemuRead = &mut input;
-        let mut dec = StreamDecoder::open(reader, options.schema)?;
+        let mut dec = StreamDecoder::open_with_limits(reader, options.schema, options.limits)?;
         check_configuration(&mut dec, settings, start + 8)?;
         let mut report = LoadReport {
             configuration: dec.configuration().cloned(),
@@ -437,6 +445,21 @@ impl<'a> Registry<'a> {
             warnings: Vec::new(),
         };
         let mut staged: Vec<(usize, Box<dyn Any>)> = Vec::new();
+        // Memory held until the load commits: staged copies and kept sections.
+        let mut held: u64 = 0;
+        let mut hold = |bytes: u64, h: &SectionHeader, at: u64| -> Result<()> {
+            held = held.saturating_add(bytes);
+            options
+                .limits
+                .check(crate::Limit::StreamMemory, held, || {
+                    "the sections loaded so far, held until the whole stream has loaded".to_owned()
+                })
+                .map_err(|e| {
+                    Error::from(e)
+                        .at_offset(at)
+                        .in_section(&h.idstr.to_string_lossy(), h.instance_id)
+                })
+        };
         let mut ram_load = RamLoad::default();
         loop {
             // Where the next item starts: after the unread payload, if any.
@@ -477,7 +500,8 @@ impl<'a> Registry<'a> {
                             in_body.set(true);
                             let copy = self.entries[index].state.stage_section(&mut dec);
                             in_body.set(false);
-                            let copy = copy?;
+                            let (copy, memory) = copy?;
+                            hold(memory, &h, at)?;
                             staged.push((index, copy));
                             report.loaded.push(LoadedSection {
                                 header: h.clone(),
@@ -489,6 +513,7 @@ impl<'a> Registry<'a> {
                             let state = dec.decode_section();
                             in_body.set(false);
                             let state = state?;
+                            hold(WalkCost::of(state.description()).memory, &h, at)?;
                             report.kept.push(KeptSection {
                                 header: h.clone(),
                                 offset: at,
@@ -591,6 +616,10 @@ pub struct LoadOptions<'s, 'd> {
     /// [`keep_unknown`](Self::keep_unknown); its `page_size` is the RAM page
     /// size when the configuration has no `target-page-bits`.
     pub schema: Option<&'s StreamSchema<'d>>,
+    /// What the load may cost: the stream reader's bounds, the memory each
+    /// section's load may create, and the memory of all staged and kept
+    /// sections together ([`Limits::stream_memory`](crate::Limits::stream_memory)).
+    pub limits: crate::Limits,
 }
 
 impl<'s, 'd> LoadOptions<'s, 'd> {
@@ -599,6 +628,7 @@ impl<'s, 'd> LoadOptions<'s, 'd> {
         LoadOptions {
             keep_unknown: true,
             schema: Some(schema),
+            limits: crate::Limits::DEFAULT,
         }
     }
 }

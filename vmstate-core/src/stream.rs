@@ -50,7 +50,9 @@ use serde_json::Value as Json;
 
 use crate::dynamic::{DescriptionArena, DynamicState, VmdescDocument};
 use crate::state::owned;
-use crate::{Description, Error, InputVisitor, PathSegment, Result, VmState, visit_struct_at};
+use crate::{
+    Description, Error, InputVisitor, Limit, Limits, PathSegment, Result, VmState, visit_struct_at,
+};
 use serde::Deserialize;
 
 /// One device of a stream's vmdesc.
@@ -111,10 +113,11 @@ impl<'d> StreamSchema<'d> {
                 .instance_id
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad(format!("vmdesc: device {idstr} has no u32 \"instance_id\"")))?;
-            let description = arena.section_from(entry).map_err(|e| {
-                bad(format!(
+            let description = arena.section_from(entry).map_err(|e| match e.kind() {
+                crate::ErrorKind::Limit(_) => e.in_section(idstr, instance_id),
+                _ => bad(format!(
                     "vmdesc: device {idstr} instance {instance_id}: {e}"
-                ))
+                )),
             })?;
             // A repeated device: the last entry describes it, as in the
             // analyzer (a dict by idstr and instance).
@@ -393,24 +396,45 @@ pub struct StreamDecoder<'s, 'd, R: QemuRead> {
     raw: RawScan,
     phase: Phase,
     section: Option<(SectionHeader, u64)>,
+    limits: Limits,
+    /// Where each device (idstr, instance) had its FULL section: a second
+    /// one is refused.
+    devices_seen: HashMap<(Vec<u8>, u32), u64>,
 }
 
 impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// Reads the header and the configuration. `schema` describes the device
     /// sections (the stream's own vmdesc, or one from elsewhere); without it,
     /// device bodies can only be loaded into typed models.
-    pub fn open(mut input: R, schema: Option<&'s StreamSchema<'d>>) -> Result<Self> {
+    /// Within the default [`Limits`].
+    pub fn open(input: R, schema: Option<&'s StreamSchema<'d>>) -> Result<Self> {
+        Self::open_with_limits(input, schema, Limits::DEFAULT)
+    }
+
+    /// As [`open`](Self::open), within `limits`: the vmdesc length, section
+    /// and RAM block counts, and the memory typed loads may create
+    /// ([`load_section`](Self::load_section)). Dynamic states are bounded by
+    /// the limits of the [`DescriptionArena`](crate::dynamic::DescriptionArena)
+    /// that described them.
+    pub fn open_with_limits(
+        mut input: R,
+        schema: Option<&'s StreamSchema<'d>>,
+        limits: Limits,
+    ) -> Result<Self> {
         // The configuration section is optional (hw_compat_2_3, Xen): look.
         let has_config = input.peek(8, 1)?.first() == Some(&qemufile::stream::CONFIGURATION);
         let opts = StreamOptions {
             send_configuration: has_config,
             // Footers can be off: the first section tells.
             detect_section_footer: true,
+            limits,
             ..StreamOptions::default()
         };
         let reader = StreamReader::open(input, opts)?;
         let page = schema.and_then(StreamSchema::page_size).unwrap_or(4096);
-        let ram = RamReader::new(RamConfig::from_configuration(reader.configuration(), page));
+        let mut ram_config = RamConfig::from_configuration(reader.configuration(), page);
+        ram_config.max_block_entries = limits.max_ram_blocks;
+        let ram = RamReader::new(ram_config);
         Ok(StreamDecoder {
             reader,
             schema,
@@ -422,6 +446,8 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             raw: RawScan::default(),
             phase: Phase::Items,
             section: None,
+            limits,
+            devices_seen: HashMap::new(),
         })
     }
 
@@ -555,10 +581,40 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
                     self.phase = Phase::Iterative(kind);
                     return Ok(Some(Event::IterativeHeader(h)));
                 }
+                self.first_section_of_device(&h, at)?;
                 self.phase = Phase::Body;
                 Ok(Some(Event::Section(h)))
             }
         }
+    }
+
+    /// Where the FULL section of device `idstr` instance `instance_id` began,
+    /// if the stream has had one so far.
+    pub fn device_section_offset(&self, idstr: &str, instance_id: u32) -> Option<u64> {
+        let key = (idstr.as_bytes().to_vec(), instance_id);
+        self.devices_seen.get(&key).copied()
+    }
+
+    /// Refuses a second FULL section for one device instance: QEMU would
+    /// load the state twice, so no stream QEMU writes has one.
+    fn first_section_of_device(&mut self, h: &SectionHeader, at: u64) -> Result<()> {
+        let key = (h.idstr.as_bytes().to_vec(), h.instance_id);
+        if let Some(first) = self.devices_seen.get(&key) {
+            return Err(Error::msg(format!(
+                "second section for {} (the first is at byte offset {first}): a destination \
+                 loads the state twice",
+                section_root(h)
+            ))
+            .at_offset(at));
+        }
+        let distinct = self.devices_seen.len() as u64 + 1;
+        self.limits
+            .check(Limit::MaxSections, distinct, || {
+                format!("device section {}", section_root(h))
+            })
+            .map_err(|e| Error::from(e).at_offset(at))?;
+        self.devices_seen.insert(key, at);
+        Ok(())
     }
 
     fn body_header(&self) -> Result<(SectionHeader, u64)> {
@@ -577,8 +633,11 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
         let Some(schema) = self.schema else {
             return Err(self.in_section(
                 Error::msg(format!(
-                    "cannot decode section {idstr}: the stream has no vmdesc at its end \
-                     (truncated, or written with suppress-vmdesc); give one with --vmdesc"
+                    "cannot decode section {idstr}: no vmdesc was found at the end of the \
+                     stream (it is truncated, written with suppress-vmdesc, or its vmdesc is \
+                     longer than the {} limit (raise it with --max-vmdesc)); give one with \
+                     --vmdesc",
+                    qemufile::Limit::MaxVmdescLen.amount(self.limits.max_vmdesc_len.into())
                 ))
                 .at_offset(at),
             ));
@@ -652,15 +711,20 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// Loads the current device section's body into `value`, a typed model,
     /// at the section's version, and checks its footer. Transactional:
     /// `value` is unchanged unless everything succeeded.
-    pub fn load_section<T: VmState + Clone>(&mut self, value: &mut T) -> Result<()> {
+    ///
+    /// Returns the bytes of memory the load created beyond `T` itself
+    /// (containers grown by the input), which the limits'
+    /// [`section_memory`](Limits::section_memory) bounds.
+    pub fn load_section<T: VmState + Clone>(&mut self, value: &mut T) -> Result<u64> {
         let (h, _) = self.body_header()?;
         let mut scratch = value.clone();
-        let mut v = InputVisitor::new(self.reader.body());
-        visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, h.version_id)
-            .map_err(|e| self.root(e))?;
+        let mut v = InputVisitor::with_limits(self.reader.body(), self.limits);
+        let loaded = visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, h.version_id);
+        let allocated = v.allocated();
+        loaded.map_err(|e| self.root(e))?;
         self.finish().map_err(|e| self.in_section(e))?;
         *value = scratch;
-        Ok(())
+        Ok(allocated)
     }
 
     /// Reads the current device section's body with the schema and drops it;

@@ -211,6 +211,17 @@ pub trait Visitor<'d> {
         let _ = parent;
         Ok(None)
     }
+    /// Loading: the walk is about to create `added` bytes of memory because
+    /// the input says so (a container grows by an element, a buffer takes a
+    /// claimed length), in a container that will then take `container`
+    /// bytes. Loading visitors hold this to their [`Limits`](crate::Limits)
+    /// ([`section_memory`](crate::Limits::section_memory) for all a load
+    /// creates, [`max_allocation`](crate::Limits::max_allocation) for one
+    /// container); other visitors accept.
+    fn allocate(&mut self, added: u64, container: u64) -> Result<()> {
+        let _ = (added, container);
+        Ok(())
+    }
     /// Loading visitors: the input position, so that walks can tell whether
     /// an element consumed any input. `None` for other visitors.
     fn input_position(&self) -> Option<u64> {

@@ -19,11 +19,11 @@ pub struct StreamOptions {
     /// or not), and every later section must agree. Overrides
     /// `send_section_footer`. Default off, as in QEMU's loader.
     pub detect_section_footer: bool,
-    /// Largest vmdesc JSON accepted by [`StreamReader::read_vmdesc`]
-    /// (default 64 MiB; QEMU itself has no bound).
-    pub max_vmdesc_len: u32,
-    /// Most distinct section ids remembered for PART/END lookups (default 65536).
-    pub max_sections: usize,
+    /// What the reader may allocate: the vmdesc length
+    /// ([`Limits::max_vmdesc_len`](crate::Limits::max_vmdesc_len)) and the
+    /// distinct section ids remembered for PART/END lookups
+    /// ([`Limits::max_sections`](crate::Limits::max_sections)).
+    pub limits: crate::Limits,
 }
 
 impl Default for StreamOptions {
@@ -32,8 +32,7 @@ impl Default for StreamOptions {
             send_configuration: true,
             send_section_footer: true,
             detect_section_footer: false,
-            max_vmdesc_len: 64 << 20,
-            max_sections: 65536,
+            limits: crate::Limits::DEFAULT,
         }
     }
 }
@@ -195,8 +194,8 @@ enum State {
 ///
 /// Memory is bounded: the configuration (bounded names and counts), one
 /// command's data (at most 64 KiB), the START/FULL headers seen so far (at
-/// most [`StreamOptions::max_sections`]) and the vmdesc (at most
-/// [`StreamOptions::max_vmdesc_len`]), read in chunks so that a lying length on
+/// most [`Limits::max_sections`](crate::Limits::max_sections)) and the vmdesc (at most
+/// [`Limits::max_vmdesc_len`](crate::Limits::max_vmdesc_len)), read in chunks so that a lying length on
 /// a short input fails without a large allocation.
 #[derive(Debug)]
 pub struct StreamReader<R> {
@@ -324,17 +323,14 @@ impl<R: QemuRead> StreamReader<R> {
                         instance_id,
                         version_id,
                     };
-                    if !self.sections.contains_key(&section_id)
-                        && self.sections.len() >= self.opts.max_sections
-                    {
-                        return Err(Error::new(
-                            at,
-                            ErrorKind::TooLarge {
-                                what: "section table",
-                                len: self.sections.len() as u64 + 1,
-                                max: self.opts.max_sections as u64,
-                            },
-                        ));
+                    if !self.sections.contains_key(&section_id) {
+                        let distinct = self.sections.len() as u64 + 1;
+                        self.opts
+                            .limits
+                            .check(crate::Limit::MaxSections, distinct, || {
+                                format!("section {} (id {section_id})", h.idstr)
+                            })
+                            .map_err(|e| Error::new(at, e.into()))?;
                     }
                     self.sections.insert(section_id, h.clone());
                     h
@@ -436,16 +432,12 @@ impl<R: QemuRead> StreamReader<R> {
         self.inner.get_u8()?;
         let at_len = self.inner.position();
         let len = self.inner.get_be32()?;
-        if len > self.opts.max_vmdesc_len {
-            return Err(Error::new(
-                at_len,
-                ErrorKind::TooLarge {
-                    what: "vmdesc",
-                    len: len.into(),
-                    max: self.opts.max_vmdesc_len.into(),
-                },
-            ));
-        }
+        self.opts
+            .limits
+            .check(crate::Limit::MaxVmdescLen, len.into(), || {
+                "the vmdesc (the JSON description after the end of the stream)".to_owned()
+            })
+            .map_err(|e| Error::new(at_len, e.into()))?;
         let json = read_chunked(&mut self.inner, len as usize)?;
         self.state = State::Done;
         Ok(Vmdesc::Present(json))
