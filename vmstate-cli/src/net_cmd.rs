@@ -26,9 +26,10 @@
 //! * `--timeout`: the idle limit. No read or write waits longer for the peer
 //!   (and `listen` waits that long for a connection, `send` retries its
 //!   connection that long).
-//! * `--deadline`: the whole transfer, from the connection on, ends in this
-//!   time ([`DEFAULT_DEADLINE_SECS`]), so that a peer that sends or reads one
-//!   byte at a time cannot keep either command alive.
+//! * `--deadline`: the whole transfer ends in this time
+//!   ([`DEFAULT_DEADLINE`] seconds), so that a peer that sends or reads one
+//!   byte at a time cannot keep either command alive: for `listen` from the
+//!   connection on, for `send` from the start (connecting included).
 //! * `listen --max-bytes`: the stream's size ([`DEFAULT_MAX_BYTES`]), which
 //!   is what the spool file can grow to.
 //! * A RAM block list longer than [`MAX_RAM_BLOCKS`] entries is refused while
@@ -49,10 +50,10 @@ use crate::output::Output;
 use qemufile::ram::{RamItem, RamKind};
 use vmstate_core::stream::{Event, SectionItem, StreamDecoder, section_root};
 
-/// Default of `--deadline` for `listen` and `send`: 10 minutes.
-pub const DEFAULT_DEADLINE_SECS: u64 = 600;
+/// Default of `--deadline` for `listen` and `send`, in seconds: 10 minutes.
+pub const DEFAULT_DEADLINE: &str = "600";
 /// Default of `listen --max-bytes`: 64 GiB.
-pub const DEFAULT_MAX_BYTES: u64 = 64 << 30;
+pub const DEFAULT_MAX_BYTES: &str = "64G";
 /// Most RAM block-list entries `listen` accepts in a stream. A source QEMU
 /// sends one per RAM block: a few dozen (main RAM, ROMs, firmware tables),
 /// a few hundred with many memory devices.
@@ -81,7 +82,7 @@ pub struct ListenArgs {
     /// stream, takes longer than this many seconds (0 or inf: no limit).
     #[arg(
         long,
-        default_value = "600",
+        default_value = DEFAULT_DEADLINE,
         value_name = "SECONDS",
         allow_negative_numbers = true
     )]
@@ -90,7 +91,7 @@ pub struct ListenArgs {
     /// suffix (powers of 1024, e.g. 64G); 0: no limit.
     #[arg(
         long,
-        default_value = "64G",
+        default_value = DEFAULT_MAX_BYTES,
         value_name = "SIZE",
         allow_negative_numbers = true
     )]
@@ -102,21 +103,6 @@ pub struct ListenArgs {
     /// The destination's machine type: refuse another one (as `check --machine`).
     #[arg(long, value_name = "NAME")]
     pub machine: Option<String>,
-}
-
-impl ListenArgs {
-    /// `vmstate listen ADDR -o OUTPUT` with the default limits.
-    pub fn new(addr: impl Into<String>, output: impl Into<PathBuf>) -> Self {
-        ListenArgs {
-            addr: addr.into(),
-            output: output.into(),
-            timeout: Seconds::from_secs(300),
-            deadline: Seconds::from_secs(DEFAULT_DEADLINE_SECS),
-            max_bytes: ByteSize(Some(DEFAULT_MAX_BYTES)),
-            keep_partial: false,
-            machine: None,
-        }
-    }
 }
 
 /// Arguments of `vmstate send`.
@@ -137,27 +123,16 @@ pub struct SendArgs {
         allow_negative_numbers = true
     )]
     pub timeout: Seconds,
-    /// Give up if the transfer, from the connection to the peer closing it,
-    /// takes longer than this many seconds (0 or inf: no limit).
+    /// Give up if the whole transfer (connecting, sending, waiting for the
+    /// peer to close) takes longer than this many seconds (0 or inf: no
+    /// limit).
     #[arg(
         long,
-        default_value = "600",
+        default_value = DEFAULT_DEADLINE,
         value_name = "SECONDS",
         allow_negative_numbers = true
     )]
     pub deadline: Seconds,
-}
-
-impl SendArgs {
-    /// `vmstate send FILE ADDR` with the default limits.
-    pub fn new(file: impl Into<PathBuf>, addr: impl Into<String>) -> Self {
-        SendArgs {
-            file: file.into(),
-            addr: addr.into(),
-            timeout: Seconds::from_secs(30),
-            deadline: Seconds::from_secs(DEFAULT_DEADLINE_SECS),
-        }
-    }
 }
 
 /// A command-line limit that does not parse.
@@ -1010,9 +985,19 @@ pub fn run_send(args: &SendArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8
     }
 }
 
-/// Connects to `addr`, retrying for `timeout` while nobody listens yet.
-fn connect(addr: &str, timeout: Seconds) -> Result<TcpStream, CliError> {
+/// Connects to `addr`, retrying for `timeout` while nobody listens yet,
+/// and never beyond `clock`'s deadline.
+fn connect(addr: &str, timeout: Seconds, clock: &Clock) -> Result<TcpStream, CliError> {
     let t0 = Instant::now();
+    let limit = match (timeout.get(), clock.deadline) {
+        (Some(t), Some(d)) => Some(t.min(d)),
+        (t, d) => t.or(d),
+    };
+    let flag = match (timeout.get(), clock.deadline) {
+        (Some(t), Some(d)) if d < t => format!("--deadline {}", secs_text(d)),
+        (None, Some(d)) => format!("--deadline {}", secs_text(d)),
+        _ => format!("--timeout {timeout}"),
+    };
     loop {
         let addrs: Vec<_> = addr
             .to_socket_addrs()
@@ -1020,7 +1005,7 @@ fn connect(addr: &str, timeout: Seconds) -> Result<TcpStream, CliError> {
             .collect();
         let mut last = None;
         for a in &addrs {
-            let attempt = match timeout.get() {
+            let attempt = match limit {
                 Some(t) => TcpStream::connect_timeout(
                     a,
                     t.saturating_sub(t0.elapsed()).max(Duration::from_millis(1)),
@@ -1033,10 +1018,8 @@ fn connect(addr: &str, timeout: Seconds) -> Result<TcpStream, CliError> {
             }
         }
         let e = last.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        if timeout.get().is_some_and(|t| t0.elapsed() > t) {
-            return Err(net(format!(
-                "cannot connect to {addr} within --timeout {timeout}: {e}"
-            )));
+        if limit.is_some_and(|t| t0.elapsed() > t) {
+            return Err(net(format!("cannot connect to {addr} within {flag}: {e}")));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -1102,15 +1085,16 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .metadata()
         .map_err(CliError::file("read", &args.file))?
         .len();
-    let mut sock = connect(&args.addr, args.timeout)?;
+    // A peer that accepts but stops reading (or reads a byte at a time)
+    // must not keep us forever: every write waits at most --timeout, and
+    // the whole run (connecting included) at most --deadline.
+    let mut clock = Clock::new(args.timeout, args.deadline);
+    let mut sock = connect(&args.addr, args.timeout, &clock)?;
     let peer = sock
         .peer_addr()
         .map_err(|e| net(format!("connected to {}: {e}", args.addr)))?;
     let _ = sock.set_nodelay(true);
-    // A peer that accepts but stops reading (or reads a byte at a time)
-    // must not keep us forever: every write waits at most --timeout, and
-    // the whole transfer at most --deadline.
-    let mut clock = Clock::new(args.timeout, args.deadline);
+    clock.progress();
     let mut wait_set = None;
     let t0 = Instant::now();
     let mut buf = vec![0u8; 1 << 20];
@@ -1327,12 +1311,14 @@ mod tests {
         assert_eq!(s("30").unwrap().to_string(), "30 s");
         assert_eq!(s("0.5").unwrap().to_string(), "0.5 s");
         assert_eq!(Seconds::from_secs(0), Seconds::NONE);
+        assert_eq!(s(DEFAULT_DEADLINE).unwrap(), Seconds::from_secs(600));
     }
 
     #[test]
     fn sizes_parse_without_panics() {
         let b = |t: &str| t.parse::<ByteSize>().map(|s| s.0);
         assert_eq!(b("64G").unwrap(), Some(64 << 30));
+        assert_eq!(b(DEFAULT_MAX_BYTES).unwrap(), Some(64 << 30));
         assert_eq!(b("64GiB").unwrap(), Some(64 << 30));
         assert_eq!(b("100k").unwrap(), Some(100 << 10));
         assert_eq!(b("1234").unwrap(), Some(1234));
