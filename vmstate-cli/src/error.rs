@@ -8,7 +8,7 @@ pub enum CliError {
     /// A file could not be opened, created or read.
     #[error("cannot {action} {path}: {source}")]
     File {
-        /// What was being done: "open", "create", "read", "replace".
+        /// What was being done: "open", "create", "read", "replace", "keep".
         action: &'static str,
         /// The file.
         path: String,

@@ -36,10 +36,11 @@ enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Receive a live migration (QEMU: `migrate tcp:ADDR`) into a file,
     /// validating it as it arrives; exit status 1 and the byte offset of
-    /// the first problem.
+    /// the first problem. Bounded by --timeout, --deadline and --max-bytes.
     Listen(net_cmd::ListenArgs),
     /// Send a stream to a QEMU started with `-incoming tcp:ADDR`; exit
-    /// status 0 once every byte is written and the peer closed.
+    /// status 0 once every byte is written and the peer closed. Bounded by
+    /// --timeout and --deadline.
     Send(net_cmd::SendArgs),
 }
 

@@ -90,6 +90,16 @@ impl Output {
         }
         Ok(())
     }
+
+    /// Something failed, but the bytes written so far are wanted anyway (a
+    /// forensic `listen --keep-partial`): they become `path`, and the
+    /// destination is left as it was.
+    pub fn keep_as(mut self, path: &Path) -> Result<(), CliError> {
+        self.file.flush()?;
+        std::fs::rename(&self.temp, path).map_err(CliError::file("keep", path))?;
+        self.committed = true;
+        Ok(())
+    }
 }
 
 impl Drop for Output {
