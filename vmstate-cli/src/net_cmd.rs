@@ -32,9 +32,10 @@
 //!   connection on, for `send` from the start (connecting included).
 //! * `listen --max-bytes`: the stream's size ([`DEFAULT_MAX_BYTES`]), which
 //!   is what the spool file can grow to.
-//! * A RAM block list longer than [`MAX_RAM_BLOCKS`] entries is refused while
-//!   the stream arrives: a zero-length entry never ends the list, and the
-//!   decoder keeps one entry per block name.
+//! * The library's [`Limits`](vmstate_core::Limits) (`--max-*`, as for every
+//!   stream command) bound what the stream may make the decoder hold while
+//!   it arrives, e.g. RAM block-list entries (a zero-length entry never ends
+//!   the list).
 
 use std::fmt;
 use std::fs::File;
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use crate::check_cmd;
 use crate::error::CliError;
+use crate::limits::LimitArgs;
 use crate::output::Output;
 use qemufile::ram::{RamItem, RamKind};
 use vmstate_core::stream::{Event, SectionItem, StreamDecoder, section_root};
@@ -54,10 +56,6 @@ use vmstate_core::stream::{Event, SectionItem, StreamDecoder, section_root};
 pub const DEFAULT_DEADLINE: &str = "600";
 /// Default of `listen --max-bytes`: 64 GiB.
 pub const DEFAULT_MAX_BYTES: &str = "64G";
-/// Most RAM block-list entries `listen` accepts in a stream. A source QEMU
-/// sends one per RAM block: a few dozen (main RAM, ROMs, firmware tables),
-/// a few hundred with many memory devices.
-pub const MAX_RAM_BLOCKS: u64 = 16_384;
 
 /// Arguments of `vmstate listen`.
 #[derive(Debug, Clone, clap::Args)]
@@ -103,6 +101,9 @@ pub struct ListenArgs {
     /// The destination's machine type: refuse another one (as `check --machine`).
     #[arg(long, value_name = "NAME")]
     pub machine: Option<String>,
+    /// The `--max-*` limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Arguments of `vmstate send`.
@@ -218,30 +219,12 @@ impl FromStr for ByteSize {
     type Err = LimitError;
 
     fn from_str(s: &str) -> Result<Self, LimitError> {
-        let bad = || {
-            LimitError(format!(
-                "{s:?} is not a size: bytes, or a whole number with a K, M, G or T suffix \
-                 (powers of 1024), e.g. 64G; 0 or none: no limit"
-            ))
-        };
         let t = s.trim().to_ascii_lowercase();
         if matches!(t.as_str(), "none" | "inf" | "unlimited") {
             return Ok(ByteSize(None));
         }
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(digits);
-        let shift = match unit.trim() {
-            "" | "b" => 0,
-            "k" | "kb" | "kib" => 10,
-            "m" | "mb" | "mib" => 20,
-            "g" | "gb" | "gib" => 30,
-            "t" | "tb" | "tib" => 40,
-            _ => return Err(bad()),
-        };
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        let v = n
-            .checked_mul(1u64 << shift)
-            .ok_or_else(|| LimitError(format!("{s:?} is more than 2^64 bytes")))?;
+        let v = crate::limits::parse_size(&t)
+            .map_err(|e| LimitError(format!("{e} (a size, e.g. 64G; 0 or none: no limit)")))?;
         Ok(ByteSize(Some(v).filter(|&v| v > 0)))
     }
 }
@@ -784,9 +767,6 @@ fn listen(args: &ListenArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
 enum Refused {
     /// The library's error (it names the byte offset).
     Stream(vmstate_core::Error),
-    /// More than [`MAX_RAM_BLOCKS`] block-list entries, the last one read
-    /// up to this offset.
-    TooManyBlocks(u64),
 }
 
 /// The framing check while the stream arrives: header, configuration and
@@ -795,8 +775,9 @@ enum Refused {
 /// what it saw; or where it failed and why.
 fn framing<S: Timed, W: Write>(
     tee: &mut Tee<S, W>,
+    limits: vmstate_core::Limits,
 ) -> Result<(u64, bool, Stats), (Place, Refused)> {
-    let mut dec = StreamDecoder::open(qemufile::Reader::new(tee), None)
+    let mut dec = StreamDecoder::open_with_limits(qemufile::Reader::new(tee), None, limits)
         .map_err(|e| (Place::Header, Refused::Stream(e)))?;
     let mut stats = Stats {
         machine: dec
@@ -816,11 +797,6 @@ fn framing<S: Timed, W: Write>(
             }
             Ok(Some(Event::Item(SectionItem::Ram(RamItem::Block(_))))) => {
                 stats.ram_blocks += 1;
-                // The decoder keeps one entry per block name, and
-                // zero-length entries never end the list: bound it.
-                if stats.ram_blocks > MAX_RAM_BLOCKS {
-                    return Err((Place::of(&dec), Refused::TooManyBlocks(dec.position())));
-                }
                 continue;
             }
             Ok(Some(Event::Item(SectionItem::Ram(RamItem::Record(r))))) => {
@@ -863,7 +839,7 @@ fn receive(
 
     // Phase 1: framing while the stream arrives (no vmdesc yet: up to the
     // first device section, or EOF).
-    let framed = framing(&mut tee);
+    let framed = framing(&mut tee, args.limits.limits());
     *received = tee.received;
     let (framing_end, at_eof, stats) = match framed {
         Ok(f) => f,
@@ -875,11 +851,6 @@ fn receive(
             let at = tee.received;
             let place = place.describe(None);
             return Err(net(match e {
-                Refused::TooManyBlocks(end) => format!(
-                    "stream from {peer} refused{place}: its RAM block list has more than \
-                     {MAX_RAM_BLOCKS} entries by byte offset {end} (a source QEMU sends one per \
-                     RAM block, a few dozen); connection closed after {at} bytes"
-                ),
                 Refused::Stream(e) if tee.closed && e.is_eof() => format!(
                     "peer {peer} closed the connection after {at} bytes{place}: the stream is \
                      incomplete ({e})"
@@ -960,6 +931,7 @@ fn receive(
     let (mut cout, mut cerr) = (Vec::new(), Vec::new());
     let check = check_cmd::CheckArgs {
         machine: args.machine.clone(),
+        limits: args.limits.clone(),
         ..check_cmd::CheckArgs::file(&spool)
     };
     let status = check_cmd::run(&check, &mut cout, &mut cerr);
@@ -1324,14 +1296,8 @@ mod tests {
         assert_eq!(b("1234").unwrap(), Some(1234));
         assert_eq!(b("0").unwrap(), None);
         assert_eq!(b("none").unwrap(), None);
-        for bad in [
-            "",
-            "-1",
-            "1.5G",
-            "12Q",
-            "99999999999T",
-            "18446744073709551616",
-        ] {
+        assert_eq!(b("1.5G").unwrap(), Some(3 << 29));
+        for bad in ["", "-1", "12Q", "99999999999T", "18446744073709551616"] {
             assert!(b(bad).is_err(), "{bad}");
         }
         assert_eq!(

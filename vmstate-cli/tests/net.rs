@@ -475,7 +475,12 @@ fn listen_bounds_what_a_peer_claims() {
     assert_refused(
         &done,
         &dir,
-        &["refused: at byte offset 29 (0x1d): vmdesc of 4294967295 bytes exceeds the limit"],
+        &[
+            "refused: at byte offset 29 (0x1d): the vmdesc (the JSON description after the end \
+             of the stream) would need 3.9 GiB (4294967295 bytes), more than the 64 MiB \
+             (67108864 bytes) allowed (limit max_vmdesc_len; for input you trust, raise it with \
+             --max-vmdesc)",
+        ],
     );
 
     // A RAM block of 1 PiB, then pages for ever: the size cap ends it.
@@ -527,8 +532,8 @@ fn listen_bounds_what_a_peer_claims() {
     std::fs::remove_file(dir.0.join("out.mig.partial")).unwrap();
 
     // Zero-length RAM blocks with new names for ever: the list never ends
-    // and each name would be kept; refused after the cap.
-    let (l, addr) = listen(&dir.out(), &[]);
+    // and each name would be kept; refused after the cap (lowered here).
+    let (l, addr) = listen(&dir.out(), &["--max-ram-blocks", "5000"]);
     let p = peer(
         addr,
         floods(|i| {
@@ -552,8 +557,10 @@ fn listen_bounds_what_a_peer_claims() {
         &done,
         &dir,
         &[
-            "refused in section 'ram' (which starts at byte offset 27): its RAM block list has \
-             more than 16384 entries by byte offset ",
+            "refused in section 'ram' (which starts at byte offset 27): ",
+            "the RAM block list would need 5001 RAM block entries, more than the 5000 RAM block \
+             entries allowed (limit max_ram_blocks; for input you trust, raise it with \
+             --max-ram-blocks)",
         ],
     );
 }
@@ -663,7 +670,7 @@ fn limits_that_are_not_numbers_are_refused_by_the_parser() {
         ("--deadline", "-1"),
         ("--timeout", "NaN"),
         ("--timeout", "-0.5"),
-        ("--max-bytes", "1.5G"),
+        ("--max-bytes", "1.5X"),
         ("--max-bytes", "-1"),
     ] {
         let done = run(&["listen", "127.0.0.1:0", "-o", "-", flag, value]);

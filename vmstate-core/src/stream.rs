@@ -318,6 +318,8 @@ impl RawScan {
 #[derive(Debug, Default)]
 struct RamBlocks {
     lengths: HashMap<qemufile::stream::IdStr, u64>,
+    /// Most distinct block names kept ([`Limits::max_ram_blocks`]).
+    max: usize,
 }
 
 impl RamBlocks {
@@ -331,6 +333,14 @@ impl RamBlocks {
     ) -> Result<()> {
         let record = match item {
             RamItem::Block(block) => {
+                if !self.lengths.contains_key(&block.name) {
+                    let distinct = self.lengths.len() as u64 + 1;
+                    Limit::MaxRamBlocks
+                        .check(distinct, self.max as u64, || {
+                            "the RAM blocks of the stream (distinct names)".to_owned()
+                        })
+                        .map_err(|e| Error::from(e).at_offset(at))?;
+                }
                 self.lengths.insert(block.name.clone(), block.length);
                 return Ok(());
             }
@@ -439,7 +449,10 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             reader,
             schema,
             ram,
-            ram_blocks: RamBlocks::default(),
+            ram_blocks: RamBlocks {
+                lengths: HashMap::new(),
+                max: limits.max_ram_blocks,
+            },
             htab: HtabReader::new(),
             stattrib: StattribReader::new(S390Body::StorageAttributes),
             dirty_bitmap: DirtyBitmapReader::new(),
