@@ -24,6 +24,9 @@
 //!   read at those offsets from a [`RandomAccess`] source over the same
 //!   file ([`RamExtractor::with_source`]), 64 KiB of bitmap and at most
 //!   1 MiB of pages at a time, and the pages whose bit is set are written.
+//!   Without a source they are read forward through the stream (the
+//!   bitmap whole, at most 1/32768 of the block, then the pages, the holes
+//!   between them read and dropped).
 //! * **Not extractable**, with an error saying so: multifd over sockets (a
 //!   `MULTIFD_FLUSH` record without mapped-ram: the pages went over other
 //!   channels, not in this stream), RDMA (`HOOK` records), compressed pages
@@ -53,7 +56,8 @@
 //!
 //! **Bounded memory.** Pages are handled one at a time (mapped-ram pages in
 //! runs of at most 1 MiB); no buffer is sized by a length from the stream
-//! except a page (at most [`MAX_PAGE_SIZE`]); one block file is open at a
+//! except a page (at most [`MAX_PAGE_SIZE`]) and a mapped-ram bitmap read
+//! without a source (grown as its bytes arrive); one block file is open at a
 //! time; the number of blocks is bounded by [`ExtractOptions::max_blocks`].
 //!
 //! ```no_run
@@ -128,6 +132,14 @@ pub struct ExtractOptions {
 impl Default for ExtractOptions {
     fn default() -> Self {
         ExtractOptions { max_blocks: 4096 }
+    }
+}
+
+impl ExtractOptions {
+    /// The options with [`max_blocks`](Self::max_blocks) set to `n`.
+    pub fn with_max_blocks(mut self, n: usize) -> Self {
+        self.max_blocks = n;
+        self
     }
 }
 
@@ -319,6 +331,10 @@ pub struct RamExtractor {
     source: Option<Box<dyn RandomAccess>>,
     /// Page-sized scratch (fill pages, XBZRLE) and mapped-ram runs.
     buf: Vec<u8>,
+    /// Bytes of a mapped-ram bitmap read at a time from the source.
+    bitmap_chunk: u64,
+    /// Most bytes of mapped-ram pages read at a time.
+    run_bytes: u64,
 }
 
 impl std::fmt::Debug for RamExtractor {
@@ -391,6 +407,8 @@ impl RamExtractor {
             open: None,
             source: None,
             buf: Vec::new(),
+            bitmap_chunk: BITMAP_CHUNK,
+            run_bytes: RUN_BYTES,
         })
     }
 
@@ -430,6 +448,10 @@ impl RamExtractor {
     /// for a mapped-ram block, writes the pages of its region. A name
     /// listed again with the same length keeps its file.
     pub fn block(&mut self, block: &RamBlock) -> Res<()> {
+        self.block_in(block, None)
+    }
+
+    fn block_in(&mut self, block: &RamBlock, fallback: Option<&mut dyn Region>) -> Res<()> {
         let i = match self.index.get(&block.name) {
             Some(&i) if self.blocks[i].info.length == block.length => i,
             Some(_) => {
@@ -442,7 +464,7 @@ impl RamExtractor {
         };
         if let Some(header) = &block.mapped_ram {
             self.blocks[i].info.mapped = true;
-            self.mapped_block(i, header, block.length)?;
+            self.mapped_block(i, header, block.length, fallback)?;
         }
         Ok(())
     }
@@ -690,7 +712,15 @@ impl RamExtractor {
     }
 
     /// Reads the bitmap and the marked pages of a mapped-ram block.
-    fn mapped_block(&mut self, i: usize, header: &MappedRamHeader, length: u64) -> Res<()> {
+    /// Writes the marked pages of a mapped-ram block, read from the
+    /// extractor's source, else from `fallback` (the region in the stream).
+    fn mapped_block(
+        &mut self,
+        i: usize,
+        header: &MappedRamHeader,
+        length: u64,
+        fallback: Option<&mut dyn Region>,
+    ) -> Res<()> {
         let ps = self.page_size;
         if header.page_size != ps {
             return Err(stream_msg(format!(
@@ -699,16 +729,19 @@ impl RamExtractor {
                 self.blocks[i].info.name, header.page_size
             )));
         }
-        let Some(mut source) = self.source.take() else {
-            return Err(stream_msg(format!(
+        if let Some(mut source) = self.source.take() {
+            let r = self.mapped_pages(i, header, length, &mut Source(source.as_mut()));
+            self.source = Some(source);
+            return r;
+        }
+        match fallback {
+            Some(region) => self.mapped_pages(i, header, length, region),
+            None => Err(stream_msg(format!(
                 "mapped-ram block \"{}\": its pages are at file offsets {:#x}..: give the \
                  stream's file as the extractor's source (RamExtractor::with_source)",
                 self.blocks[i].info.name, header.pages_offset
-            )));
-        };
-        let r = self.mapped_pages(i, header, length, source.as_mut());
-        self.source = Some(source);
-        r
+            ))),
+        }
     }
 
     fn mapped_pages(
@@ -716,27 +749,34 @@ impl RamExtractor {
         i: usize,
         header: &MappedRamHeader,
         length: u64,
-        source: &mut dyn RandomAccess,
+        region: &mut dyn Region,
     ) -> Res<()> {
         let ps = self.page_size;
         let pages = length / ps;
-        let run_max = (RUN_BYTES / ps).max(1);
+        let run_max = (self.run_bytes / ps).max(1);
         let bitmap_len = header.bitmap_len(length);
-        let mut chunk = vec![0u8; BITMAP_CHUNK.min(bitmap_len) as usize];
+        // Read forward only, the whole bitmap comes before the pages.
+        let step = if region.random() {
+            self.bitmap_chunk.max(1)
+        } else {
+            bitmap_len.max(1)
+        };
+        let mut chunk = Vec::new();
         let mut run: Option<(u64, u64)> = None; // first page, count
         let mut chunk_start = 0u64;
         while chunk_start < bitmap_len && chunk_start * 8 < pages {
-            let n = (bitmap_len - chunk_start).min(BITMAP_CHUNK) as usize;
-            read_source(
-                source,
-                &mut chunk[..n],
+            let n = (bitmap_len - chunk_start).min(step);
+            read_growing(
+                region,
+                &mut chunk,
                 header.bitmap_offset.saturating_add(chunk_start),
+                n,
             )?;
-            for (k, &byte) in chunk[..n].iter().enumerate() {
+            for (k, &byte) in chunk.iter().enumerate() {
                 let first = (chunk_start + k as u64) * 8;
                 if byte == 0 {
                     if let Some((s, c)) = run.take() {
-                        self.mapped_run(i, header, s, c, source)?;
+                        self.mapped_run(i, header, s, c, region)?;
                     }
                     continue;
                 }
@@ -747,22 +787,22 @@ impl RamExtractor {
                         (Some((s, c)), true) if *s + *c == p && *c < run_max => *c += 1,
                         (_, true) => {
                             if let Some((s, c)) = run.take() {
-                                self.mapped_run(i, header, s, c, source)?;
+                                self.mapped_run(i, header, s, c, region)?;
                             }
                             run = Some((p, 1));
                         }
                         (_, false) => {
                             if let Some((s, c)) = run.take() {
-                                self.mapped_run(i, header, s, c, source)?;
+                                self.mapped_run(i, header, s, c, region)?;
                             }
                         }
                     }
                 }
             }
-            chunk_start += n as u64;
+            chunk_start += n;
         }
         if let Some((s, c)) = run {
-            self.mapped_run(i, header, s, c, source)?;
+            self.mapped_run(i, header, s, c, region)?;
         }
         Ok(())
     }
@@ -773,14 +813,16 @@ impl RamExtractor {
         header: &MappedRamHeader,
         first: u64,
         count: u64,
-        source: &mut dyn RandomAccess,
+        region: &mut dyn Region,
     ) -> Res<()> {
         let ps = self.page_size;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.resize((count * ps) as usize, 0);
         let at = header.pages_offset.saturating_add(first * ps);
-        let r = read_source(source, &mut buf, at).and_then(|()| self.put_span(i, first * ps, &buf));
+        let r = region
+            .read_at(&mut buf, at)
+            .and_then(|()| self.put_span(i, first * ps, &buf));
         self.buf = buf;
         r?;
         self.blocks[i].info.pages += count;
@@ -788,18 +830,92 @@ impl RamExtractor {
     }
 }
 
-fn read_source(source: &mut dyn RandomAccess, buf: &mut [u8], at: u64) -> Res<()> {
-    source.read_exact_at(buf, at).map_err(|e| {
-        let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
-            qemufile::ErrorKind::UnexpectedEof {
-                needed: buf.len() as u64,
-                available: 0,
-            }
-        } else {
-            qemufile::ErrorKind::Io(e)
+/// Replaces `out` with the `len` bytes at `offset`, growing it as they
+/// arrive: a length the input does not hold fails at its end, before it
+/// is all allocated.
+fn read_growing(region: &mut dyn Region, out: &mut Vec<u8>, offset: u64, len: u64) -> Res<()> {
+    const STEP: u64 = 64 << 10;
+    out.clear();
+    while (out.len() as u64) < len {
+        let old = out.len();
+        let n = (len - old as u64).min(STEP) as usize;
+        out.resize(old + n, 0);
+        region.read_at(&mut out[old..], offset.saturating_add(old as u64))?;
+    }
+    Ok(())
+}
+
+/// Where a mapped-ram region is read from.
+trait Region {
+    /// Reads at any offset; otherwise only at ascending offsets.
+    fn random(&self) -> bool;
+    /// Fills `buf` with the bytes at file offset `offset`.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Res<()>;
+}
+
+/// The extractor's source.
+struct Source<'a>(&'a mut dyn RandomAccess);
+
+impl Region for Source<'_> {
+    fn random(&self) -> bool {
+        true
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], at: u64) -> Res<()> {
+        self.0.read_exact_at(buf, at).map_err(|e| {
+            let kind = if e.kind() == io::ErrorKind::UnexpectedEof {
+                qemufile::ErrorKind::UnexpectedEof {
+                    needed: buf.len() as u64,
+                    available: 0,
+                }
+            } else {
+                qemufile::ErrorKind::Io(e)
+            };
+            ExtractError::Stream(Error::from(qemufile::Error::new(at, kind)))
+        })
+    }
+}
+
+/// The region as the payload of a decoder's block item, read forward.
+struct DecoderRegion<'a, 's, 'd, R: QemuRead>(&'a mut StreamDecoder<'s, 'd, R>);
+
+impl<R: QemuRead> Region for DecoderRegion<'_, '_, '_, R> {
+    fn random(&self) -> bool {
+        false
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Res<()> {
+        let here = self.0.position();
+        let Some(mut gap) = offset.checked_sub(here) else {
+            return Err(ExtractError::Stream(
+                Error::msg(format!(
+                    "mapped-ram region: offset {offset:#x} is behind the read position"
+                ))
+                .at_offset(here),
+            ));
         };
-        ExtractError::Stream(Error::from(qemufile::Error::new(at, kind)))
-    })
+        let mut skip = [0u8; 8192];
+        while gap > 0 {
+            let n = gap.min(skip.len() as u64) as usize;
+            self.0.read_payload(&mut skip[..n])?;
+            gap -= n as u64;
+        }
+        Ok(self.0.read_payload(buf)?)
+    }
+}
+
+/// The region as a [`RamSink`] sees it, read forward.
+struct SinkRegion<'a, 'b>(&'a mut RamPayload<'b>);
+
+impl Region for SinkRegion<'_, '_> {
+    fn random(&self) -> bool {
+        false
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Res<()> {
+        self.0.seek_to(offset)?;
+        Ok(self.0.read(buf)?)
+    }
 }
 
 impl Drop for RamExtractor {
@@ -886,6 +1002,9 @@ fn ram_item<R: QemuRead>(
     scratch: &mut Scratch,
 ) -> Res<()> {
     let record = match item {
+        RamItem::Block(block) if extractor.source.is_none() => {
+            return extractor.block_in(block, Some(&mut DecoderRegion(decoder)));
+        }
         RamItem::Block(block) => return extractor.block(block),
         RamItem::Record(record) => record,
     };
@@ -937,8 +1056,8 @@ impl RamSink for RamExtractor {
         Ok(self.set_config(config)?)
     }
 
-    fn block(&mut self, block: &RamBlock, _region: &mut RamPayload<'_>) -> Result<()> {
-        Ok(RamExtractor::block(self, block)?)
+    fn block(&mut self, block: &RamBlock, region: &mut RamPayload<'_>) -> Result<()> {
+        Ok(self.block_in(block, Some(&mut SinkRegion(region)))?)
     }
 
     fn zero_page(&mut self, block: &IdStr, offset: u64) -> Result<()> {
@@ -970,4 +1089,443 @@ fn read_sink_payload(data: &mut RamPayload<'_>) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; n as usize];
     data.read(&mut buf)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{LoadOptions, Registry, StreamSettings};
+    use qemufile::stream::{ConfigSubsection, Configuration, SectionKind, StreamWriter};
+    use qemufile::{QemuWrite, SliceReader};
+
+    /// A fresh path under the system temporary directory, removed (with
+    /// whatever is there) when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!(
+                "vmstate-ram-extract-{tag}-{}-{n}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Scratch(p)
+        }
+
+        fn dest(&self) -> PathBuf {
+            self.0.join("out")
+        }
+
+        /// Entries of the scratch directory other than `out`.
+        fn leftovers(&self) -> Vec<String> {
+            std::fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "out")
+                .collect()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn id(s: &[u8]) -> IdStr {
+        IdStr::new(s).unwrap()
+    }
+
+    fn percent_decode(s: &str) -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn file_names_are_safe_and_one_to_one() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"pc.ram", "pc.ram"),
+            (b"/rom@etc/acpi/tables", "%2From@etc%2Facpi%2Ftables"),
+            (b"..", "%2E."),
+            (b".", "%2E"),
+            (b".hidden", "%2Ehidden"),
+            (b"a/../../b", "a%2F..%2F..%2Fb"),
+            (b"%2F", "%252F"),
+            (b"\x1b[2J", "%1B%5B2J"),
+            (b"a b\\c:d", "a%20b%5Cc%3Ad"),
+            (b"~1", "%7E1"),
+            (b"\xff\x00", "%FF%00"),
+            (b"", "~7"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(block_file_name(name, 7), *want, "{name:?}");
+        }
+        // Long names: a prefix cut outside an escape, then ~index.
+        let long = [b'/'; 255];
+        let f = block_file_name(&long, 3);
+        assert!(f.ends_with("~3") && f.len() <= FILE_NAME_PREFIX + 2, "{f}");
+        assert!(f.trim_end_matches("~3").len() % 3 == 0, "{f}");
+        let mut long2 = [b'x'; 255];
+        assert_eq!(block_file_name(&long2, 0), format!("{}~0", "x".repeat(180)));
+        long2[254] = b'y';
+        assert_eq!(block_file_name(&long2, 1), format!("{}~1", "x".repeat(180)));
+
+        // Many names, pseudo-random bytes, and near-collisions.
+        let mut names: Vec<Vec<u8>> = vec![
+            b"a/b".to_vec(),
+            b"a%2Fb".to_vec(),
+            b"a_b".to_vec(),
+            b"a%b".to_vec(),
+            b"A/B".to_vec(),
+            vec![],
+            vec![b'.'; 3],
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 70) as usize;
+            let name = (0..len)
+                .map(|k| {
+                    let v = x.rotate_left(k as u32 * 5) as u8;
+                    // Mostly the bytes that matter.
+                    match v % 4 {
+                        0 => b"/.%~"[usize::from(v >> 2) % 4],
+                        _ => v,
+                    }
+                })
+                .collect();
+            names.push(name);
+        }
+        names.sort();
+        names.dedup();
+        let mut seen = std::collections::HashSet::new();
+        for (i, name) in names.iter().enumerate() {
+            let f = block_file_name(name, i);
+            assert!(seen.insert(f.clone()), "{name:?} -> {f} twice");
+            assert!(!f.is_empty() && f != "." && f != ".." && !f.starts_with('.'));
+            assert!(f.len() <= FILE_NAME_MAX, "{f}");
+            assert!(
+                f.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'\\')
+            );
+            if !f.contains('~') {
+                assert_eq!(percent_decode(&f), *name, "{f}");
+            }
+        }
+    }
+
+    #[test]
+    fn xbzrle_decodes_as_qemu() {
+        // A real page from QEMU 10.0.2: byte 0x46c (the BIOS tick count)
+        // changed to 0x28.
+        let mut page = vec![0u8; 4096];
+        page[0x46c] = 0x27;
+        page[0x46d] = 0x11;
+        xbzrle_decode(&[0xec, 0x08, 0x01, 0x28], &mut page).unwrap();
+        assert_eq!((page[0x46c], page[0x46d]), (0x28, 0x11));
+        // A first run of 0, two changed runs, the rest unchanged.
+        let mut page = vec![7u8; 16];
+        xbzrle_decode(&[0, 2, 1, 2, 3, 1, 9], &mut page).unwrap();
+        assert_eq!(page[..6], [1, 2, 7, 7, 7, 9]);
+        assert!(page[6..].iter().all(|&b| b == 7));
+        xbzrle_decode(&[], &mut page).unwrap();
+        // Malformed, as QEMU's decoder refuses it.
+        for bad in [
+            &[5][..],                  // one byte left for a run
+            &[0, 1, 1, 0, 1, 1],       // an empty unchanged run after the first
+            &[1, 0, 0],                // an empty changed run
+            &[20, 1, 1],               // past the end of the page
+            &[0, 4, 1, 2],             // changed bytes missing
+            &[0x80, 0x80, 0x01, 1, 1], // a three-byte length
+        ] {
+            let mut page = vec![0u8; 16];
+            let e = xbzrle_decode(bad, &mut page).unwrap_err();
+            assert!(e.to_string().contains("decode error"), "{bad:?}: {e}");
+        }
+    }
+
+    fn block(name: &str, length: u64) -> RamBlock {
+        RamBlock::new(name, length).unwrap()
+    }
+
+    #[test]
+    fn pages_zero_pages_and_fill_land_at_their_offsets() {
+        let s = Scratch::new("pages");
+        let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+        ex.block(&block("pc.ram", 0x10000)).unwrap();
+        ex.block(&block("/rom@etc/acpi/rsdp", 0x1800)).unwrap();
+        let ram = id(b"pc.ram");
+        ex.page(&ram, 0x2000, &[0xaa; 4096]).unwrap();
+        ex.page(&ram, 0x3000, &[0xbb; 4096]).unwrap();
+        // A zero page over a data page zeroes it; a fill byte is written.
+        ex.zero_page(&ram, 0x3000, 0).unwrap();
+        ex.zero_page(&ram, 0x5000, 0x5a).unwrap();
+        ex.zero_page(&ram, 0x8000, 0).unwrap();
+        // XBZRLE over the page at 0x2000.
+        ex.xbzrle_page(&ram, 0x2000, &[0x10, 0x02, 1, 2]).unwrap();
+        // A page past the block's end is cut at the end.
+        let rsdp = id(b"/rom@etc/acpi/rsdp");
+        ex.page(&rsdp, 0x1000, &[0xcc; 4096]).unwrap();
+        let tmp = ex.temp_dir().to_path_buf();
+        assert!(tmp.is_dir() && !s.dest().exists());
+        let blocks = ex.finish().unwrap();
+        assert!(!tmp.exists());
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            (
+                blocks[0].pages,
+                blocks[0].zero_pages,
+                blocks[0].xbzrle_pages
+            ),
+            (4, 2, 1)
+        );
+        assert_eq!(blocks[1].file_name, "%2From@etc%2Facpi%2Frsdp");
+        let ram = std::fs::read(s.dest().join("pc.ram")).unwrap();
+        let mut want = vec![0u8; 0x10000];
+        want[0x2000..0x3000].fill(0xaa);
+        want[0x2010..0x2012].copy_from_slice(&[1, 2]);
+        want[0x5000..0x6000].fill(0x5a);
+        assert!(ram == want);
+        let rsdp = std::fs::read(s.dest().join("%2From@etc%2Facpi%2Frsdp")).unwrap();
+        assert_eq!(rsdp.len(), 0x1800);
+        assert!(
+            rsdp[..0x1000].iter().all(|&b| b == 0) && rsdp[0x1000..].iter().all(|&b| b == 0xcc)
+        );
+        assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn zero_pages_are_holes() {
+        use std::os::unix::fs::MetadataExt;
+        let s = Scratch::new("holes");
+        let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+        ex.block(&block("pc.ram", 64 << 20)).unwrap();
+        let ram = id(b"pc.ram");
+        for p in 0..(64u64 << 20) / 4096 {
+            match p {
+                100 => ex.page(&ram, p * 4096, &[1; 4096]).unwrap(),
+                // All-zero data pages are holes too.
+                200 => ex.page(&ram, p * 4096, &[0; 4096]).unwrap(),
+                _ => ex.zero_page(&ram, p * 4096, 0).unwrap(),
+            }
+        }
+        ex.finish().unwrap();
+        let m = std::fs::metadata(s.dest().join("pc.ram")).unwrap();
+        assert_eq!(m.len(), 64 << 20);
+        // One page of data: at most a few file system blocks.
+        assert!(
+            m.blocks() * 512 <= 64 << 10,
+            "{} bytes allocated",
+            m.blocks() * 512
+        );
+    }
+
+    #[test]
+    fn bad_pages_and_blocks_are_refused() {
+        let s = Scratch::new("bad");
+        let o = ExtractOptions::default().with_max_blocks(2);
+        let mut ex = RamExtractor::create(&s.dest(), o).unwrap();
+        ex.block(&block("a", 0x2000)).unwrap();
+        ex.block(&block("a", 0x2000)).unwrap(); // listed again: the same file
+        let e = ex.block(&block("a", 0x3000)).unwrap_err();
+        assert!(e.to_string().contains("listed again"), "{e}");
+        let e = ex.page(&id(b"b"), 0, &[0; 4096]).unwrap_err();
+        assert!(e.to_string().contains("Unknown ramblock \"b\""), "{e}");
+        let e = ex.zero_page(&id(b"a"), 0x2000, 0).unwrap_err();
+        assert!(e.to_string().contains("Illegal RAM offset 2000"), "{e}");
+        let e = ex.xbzrle_page(&id(b"a"), 0, &[9]).unwrap_err();
+        assert!(e.to_string().contains("decode error"), "{e}");
+        ex.block(&block("b", 0x1000)).unwrap();
+        let e = ex.block(&block("c", 0x1000)).unwrap_err();
+        assert!(e.to_string().contains("more than 2 RAM blocks"), "{e}");
+        let mut flush = RamRecord::multifd_flush();
+        let e = ex.record(&flush).unwrap_err();
+        assert!(e.to_string().contains("multifd"), "{e}");
+        flush = RamRecord::hook();
+        assert!(ex.record(&flush).is_err());
+        ex.record(&RamRecord::eos()).unwrap();
+        let mut big = RamConfig::new(4096);
+        big.page_size = 2 << 20;
+        assert!(ex.set_config(&big).is_err());
+        // Abandoned: nothing is left.
+        drop(ex);
+        assert!(!s.dest().exists());
+        assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+    }
+
+    #[test]
+    fn the_destination_must_be_new_or_empty() {
+        let s = Scratch::new("dest");
+        std::fs::create_dir(s.dest()).unwrap();
+        let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+        ex.block(&block("pc.ram", 0x1000)).unwrap();
+        ex.finish().unwrap();
+        assert!(s.dest().join("pc.ram").is_file());
+        let e = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("not empty"), "{e}");
+        let file = s.0.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = RamExtractor::create(&file, ExtractOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+        assert!(matches!(e, ExtractError::Output { .. }));
+    }
+
+    /// A stream with one `ram` section (START with the block list, END),
+    /// its body written by `write`.
+    fn ram_stream(config: &Configuration, write: impl FnOnce(&mut Vec<u8>, &RamWriter)) -> Vec<u8> {
+        let mut w = StreamWriter::new(Vec::new(), qemufile::stream::StreamOptions::default());
+        w.write_header().unwrap();
+        w.write_configuration(config).unwrap();
+        let start = SectionHeader::start(2, "ram", 0, 4).unwrap();
+        w.write_section_header(&start).unwrap();
+        let rw = RamWriter::new(RamConfig::from_configuration(Some(config), 4096));
+        write(w.body(), &rw);
+        rw.write_item(w.body(), &RamItem::Record(RamRecord::eos()))
+            .unwrap();
+        w.write_section_footer().unwrap();
+        w.write_section_header(&start.continuation(SectionKind::End))
+            .unwrap();
+        rw.write_item(w.body(), &RamItem::Record(RamRecord::eos()))
+            .unwrap();
+        w.write_section_footer().unwrap();
+        w.write_eof().unwrap();
+        w.into_inner()
+    }
+
+    use qemufile::ram::RamWriter;
+
+    /// A mapped-ram stream: block `a` of 40 pages (pages 0, 3..=12, 20 and
+    /// 39 set; page 5 all zero), block `b` of 3 pages (page 1 set). Page `i`
+    /// of `a` is filled with `i + 1`, except page 5.
+    fn mapped_stream() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut config = Configuration::new("pc-i440fx-10.0");
+        config.subsections.push(ConfigSubsection::Capabilities {
+            version: 1,
+            caps: vec![id(b"mapped-ram")],
+        });
+        let (len_a, len_b) = (40 * 4096u64, 3 * 4096u64);
+        let set_a: Vec<u64> = [0, 20, 39].into_iter().chain(3..=12).collect();
+        let mut want_a = vec![0u8; len_a as usize];
+        for &p in &set_a {
+            if p != 5 {
+                want_a[(p * 4096) as usize..((p + 1) * 4096) as usize].fill(p as u8 + 1);
+            }
+        }
+        let mut want_b = vec![0u8; len_b as usize];
+        want_b[4096..8192].fill(0xb1);
+        let bytes = ram_stream(&config, |out, rw| {
+            rw.write_item(out, &RamItem::Record(RamRecord::mem_size(len_a + len_b)))
+                .unwrap();
+            for (name, len, set) in [("a", len_a, set_a.clone()), ("b", len_b, vec![1])] {
+                let at = out.position() + 1 + name.len() as u64 + 8;
+                let h = MappedRamHeader::for_block(at, len, 4096);
+                let mut b = RamBlock::new(name, len).unwrap();
+                b.mapped_ram = Some(h);
+                rw.write_item(out, &RamItem::Block(b)).unwrap();
+                let mut bitmap = vec![0u8; h.bitmap_len(len) as usize];
+                for &p in &set {
+                    bitmap[(p / 8) as usize] |= 1 << (p % 8);
+                }
+                // Bits past the block's pages are ignored.
+                *bitmap.last_mut().unwrap() |= 0x80;
+                qemufile::ram::write_mapped_region(out, &h, len, &bitmap, |i, page| {
+                    let fill = match (name, i) {
+                        ("b", _) => 0xb1,
+                        (_, 5) => 0,
+                        _ => i as u8 + 1,
+                    };
+                    page.fill(fill);
+                    Ok(())
+                })
+                .unwrap();
+            }
+        });
+        (bytes, want_a, want_b)
+    }
+
+    fn check_mapped(dest: &Path, blocks: &[ExtractedBlock], want_a: &[u8], want_b: &[u8]) {
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks.iter().all(|b| b.mapped));
+        assert_eq!((blocks[0].pages, blocks[1].pages), (13, 1));
+        assert!(std::fs::read(dest.join("a")).unwrap() == want_a);
+        assert!(std::fs::read(dest.join("b")).unwrap() == want_b);
+    }
+
+    #[test]
+    fn mapped_ram_pages_are_read_at_their_file_offsets() {
+        let (bytes, want_a, want_b) = mapped_stream();
+        // From a source, with small bitmap chunks and runs, and without
+        // (forward through the decoder).
+        for (source, chunk, run) in [
+            (true, 1, 3 * 4096),
+            (true, 64 << 10, 1 << 20),
+            (false, 1, 4096),
+        ] {
+            let s = Scratch::new("mapped");
+            let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+            ex.bitmap_chunk = chunk;
+            ex.run_bytes = run;
+            if source {
+                ex = ex.with_source(Box::new(io::Cursor::new(bytes.clone())));
+            }
+            let mut dec = StreamDecoder::open(SliceReader::new(&bytes), None).unwrap();
+            let mut positions = 0;
+            extract_ram(&mut dec, &mut ex, |_| positions += 1).unwrap();
+            assert!(positions > 0);
+            let blocks = ex.finish().unwrap();
+            check_mapped(&s.dest(), &blocks, &want_a, &want_b);
+        }
+        // As the RAM sink of a registry load: forward through the region.
+        let s = Scratch::new("mapped-sink");
+        let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+        Registry::new()
+            .load_with(
+                SliceReader::new(&bytes),
+                &StreamSettings::new("pc-i440fx-10.0"),
+                &mut ex,
+                &LoadOptions::default(),
+            )
+            .unwrap();
+        let blocks = ex.finish().unwrap();
+        check_mapped(&s.dest(), &blocks, &want_a, &want_b);
+    }
+
+    #[test]
+    fn a_truncated_mapped_ram_stream_leaves_nothing() {
+        let (bytes, _, _) = mapped_stream();
+        for cut in [bytes.len() / 2, bytes.len() - 40, bytes.len() - 1] {
+            let short = &bytes[..cut];
+            for source in [false, true] {
+                let s = Scratch::new("mapped-cut");
+                let mut ex = RamExtractor::create(&s.dest(), ExtractOptions::default()).unwrap();
+                if source {
+                    ex = ex.with_source(Box::new(io::Cursor::new(short.to_vec())));
+                }
+                let mut dec = StreamDecoder::open(SliceReader::new(short), None).unwrap();
+                let e = extract_ram(&mut dec, &mut ex, |_| {}).unwrap_err();
+                assert!(matches!(e, ExtractError::Stream(_)), "{e}");
+                drop(ex);
+                assert!(!s.dest().exists());
+                assert!(s.leftovers().is_empty(), "{:?}", s.leftovers());
+            }
+        }
+    }
 }
