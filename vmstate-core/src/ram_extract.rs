@@ -48,7 +48,7 @@
 //! in one file, also on a case-insensitive file system (an error says so).
 //!
 //! **All or nothing.** The files are written into a new temporary directory
-//! next to the destination (`.NAME.vmstate-PID-N.tmp`), which becomes the
+//! next to the destination (`.NAME.vmstate-PID-N-M.tmp`), which becomes the
 //! destination only in [`RamExtractor::finish`], after every file is
 //! synced; dropping the extractor without `finish` (an error, a truncated
 //! stream) removes it. The destination must not exist, or be an empty
@@ -83,6 +83,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use qemufile::QemuRead;
 use qemufile::ram::{MappedRamHeader, RamBlock, RamConfig, RamItem, RamKind, RamRecord};
@@ -387,12 +388,14 @@ impl RamExtractor {
         let stem = dest
             .file_name()
             .map_or_else(|| "ram".into(), |n| n.to_string_lossy().into_owned());
+        static SERIAL: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let temp = parent.join(format!(
-            ".{stem}.vmstate-{}-{nanos}.tmp",
-            std::process::id()
+            ".{stem}.vmstate-{}-{nanos}-{}.tmp",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir(&temp).map_err(output("create", &temp))?;
         Ok(RamExtractor {
@@ -1048,9 +1051,10 @@ struct Scratch {
 
 /// As a [`RamSink`] (for
 /// [`Registry::load_with`](crate::registry::Registry::load_with)): RAM goes
-/// to the files. The sink is told neither zero pages' fill bytes (QEMU
-/// sends 0) nor the other records until they reach
-/// [`record`](RamSink::record).
+/// to the files while the registry loads the devices. Zero pages reach a
+/// sink without their fill byte (the stream engine refuses any but 0); a
+/// mapped-ram region is read from the extractor's source if it has one,
+/// else forward through the region.
 impl RamSink for RamExtractor {
     fn section(&mut self, _header: &SectionHeader, config: &RamConfig) -> Result<()> {
         Ok(self.set_config(config)?)
