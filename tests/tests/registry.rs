@@ -1343,7 +1343,8 @@ fn every_real_stream_with_ram_loads_into_a_discarding_registry() {
             "riscv64-virt.mig",
             "x86-pc-5nics.mig",
             "x86-pc-min.mig",
-            "x86-pc-return-path.mig"
+            "x86-pc-return-path.mig",
+            "x86-pc-xbzrle.mig"
         ]
     );
     assert_eq!(

@@ -224,6 +224,8 @@ pub struct Input {
     /// The vmdesc JSON and the offset of its `0x06` byte, if the stream ends with one.
     pub vmdesc: Option<(u64, Arc<Vec<u8>>)>,
     reader: Option<AnyReader<'static>>,
+    /// The file the stream is read from (standard input's spool file).
+    path: Option<PathBuf>,
     /// Standard input spooled to a file, removed with the input.
     _temp: Option<TempFile>,
 }
@@ -239,7 +241,7 @@ impl Input {
             Some(p) if p == Path::new("-") => Self::open_stdin(max_tail),
             Some(p) => {
                 let f = File::open(p).map_err(CliError::file("open", p))?;
-                Self::from_file(p.display().to_string(), f, None, max_tail)
+                Self::from_file(p.display().to_string(), f, p.to_path_buf(), None, max_tail)
             }
         }
     }
@@ -252,6 +254,7 @@ impl Input {
             len: data.len() as u64,
             vmdesc,
             reader: Some(AnyReader::Slice(SliceReader::new(data))),
+            path: None,
             _temp: None,
         }
     }
@@ -273,12 +276,13 @@ impl Input {
             .map_err(CliError::file("spool standard input to", &path))?;
         f.seek(SeekFrom::Start(0))
             .map_err(CliError::file("read", &path))?;
-        Self::from_file("<stdin>".into(), f, Some(temp), max_tail)
+        Self::from_file("<stdin>".into(), f, path, Some(temp), max_tail)
     }
 
     fn from_file(
         name: String,
         mut f: File,
+        path: PathBuf,
         temp: Option<TempFile>,
         max_tail: u64,
     ) -> Result<Input, CliError> {
@@ -296,8 +300,16 @@ impl Input {
             len,
             vmdesc,
             reader: Some(AnyReader::File(reader)),
+            path: Some(path),
             _temp: temp,
         })
+    }
+
+    /// The file the stream is read from (for standard input, the file it
+    /// was spooled to, which lives as long as the input); `None` for the
+    /// built-in sample. For reads at file offsets (mapped-ram pages).
+    pub fn file_path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Takes the reader (once).

@@ -6,6 +6,8 @@
 //!
 //! * [`dump_cmd`], [`desc_cmd`], [`check_cmd`], [`reencode_cmd`],
 //!   [`diff_cmd`]: `vmstate dump`, `desc`, `check`, `reencode`, `diff`.
+//! * [`extract_cmd`]: `vmstate extract-ram` (guest RAM into sparse files,
+//!   [`vmstate_core::ram_extract`]).
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
 //!   TCP with a real QEMU).
 //! * [`compat_cmd`]: `vmstate compat` ([`vmstate_core::compat`], QEMU's
@@ -22,6 +24,7 @@ pub mod desc_cmd;
 pub mod diff_cmd;
 pub mod dump_cmd;
 pub mod error;
+pub mod extract_cmd;
 pub mod input;
 pub mod limits;
 pub mod net_cmd;

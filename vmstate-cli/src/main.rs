@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vmstate_cli::terminal::SafeText;
-use vmstate_cli::{check_cmd, compat_cmd, desc_cmd, diff_cmd, dump_cmd, net_cmd, reencode_cmd};
+use vmstate_cli::{
+    check_cmd, compat_cmd, desc_cmd, diff_cmd, dump_cmd, extract_cmd, net_cmd, reencode_cmd,
+};
 
 /// Inspect, check and compare QEMU migration state.
 #[derive(Debug, Parser)]
@@ -27,6 +29,9 @@ enum Command {
     Desc(desc_cmd::DescArgs),
     /// Decode every section and write the stream again (byte-identical).
     Reencode(reencode_cmd::ReencodeArgs),
+    /// Write every RAM block into its own sparse file in a new directory
+    /// (like analyze-migration.py -x); zero pages stay holes.
+    ExtractRam(extract_cmd::ExtractRamArgs),
     /// Validate a stream: structure, footers, sizes against the vmdesc;
     /// exit status 1 and the byte offset of the first problem. Without a
     /// usable vmdesc (QEMU loads such streams), warn and check the framing.
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => dump_cmd::run(args, out, err),
         Command::Desc(args) => desc_cmd::run(args, out, err),
         Command::Reencode(args) => reencode_cmd::run(args, out, err),
+        Command::ExtractRam(args) => extract_cmd::run(args, out, err),
         Command::Check(args) => check_cmd::run(args, out, err),
         Command::Diff(args) => diff_cmd::run(args, out, err),
         Command::Listen(args) => net_cmd::run_listen(args, out, err),

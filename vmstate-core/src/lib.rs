@@ -55,7 +55,8 @@
 //! sections decoded into dynamic state, loaded into typed models or
 //! skipped; RAM and the other iterative sections as records whose data the
 //! caller reads, copies or skips. [`registry`] loads and saves whole
-//! streams for a VMM's registered devices.
+//! streams for a VMM's registered devices. [`ram_extract`] writes a
+//! stream's RAM blocks into sparse files (`analyze-migration.py -x`).
 //!
 //! # Attributes
 //!
@@ -116,6 +117,7 @@ mod input;
 pub mod json;
 mod output;
 mod pretty;
+pub mod ram_extract;
 pub mod registry;
 pub mod schema;
 mod state;
