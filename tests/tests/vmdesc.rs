@@ -94,6 +94,103 @@ fn two_d_arrays_uncompressible_arrays_varrays() {
     );
 }
 
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "ptrs", version = 1)]
+struct Pointers {
+    ar: [Option<u32>; 4],
+}
+
+/// Bug 2 of issue 8. QEMU 10.0's save loop describes an array of pointers
+/// (`VMS_ARRAY_OF_POINTER`) in runs: where the elements change between NULL
+/// and non-NULL (`is_prev_null`, false before the first element) a new entry
+/// starts whose `max_elems` is the run's length; a NULL is QEMU's fake
+/// `nullptr` field (1 byte, always compressible). Elsewhere `max_elems` is
+/// what is left of the array. (The real s390 `css` entry below shows the
+/// rule on a stream QEMU wrote.)
+#[test]
+fn pointer_arrays_are_described_in_runs() {
+    let mut p = Pointers {
+        ar: [None, Some(2), Some(3), None],
+    };
+    let mut bytes = Vec::new();
+    let json = save_with_vmdesc(&mut p, &mut bytes).unwrap();
+    assert_eq!(bytes, [0x30, 0, 0, 0, 2, 0, 0, 0, 3, 0x30]);
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "uint32", "size": 4}, {"name": "ar", "type": "nullptr", "size": 1}]"#
+    );
+
+    // A first run of elements is not a change (`is_prev_null` starts false):
+    // QEMU gives it the rest of the array as its length.
+    let mut p = Pointers {
+        ar: [Some(0), None, Some(2), Some(3)],
+    };
+    let json = save_with_vmdesc(&mut p, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "array_len": 4, "type": "uint32", "size": 4}, {"name": "ar", "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "uint32", "size": 4}]"#
+    );
+
+    let mut p = Pointers { ar: [None; 4] };
+    let json = save_with_vmdesc(&mut p, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "array_len": 4, "type": "nullptr", "size": 1}]"#
+    );
+}
+
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "node", version = 1)]
+struct Node {
+    #[vmstate(exists = Node::yes)]
+    v: u8,
+}
+
+impl Node {
+    fn yes(&self, _: u32) -> bool {
+        true
+    }
+}
+
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "nodes", version = 1)]
+struct Nodes {
+    ar: [Option<Node>; 3],
+    one: Option<u16>,
+    none: Option<u16>,
+}
+
+/// Elements that cannot be compressed get `"index"` while more than one is
+/// left, but QEMU's `nullptr` stand-in always compresses and is described
+/// at every NULL (the array itself never turns its description off).
+#[test]
+fn uncompressible_pointer_arrays_and_lone_pointers() {
+    let mut n = Nodes {
+        ar: [None, None, Some(Node { v: 7 })],
+        one: Some(5),
+        none: None,
+    };
+    let mut bytes = Vec::new();
+    let json = save_with_vmdesc(&mut n, &mut bytes).unwrap();
+    assert_eq!(bytes, [0x30, 0x30, 7, 0, 5, 0x30]);
+    assert_eq!(
+        json,
+        r#""vmsd_name": "nodes", "version": 1, "fields": [{"name": "ar", "array_len": 2, "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "nullptr", "size": 1}, {"name": "ar", "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "one", "type": "uint16", "size": 2}, {"name": "none", "type": "nullptr", "size": 1}]"#
+    );
+
+    let mut n = Nodes {
+        ar: [Some(Node { v: 1 }), Some(Node { v: 2 }), None],
+        ..Nodes::default()
+    };
+    let json = save_with_vmdesc(&mut n, Vec::new()).unwrap();
+    assert!(
+        json.starts_with(
+            r#""vmsd_name": "nodes", "version": 1, "fields": [{"name": "ar", "index": 0, "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "ar", "index": 1, "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "ar", "type": "nullptr", "size": 1}, "#
+        ),
+        "{json}"
+    );
+}
+
 mod real_streams {
     //! Our vmdesc for the real device models equals, to the byte, the device
     //! entries QEMU 10.0.2 wrote into the fixture streams.
@@ -343,6 +440,91 @@ mod real_streams {
         let vmdesc = std::str::from_utf8(&bytes[s.vmdesc_json.clone().unwrap()]).unwrap();
         let ours = format!("{{\"name\": \"fdc\", \"instance_id\": 0, {content}}}");
         assert!(vmdesc.contains(&ours), "fdc: vmdesc\n{ours}");
+    }
+
+    /// The s390 channel subsystem (`hw/s390x/css.c`, `vmstate_css`, QEMU
+    /// 10.0): `css` is an array of 256 pointers of which only the default
+    /// image 0xfe is allocated.
+    mod css {
+        use vmstate_core::VmState;
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "s390_crw", version = 1, minimum_version = 1)]
+        pub struct Crw {
+            pub flags: u16,
+            pub rsid: u16,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "s390_crw_container", version = 1, minimum_version = 1)]
+        pub struct CrwContainer {
+            pub crw: Crw,
+        }
+
+        #[derive(VmState, Clone, Copy, Debug, Default)]
+        #[vmstate(name = "s390_chp_info", version = 1, minimum_version = 1)]
+        pub struct ChpInfo {
+            pub in_use: u8,
+            #[vmstate(name = "type")]
+            pub ty: u8,
+            pub is_virtual: u8,
+        }
+
+        #[derive(VmState, Clone, Debug)]
+        #[vmstate(name = "s390_css_img", version = 1, minimum_version = 1)]
+        pub struct CssImage {
+            pub chpids: [ChpInfo; 256],
+        }
+
+        impl Default for CssImage {
+            fn default() -> Self {
+                CssImage {
+                    chpids: [ChpInfo::default(); 256],
+                }
+            }
+        }
+
+        #[derive(VmState, Clone, Debug)]
+        #[vmstate(name = "s390_css", version = 1, minimum_version = 1)]
+        pub struct ChannelSubSys {
+            #[vmstate(qtailq, since = 1)]
+            pub pending_crws: Vec<CrwContainer>,
+            pub sei_pending: bool,
+            pub do_crw_mchk: bool,
+            pub crws_lost: bool,
+            pub max_cssid: u8,
+            pub max_ssid: u8,
+            pub chnmon_active: bool,
+            pub chnmon_area: u64,
+            pub css: [Option<Box<CssImage>>; 256],
+            pub default_cssid: u8,
+        }
+
+        impl Default for ChannelSubSys {
+            /// The channel subsystem of `s390-ccw-virtio`: only the default
+            /// image, 0xfe, exists.
+            fn default() -> Self {
+                ChannelSubSys {
+                    pending_crws: Vec::new(),
+                    sei_pending: false,
+                    do_crw_mchk: true,
+                    crws_lost: false,
+                    max_cssid: 0,
+                    max_ssid: 0,
+                    chnmon_active: false,
+                    chnmon_area: 0,
+                    css: std::array::from_fn(|i| (i == 0xfe).then(Box::default)),
+                    default_cssid: 0xfe,
+                }
+            }
+        }
+    }
+
+    /// Bug 2 of issue 8 on a stream QEMU 10.0.2 wrote: 254 NULLs (one
+    /// compressed `nullptr` entry), the image, one more NULL.
+    #[test]
+    fn s390_css_pointer_runs() {
+        check::<css::ChannelSubSys>("s390x-ccw.mig", "s390_css", 0);
     }
 
     #[test]

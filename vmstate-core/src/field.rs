@@ -150,12 +150,37 @@ impl<T: VmStateField> VmStateField for Option<T> {
     };
 
     fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
-        match self {
-            Some(inner) => inner.visit(v, name),
-            None => {
-                let mut present = false;
-                v.visit_ptr_marker(name, &mut present, false)
-            }
+        v.pointer_nulls(name, &mut std::iter::once(self.is_none()))?;
+        visit_slot(self, v, name)
+    }
+
+    fn visit_elements<'d, V: Visitor<'d>>(
+        items: &mut [Self],
+        v: &mut V,
+        name: &'d str,
+    ) -> Result<()> {
+        v.pointer_nulls(name, &mut items.iter().map(Option::is_none))?;
+        for (i, item) in items.iter_mut().enumerate() {
+            v.enter_element(i)?;
+            visit_slot(item, v, name).map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+        }
+        Ok(())
+    }
+}
+
+/// One slot of an array of pointers: the element, or the NULL marker.
+#[inline]
+fn visit_slot<'d, T: VmStateField, V: Visitor<'d>>(
+    slot: &mut Option<T>,
+    v: &mut V,
+    name: &'d str,
+) -> Result<()> {
+    match slot {
+        Some(inner) => inner.visit(v, name),
+        None => {
+            let mut present = false;
+            v.visit_ptr_marker(name, &mut present, false)
         }
     }
 }
