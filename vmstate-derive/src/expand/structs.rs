@@ -520,7 +520,8 @@ fn static_checks(
                     &[&ty.to_token_stream(), &parent],
                     quote_spanned! {ty.span()=>
                         ::core::assert!(
-                            __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
                             #msg
                         )
                     },
@@ -535,8 +536,9 @@ fn static_checks(
                     &[&ty.to_token_stream(), &v.to_token_stream()],
                     quote_spanned! {v.span()=>
                         ::core::assert!(
-                            (#v) <= <#ty as __vm::VmState>::DESCRIPTION.version_id
-                                && (#v) >= <#ty as __vm::VmState>::DESCRIPTION.minimum_version_id,
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || ((#v) <= <#ty as __vm::VmState>::DESCRIPTION.version_id
+                                    && (#v) >= <#ty as __vm::VmState>::DESCRIPTION.minimum_version_id),
                             #msg
                         )
                     },
