@@ -1249,6 +1249,66 @@ fn generic_structs() {
     assert_eq!(dest, obj);
 }
 
+// ---------------------------------------------------------------- repeated names
+
+/// QEMU repeats wire names (e1000 sends `mac_reg` as three sub-arrays): the
+/// fields are found by position, and descriptions number the repeats.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "e1000", version = 2, minimum_version = 1)]
+struct MacRegs {
+    #[vmstate(name = "mac_reg")]
+    ra: [u32; 2],
+    #[vmstate(name = "mac_reg")]
+    mta: [u32; 3],
+    #[vmstate(name = "mac_reg", equal)]
+    vfta: u8,
+}
+
+const WIRE_REPEATED: &[u8] = &[
+    0, 0, 0, 1, 0, 0, 0, 2, // mac_reg[0]
+    0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, // mac_reg[1]
+    6, // mac_reg[2]
+    0, // QEMU_VM_EOF
+];
+
+#[test]
+fn repeated_wire_names() {
+    let mut obj = MacRegs {
+        ra: [1, 2],
+        mta: [3, 4, 5],
+        vfta: 6,
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut obj).unwrap(),
+        body(WIRE_REPEATED)
+    );
+    let mut dest = MacRegs {
+        vfta: 6,
+        ..MacRegs::default()
+    };
+    vmstate_core::load_from_slice(&mut dest, body(WIRE_REPEATED), 2).unwrap();
+    assert_eq!(dest, obj);
+    check_truncations(&dest, WIRE_REPEATED, 2);
+
+    let d = <MacRegs as VmState>::DESCRIPTION;
+    let names: Vec<_> = (0..d.fields.len()).map(|i| d.unique_name(i)).collect();
+    assert_eq!(names, ["mac_reg[0]", "mac_reg[1]", "mac_reg[2]"]);
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut obj, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "e1000", "version": 2, "fields": [{"name": "mac_reg[0]", "array_len": 2, "type": "uint32", "size": 4}, {"name": "mac_reg[1]", "array_len": 3, "type": "uint32", "size": 4}, {"name": "mac_reg[2]", "type": "uint8 equal", "size": 1}]"#
+    );
+
+    // Errors name the repeat by its number.
+    let mut other = MacRegs {
+        vfta: 7,
+        ..MacRegs::default()
+    };
+    let err = vmstate_core::load_from_slice(&mut other, body(WIRE_REPEATED), 2).unwrap_err();
+    assert_eq!(err.path_string(), "e1000.mac_reg[2]");
+    assert_eq!(err.offset(), Some(20));
+}
+
 // ---------------------------------------------------------------- pinned
 
 #[derive(VmState, Clone, Debug, PartialEq, Default)]

@@ -527,6 +527,87 @@ mod real_streams {
         check::<css::ChannelSubSys>("s390x-ccw.mig", "s390_css", 0);
     }
 
+    /// QEMU's vmdesc entries of a stream, as text, and our entries of `T`.
+    fn entries<T: VmState>(stream: &str, dev: &mut T) -> (String, String) {
+        let bytes = fixture(stream);
+        let s = scan(&bytes).unwrap();
+        let vmdesc = std::str::from_utf8(&bytes[s.vmdesc_json.clone().unwrap()])
+            .unwrap()
+            .to_owned();
+        let ours = save_with_vmdesc(dev, Vec::new()).unwrap();
+        let start = ours.find("\"fields\": [").unwrap() + "\"fields\": [".len();
+        let fields = ours[start..ours.len() - 1].to_owned();
+        (vmdesc, fields)
+    }
+
+    /// Three sub-arrays of e1000's `mac_reg` (`VMSTATE_UINT32_SUB_ARRAY` of
+    /// RA, MTA, VFTA), one wire name repeated.
+    #[derive(VmState, Clone)]
+    #[vmstate(name = "e1000", version = 2)]
+    struct MacRegViews {
+        #[vmstate(name = "mac_reg")]
+        ra: [u32; 32],
+        #[vmstate(name = "mac_reg")]
+        mta: [u32; 128],
+        #[vmstate(name = "mac_reg")]
+        vfta: [u32; 128],
+    }
+
+    #[derive(VmState, Clone, Copy, Default)]
+    #[vmstate(name = "xmm_reg", version = 1)]
+    struct XmmReg {
+        #[vmstate(name = "_q_ZMMReg[0]")]
+        q0: u64,
+        #[vmstate(name = "_q_ZMMReg[1]")]
+        q1: u64,
+    }
+
+    #[derive(VmState, Clone, Copy, Default)]
+    #[vmstate(name = "ymmh_reg", version = 1)]
+    struct YmmhReg {
+        #[vmstate(name = "_q_ZMMReg[2]")]
+        q2: u64,
+        #[vmstate(name = "_q_ZMMReg[3]")]
+        q3: u64,
+    }
+
+    /// The x86 CPU sends `env.xmm_regs` twice: the low halves in version 11
+    /// and the YMM high halves in version 12.
+    #[derive(VmState, Clone, Default)]
+    #[vmstate(name = "cpu", version = 12)]
+    struct XmmViews {
+        #[vmstate(name = "env.xmm_regs", since = 11)]
+        xmm: [XmmReg; 16],
+        #[vmstate(name = "env.xmm_regs", since = 12)]
+        ymmh: [YmmhReg; 16],
+    }
+
+    /// Item 4 of issue 8: repeated wire names are numbered as in the e1000
+    /// and cpu entries QEMU 10.0.2 wrote.
+    #[test]
+    fn repeated_names_numbered_as_qemu() {
+        let mut regs = MacRegViews {
+            ra: [0; 32],
+            mta: [0; 128],
+            vfta: [0; 128],
+        };
+        let (vmdesc, ours) = entries("x86-pc-5nics.mig", &mut regs);
+        assert!(
+            ours.starts_with(r#"{"name": "mac_reg[0]", "array_len": 32, "type": "uint32""#),
+            "{ours}"
+        );
+        assert!(vmdesc.contains(&ours), "{ours}");
+
+        let mut cpu = XmmViews::default();
+        let (vmdesc, ours) = entries("x86-pc-min.mig", &mut cpu);
+        let (xmm, ymmh) = ours.split_at(ours.find(r#", {"name": "env.xmm_regs[1]""#).unwrap());
+        assert!(
+            vmdesc.contains(&format!("{xmm}, {{\"name\": \"env.efer\"")),
+            "{xmm}"
+        );
+        assert!(vmdesc.contains(&ymmh[2..]), "{ymmh}");
+    }
+
     #[test]
     fn x86_devices() {
         check::<i8259::I8259>("x86-pc-min.mig", "i8259", 0);

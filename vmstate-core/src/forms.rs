@@ -723,6 +723,22 @@ pub const fn name_has_prefix(name: &str, prefix: &str) -> bool {
     true
 }
 
+/// True if the two names are equal (a `const` string comparison).
+pub const fn names_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The length of a fixed byte buffer, for the schema.
 #[diagnostic::on_unimplemented(
     message = "`buffer` needs a byte array `[u8; N]`, not `{Self}`",

@@ -80,7 +80,7 @@
 //! | attribute | wire form (QEMU equivalent) |
 //! |---|---|
 //! | *(none)* | the type's own form: integers, `bool`, `f64` (`CPU_Double_U`), [`Timer`], `[T; N]` arrays, nested `VmState` structs (`VMSTATE_STRUCT`), `Box<T>`, `Option<T>` array elements (NULL = `0x30`), `repr` enums |
-//! | `name = "PCIDevice"` | the wire name (default: the Rust name) |
+//! | `name = "PCIDevice"` | the wire name (default: the Rust name); a string literal or a `const` `&str`. Names may repeat, as in QEMU (e1000's three `mac_reg` sub-arrays): fields are found by position, and vmdesc, dumps and errors number the repeats as QEMU's vmdesc does (`mac_reg[0]`, `mac_reg[1]`, ...) |
 //! | `since = 2` | present in streams of version 2 and newer (`VMSTATE_*_V`) |
 //! | `exists = path` | `fn(&Self, version_id: u32) -> bool` decides presence (`VMSTATE_*_TEST`) |
 //! | `skip` | not migrated |
