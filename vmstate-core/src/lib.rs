@@ -86,7 +86,7 @@
 //! | `skip` | not migrated |
 //! | `equal` | `uint8/16/32 equal`, `int64 equal`, `int32 equal`: load fails unless equal |
 //! | `le` | `int32 le`: load accepts `0..=current` |
-//! | `buffer` | on `[u8; N]`: one `buffer` of N bytes (`VMSTATE_BUFFER`) |
+//! | `buffer` | on `[u8; N]` or `Box<[u8; N]>`: one `buffer` of N bytes (`VMSTATE_BUFFER`; boxed: `VMSTATE_BUFFER_POINTER_UNSAFE`) |
 //! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]`: `buffer` of `f` bytes (`VMSTATE_VBUFFER`) |
 //! | `len = f` | on `Vec<T>` or `[T; N]`: `f` elements, `f` an earlier `u8`/`u16`/`u32`/`i32` field (`VMSTATE_VARRAY_*`) |
 //! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`) |

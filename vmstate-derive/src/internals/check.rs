@@ -165,6 +165,8 @@ fn shape(ty: &Type) -> Shape<'_> {
                 ("Vec", Some(t)) => Shape::Vec(t),
                 ("VecDeque", Some(t)) => Shape::VecDeque(t),
                 ("Option", Some(t)) => Shape::Option(t),
+                // A box has the form of its content (QEMU's `VMS_POINTER`).
+                ("Box", Some(t)) => shape(t),
                 ("BTreeMap", Some(_)) => Shape::BTreeMap,
                 ("HashMap" | "HashSet" | "BTreeSet", Some(_)) => Shape::Collection(name),
                 _ => Shape::Other,
@@ -290,10 +292,12 @@ fn check_type(cx: &Ctxt, f: &Field<'_>, form: Option<&str>) {
                         "a `{t}` buffer needs its length: #[vmstate(buffer, len = count_field)]"
                     ),
                     Shape::Array(_) => format!(
-                        "`buffer` needs a byte array `[u8; N]`, not `{t}`: remove `buffer` to \
-                         send the array element by element"
+                        "`buffer` needs a byte array `[u8; N]` (or `Box<[u8; N]>`), not `{t}`: \
+                         remove `buffer` to send the array element by element"
                     ),
-                    _ => format!("`buffer` needs a byte array `[u8; N]`, not `{t}`"),
+                    _ => format!(
+                        "`buffer` needs a byte array `[u8; N]` (or `Box<[u8; N]>`), not `{t}`"
+                    ),
                 };
                 cx.error_spanned_by(ty, msg);
             }
