@@ -381,8 +381,11 @@ pub fn bitmap<'d, C: CountField, V: Visitor<'d>>(
     v.leave_array()
 }
 
-/// A nested struct loaded at a pinned version (`#[vmstate(version = N)]` on a
-/// struct field, QEMU's `VMSTATE_VSTRUCT`).
+/// A nested struct walked at a pinned version (`#[vmstate(struct_version = N)]`
+/// on a struct field, QEMU's `VMSTATE_VSTRUCT`): saved and loaded at `N`
+/// instead of its own version, which must be in its
+/// `minimum_version..=version` (checked at compile time); vmdesc shows it
+/// as a `vstruct`.
 #[inline]
 pub fn pinned<'d, T: VmState, V: Visitor<'d>>(
     v: &mut V,

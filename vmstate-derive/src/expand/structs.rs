@@ -526,6 +526,20 @@ fn static_checks(
                         )
                     },
                 );
+                let msg = format!(
+                    "vmstate: the name of subsection `{}` is longer than 255 bytes: the wire gives it one length byte",
+                    f.rust_name()
+                );
+                push(
+                    &[&ty.to_token_stream()],
+                    quote_spanned! {ty.span()=>
+                        ::core::assert!(
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || <#ty as __vm::VmState>::DESCRIPTION.name.len() <= 255,
+                            #msg
+                        )
+                    },
+                );
             }
             FieldKind::Pinned(v) => {
                 let msg = format!(
