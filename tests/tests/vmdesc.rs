@@ -208,10 +208,19 @@ mod real_streams {
     /// Loads the section into a `T`, saves it with vmdesc, and finds QEMU's
     /// device entry for it in the stream's vmdesc.
     fn check<T: VmState + Clone + Default>(stream: &str, idstr: &str, instance_id: u32) {
+        check_dev(stream, idstr, instance_id, T::default());
+    }
+
+    /// [`check`] with the destination `dev`; returns our vmdesc keys.
+    fn check_dev<T: VmState + Clone>(
+        stream: &str,
+        idstr: &str,
+        instance_id: u32,
+        mut dev: T,
+    ) -> String {
         let bytes = fixture(stream);
         let s = scan(&bytes).unwrap();
         let section = s.find(idstr, instance_id).unwrap();
-        let mut dev = T::default();
         vmstate_core::load_from_slice(&mut dev, &bytes[section.body.clone()], section.version_id)
             .unwrap();
         let mut out = Vec::new();
@@ -226,6 +235,7 @@ mod real_streams {
             .unwrap();
         let theirs = &vmdesc[theirs_start..(theirs_start + ours.len()).min(vmdesc.len())];
         assert_eq!(ours, theirs, "{idstr}: vmdesc");
+        content
     }
 
     /// The floppy controller (`hw/block/fdc.c`, `vmstate_isa_fdc` around
@@ -525,6 +535,51 @@ mod real_streams {
     #[test]
     fn s390_css_pointer_runs() {
         check::<css::ChannelSubSys>("s390x-ccw.mig", "s390_css", 0);
+    }
+
+    /// The channel subsystem with a device on cssid 0 (`virtio-rng-ccw,
+    /// devno=0.0.0005`): images 0 and 0xfe. QEMU describes the first run
+    /// (image 0) with `"array_len": 256`, the whole array: a first run of
+    /// non-NULL elements is no change from `is_prev_null` = false.
+    #[test]
+    fn s390_css_first_run_spans_the_array() {
+        // The stream's own vmdesc cannot split this section (its first `css`
+        // entry claims 256 images), so the section is found by its header
+        // and ended by the model: a FULL section, `s390_css`, instance 0,
+        // version 1, then the body, then the footer.
+        let bytes = fixture("vmdesc-quirks/s390x-ccw-css0.mig");
+        let header = b"\x08s390_css\x00\x00\x00\x00\x00\x00\x00\x01";
+        let at = bytes
+            .windows(header.len())
+            .position(|w| w == header)
+            .unwrap();
+        assert_eq!(bytes[at - 5], 0x04, "a FULL section");
+        let section_id = &bytes[at - 4..at];
+        let body_start = at + header.len();
+        let mut dev = css::ChannelSubSys::default();
+        dev.css[0] = Some(Box::default());
+        let mut reader = qemufile::SliceReader::new(&bytes[body_start..]);
+        vmstate_core::load(&mut dev, &mut reader, 1).unwrap();
+        let rest = reader.remaining();
+        assert_eq!(rest[0], 0x7e, "the footer follows the body");
+        assert_eq!(&rest[1..5], section_id);
+        let body = &bytes[body_start..bytes.len() - rest.len()];
+
+        let mut out = Vec::new();
+        let content = save_with_vmdesc(&mut dev, &mut out).unwrap();
+        assert_eq!(out, body, "s390_css: bytes");
+        assert!(
+            content.contains(r#"{"name": "css", "array_len": 256, "type": "struct""#),
+            "{content}"
+        );
+        assert!(
+            content.contains(r#"{"name": "css", "array_len": 253, "type": "nullptr", "size": 1}"#),
+            "{content}"
+        );
+        // The vmdesc JSON is at the end of what follows the section.
+        let tail = String::from_utf8_lossy(rest);
+        let ours = format!("{{\"name\": \"s390_css\", \"instance_id\": 0, {content}}}");
+        assert!(tail.contains(&ours), "s390_css: vmdesc\n{ours}");
     }
 
     /// QEMU's vmdesc entries of a stream, as text, and our entries of `T`.
