@@ -1249,6 +1249,126 @@ fn generic_structs() {
     assert_eq!(dest, obj);
 }
 
+// ---------------------------------------------------------------- repeated names
+
+/// QEMU repeats wire names (e1000 sends `mac_reg` as three sub-arrays): the
+/// fields are found by position, and descriptions number the repeats.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "e1000", version = 2, minimum_version = 1)]
+struct MacRegs {
+    #[vmstate(name = "mac_reg")]
+    ra: [u32; 2],
+    #[vmstate(name = "mac_reg")]
+    mta: [u32; 3],
+    #[vmstate(name = "mac_reg", equal)]
+    vfta: u8,
+}
+
+const WIRE_REPEATED: &[u8] = &[
+    0, 0, 0, 1, 0, 0, 0, 2, // mac_reg[0]
+    0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, // mac_reg[1]
+    6, // mac_reg[2]
+    0, // QEMU_VM_EOF
+];
+
+#[test]
+fn repeated_wire_names() {
+    let mut obj = MacRegs {
+        ra: [1, 2],
+        mta: [3, 4, 5],
+        vfta: 6,
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut obj).unwrap(),
+        body(WIRE_REPEATED)
+    );
+    let mut dest = MacRegs {
+        vfta: 6,
+        ..MacRegs::default()
+    };
+    vmstate_core::load_from_slice(&mut dest, body(WIRE_REPEATED), 2).unwrap();
+    assert_eq!(dest, obj);
+    check_truncations(&dest, WIRE_REPEATED, 2);
+
+    let d = <MacRegs as VmState>::DESCRIPTION;
+    let names: Vec<_> = (0..d.fields.len()).map(|i| d.unique_name(i)).collect();
+    assert_eq!(names, ["mac_reg[0]", "mac_reg[1]", "mac_reg[2]"]);
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut obj, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "e1000", "version": 2, "fields": [{"name": "mac_reg[0]", "array_len": 2, "type": "uint32", "size": 4}, {"name": "mac_reg[1]", "array_len": 3, "type": "uint32", "size": 4}, {"name": "mac_reg[2]", "type": "uint8 equal", "size": 1}]"#
+    );
+
+    // Errors name the repeat by its number.
+    let mut other = MacRegs {
+        vfta: 7,
+        ..MacRegs::default()
+    };
+    let err = vmstate_core::load_from_slice(&mut other, body(WIRE_REPEATED), 2).unwrap_err();
+    assert_eq!(err.path_string(), "e1000.mac_reg[2]");
+    assert_eq!(err.offset(), Some(20));
+}
+
+// ---------------------------------------------------------------- boxed buffers
+
+/// A large buffer QEMU reaches through a pointer (`VMSTATE_BUFFER_POINTER_UNSAFE`,
+/// `VMS_BUFFER | VMS_POINTER`) is boxed in Rust; the wire is the buffer's.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "boxed", version = 1)]
+struct Boxed {
+    #[vmstate(buffer)]
+    ram: Box<[u8; 4]>,
+    n: u8,
+    #[vmstate(buffer, len = n)]
+    fifo: Box<[u8; 4]>,
+    #[vmstate(len = n)]
+    regs: Box<[u16; 3]>,
+    plain: Box<[u8; 2]>,
+}
+
+const WIRE_BOXED: &[u8] = &[
+    1, 2, 3, 4, // ram
+    2, // n
+    5, 6, // fifo[..2]
+    0, 7, 0, 8, // regs[..2]
+    9, 10, // plain
+    0,  // QEMU_VM_EOF
+];
+
+#[test]
+fn boxed_buffers_and_arrays() {
+    let mut obj = Boxed {
+        ram: Box::new([1, 2, 3, 4]),
+        n: 2,
+        fifo: Box::new([5, 6, 0, 0]),
+        regs: Box::new([7, 8, 0]),
+        plain: Box::new([9, 10]),
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut obj).unwrap(),
+        body(WIRE_BOXED)
+    );
+    let mut dest = Boxed::default();
+    vmstate_core::load_from_slice(&mut dest, body(WIRE_BOXED), 1).unwrap();
+    assert_eq!(dest, obj);
+    check_truncations(&dest, WIRE_BOXED, 1);
+
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut obj, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "boxed", "version": 1, "fields": [{"name": "ram", "type": "buffer", "size": 4}, {"name": "n", "type": "uint8", "size": 1}, {"name": "fifo", "type": "buffer", "size": 2}, {"name": "regs", "array_len": 2, "type": "uint16", "size": 2}, {"name": "plain", "array_len": 2, "type": "uint8", "size": 1}]"#
+    );
+    let d = <Boxed as VmState>::DESCRIPTION;
+    assert_eq!(d.fields[0].layout, vmstate_core::Layout::Buffer(4));
+    assert_eq!(d.fixed_size(), None);
+
+    // A count larger than the boxed array is refused, as for a plain one.
+    let mut wire = body(WIRE_BOXED).to_vec();
+    wire[4] = 5;
+    let err = vmstate_core::load_from_slice(&mut dest, &wire, 1).unwrap_err();
+    assert_eq!(err.path_string(), "boxed.fifo");
+}
+
 // ---------------------------------------------------------------- pinned
 
 #[derive(VmState, Clone, Debug, PartialEq, Default)]

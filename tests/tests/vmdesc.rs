@@ -94,6 +94,103 @@ fn two_d_arrays_uncompressible_arrays_varrays() {
     );
 }
 
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "ptrs", version = 1)]
+struct Pointers {
+    ar: [Option<u32>; 4],
+}
+
+/// Bug 2 of issue 8. QEMU 10.0's save loop describes an array of pointers
+/// (`VMS_ARRAY_OF_POINTER`) in runs: where the elements change between NULL
+/// and non-NULL (`is_prev_null`, false before the first element) a new entry
+/// starts whose `max_elems` is the run's length; a NULL is QEMU's fake
+/// `nullptr` field (1 byte, always compressible). Elsewhere `max_elems` is
+/// what is left of the array. (The real s390 `css` entry below shows the
+/// rule on a stream QEMU wrote.)
+#[test]
+fn pointer_arrays_are_described_in_runs() {
+    let mut p = Pointers {
+        ar: [None, Some(2), Some(3), None],
+    };
+    let mut bytes = Vec::new();
+    let json = save_with_vmdesc(&mut p, &mut bytes).unwrap();
+    assert_eq!(bytes, [0x30, 0, 0, 0, 2, 0, 0, 0, 3, 0x30]);
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "uint32", "size": 4}, {"name": "ar", "type": "nullptr", "size": 1}]"#
+    );
+
+    // A first run of elements is not a change (`is_prev_null` starts false):
+    // QEMU gives it the rest of the array as its length.
+    let mut p = Pointers {
+        ar: [Some(0), None, Some(2), Some(3)],
+    };
+    let json = save_with_vmdesc(&mut p, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "array_len": 4, "type": "uint32", "size": 4}, {"name": "ar", "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "uint32", "size": 4}]"#
+    );
+
+    let mut p = Pointers { ar: [None; 4] };
+    let json = save_with_vmdesc(&mut p, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "ptrs", "version": 1, "fields": [{"name": "ar", "array_len": 4, "type": "nullptr", "size": 1}]"#
+    );
+}
+
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "node", version = 1)]
+struct Node {
+    #[vmstate(exists = Node::yes)]
+    v: u8,
+}
+
+impl Node {
+    fn yes(&self, _: u32) -> bool {
+        true
+    }
+}
+
+#[derive(VmState, Clone, Default)]
+#[vmstate(name = "nodes", version = 1)]
+struct Nodes {
+    ar: [Option<Node>; 3],
+    one: Option<u16>,
+    none: Option<u16>,
+}
+
+/// Elements that cannot be compressed get `"index"` while more than one is
+/// left, but QEMU's `nullptr` stand-in always compresses and is described
+/// at every NULL (the array itself never turns its description off).
+#[test]
+fn uncompressible_pointer_arrays_and_lone_pointers() {
+    let mut n = Nodes {
+        ar: [None, None, Some(Node { v: 7 })],
+        one: Some(5),
+        none: None,
+    };
+    let mut bytes = Vec::new();
+    let json = save_with_vmdesc(&mut n, &mut bytes).unwrap();
+    assert_eq!(bytes, [0x30, 0x30, 7, 0, 5, 0x30]);
+    assert_eq!(
+        json,
+        r#""vmsd_name": "nodes", "version": 1, "fields": [{"name": "ar", "array_len": 2, "type": "nullptr", "size": 1}, {"name": "ar", "array_len": 2, "type": "nullptr", "size": 1}, {"name": "ar", "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "one", "type": "uint16", "size": 2}, {"name": "none", "type": "nullptr", "size": 1}]"#
+    );
+
+    let mut n = Nodes {
+        ar: [Some(Node { v: 1 }), Some(Node { v: 2 }), None],
+        ..Nodes::default()
+    };
+    let json = save_with_vmdesc(&mut n, Vec::new()).unwrap();
+    assert!(
+        json.starts_with(
+            r#""vmsd_name": "nodes", "version": 1, "fields": [{"name": "ar", "index": 0, "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "ar", "index": 1, "type": "struct", "struct": {"vmsd_name": "node", "version": 1, "fields": [{"name": "v", "type": "uint8", "size": 1}]}, "size": 1}, {"name": "ar", "type": "nullptr", "size": 1}, "#
+        ),
+        "{json}"
+    );
+}
+
 mod real_streams {
     //! Our vmdesc for the real device models equals, to the byte, the device
     //! entries QEMU 10.0.2 wrote into the fixture streams.
@@ -111,10 +208,19 @@ mod real_streams {
     /// Loads the section into a `T`, saves it with vmdesc, and finds QEMU's
     /// device entry for it in the stream's vmdesc.
     fn check<T: VmState + Clone + Default>(stream: &str, idstr: &str, instance_id: u32) {
+        check_dev(stream, idstr, instance_id, T::default());
+    }
+
+    /// [`check`] with the destination `dev`; returns our vmdesc keys.
+    fn check_dev<T: VmState + Clone>(
+        stream: &str,
+        idstr: &str,
+        instance_id: u32,
+        mut dev: T,
+    ) -> String {
         let bytes = fixture(stream);
         let s = scan(&bytes).unwrap();
         let section = s.find(idstr, instance_id).unwrap();
-        let mut dev = T::default();
         vmstate_core::load_from_slice(&mut dev, &bytes[section.body.clone()], section.version_id)
             .unwrap();
         let mut out = Vec::new();
@@ -129,6 +235,432 @@ mod real_streams {
             .unwrap();
         let theirs = &vmdesc[theirs_start..(theirs_start + ours.len()).min(vmdesc.len())];
         assert_eq!(ours, theirs, "{idstr}: vmdesc");
+        content
+    }
+
+    /// The floppy controller (`hw/block/fdc.c`, `vmstate_isa_fdc` around
+    /// `vmstate_fdc`, QEMU 10.0), enough of it for the vmdesc of bug 1: its
+    /// `drives` array cannot be compressed (`fdrive` has subsections), and
+    /// QEMU 10.0.2 leaves `"index"` off the last of the two entries.
+    mod fdc {
+        use vmstate_core::{Timer, VmState};
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdc", version = 2, minimum_version = 2)]
+        pub struct IsaFdc {
+            pub state: FdCtrl,
+        }
+
+        #[derive(VmState, Clone, Debug)]
+        #[vmstate(name = "fdc", version = 2, minimum_version = 2)]
+        pub struct FdCtrl {
+            pub sra: u8,
+            pub srb: u8,
+            pub dor_vmstate: u8,
+            pub tdr: u8,
+            pub dsr: u8,
+            pub msr: u8,
+            pub status0: u8,
+            pub status1: u8,
+            pub status2: u8,
+            /// A `VARRAY_UINT32` of the unmigrated `fifo_size` (512) in QEMU;
+            /// its vmdesc is that of a 512-element array.
+            pub fifo: [u8; 512],
+            pub data_pos: u32,
+            pub data_len: u32,
+            pub data_state: u8,
+            pub data_dir: u8,
+            pub eot: u8,
+            pub timer0: u8,
+            pub timer1: u8,
+            pub precomp_trk: u8,
+            pub config: u8,
+            pub lock: u8,
+            pub pwrd: u8,
+            #[vmstate(equal)]
+            pub num_floppies: u8,
+            #[vmstate(since = 1)]
+            pub drives: [FdDrive; 2],
+            #[vmstate(subsection)]
+            pub reset_sensei: FdcResetSensei,
+            #[vmstate(subsection, needed = FdCtrl::result_timer_needed)]
+            pub result_timer: FdcResultTimer,
+            #[vmstate(subsection, needed = FdCtrl::phase_needed)]
+            pub phase: FdcPhase,
+            /// Whether the phase cannot be derived from the registers (the
+            /// paused machine's phase can).
+            #[vmstate(skip)]
+            pub phase_not_obvious: bool,
+        }
+
+        impl Default for FdCtrl {
+            fn default() -> Self {
+                FdCtrl {
+                    sra: 0,
+                    srb: 0,
+                    dor_vmstate: 0,
+                    tdr: 0,
+                    dsr: 0,
+                    msr: 0,
+                    status0: 0,
+                    status1: 0,
+                    status2: 0,
+                    fifo: [0; 512],
+                    data_pos: 0,
+                    data_len: 0,
+                    data_state: 0,
+                    data_dir: 0,
+                    eot: 0,
+                    timer0: 0,
+                    timer1: 0,
+                    precomp_trk: 0,
+                    config: 0,
+                    lock: 0,
+                    pwrd: 0,
+                    num_floppies: 2,
+                    drives: Default::default(),
+                    reset_sensei: FdcResetSensei::default(),
+                    result_timer: FdcResultTimer::default(),
+                    phase: FdcPhase::default(),
+                    phase_not_obvious: false,
+                }
+            }
+        }
+
+        impl FdCtrl {
+            fn result_timer_needed(&self) -> bool {
+                self.result_timer.result_timer.is_armed()
+            }
+            fn phase_needed(&self) -> bool {
+                self.phase_not_obvious
+            }
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdc/reset_sensei", version = 1, minimum_version = 1,
+                  needed = FdcResetSensei::is_needed)]
+        pub struct FdcResetSensei {
+            pub reset_sensei: i32,
+        }
+
+        impl FdcResetSensei {
+            fn is_needed(&self) -> bool {
+                self.reset_sensei != 0
+            }
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdc/result_timer", version = 1, minimum_version = 1)]
+        pub struct FdcResultTimer {
+            pub result_timer: Timer,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdc/phase", version = 1, minimum_version = 1)]
+        pub struct FdcPhase {
+            pub phase: u8,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdrive", version = 1, minimum_version = 1)]
+        pub struct FdDrive {
+            pub head: u8,
+            pub track: u8,
+            pub sect: u8,
+            #[vmstate(subsection, needed = FdDrive::media_changed_needed)]
+            pub media_changed: FdriveMediaChanged,
+            #[vmstate(subsection, needed = FdDrive::media_rate_needed)]
+            pub media_rate: FdriveMediaRate,
+            #[vmstate(subsection)]
+            pub perpendicular: FdrivePerpendicular,
+            /// A block backend is attached (no: `-M pc` without a floppy).
+            #[vmstate(skip)]
+            pub has_blk: bool,
+            /// The controller's `check_media_rate` property (default on).
+            #[vmstate(skip)]
+            pub check_media_rate: bool,
+        }
+
+        impl FdDrive {
+            fn media_changed_needed(&self) -> bool {
+                self.has_blk && self.media_changed.media_changed != 1
+            }
+            fn media_rate_needed(&self) -> bool {
+                self.check_media_rate
+            }
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdrive/media_changed", version = 1, minimum_version = 1)]
+        pub struct FdriveMediaChanged {
+            pub media_changed: u8,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdrive/media_rate", version = 1, minimum_version = 1)]
+        pub struct FdriveMediaRate {
+            pub media_rate: u8,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "fdrive/perpendicular", version = 1, minimum_version = 1,
+                  needed = FdrivePerpendicular::is_needed)]
+        pub struct FdrivePerpendicular {
+            pub perpendicular: u8,
+        }
+
+        impl FdrivePerpendicular {
+            fn is_needed(&self) -> bool {
+                self.perpendicular != 0
+            }
+        }
+
+        /// The controller as `-M pc` configures it: `check_media_rate` on.
+        pub fn pc() -> IsaFdc {
+            let mut fdc = IsaFdc::default();
+            for drive in &mut fdc.state.drives {
+                drive.check_media_rate = true;
+            }
+            fdc
+        }
+    }
+
+    /// Bug 1 of issue 8: an uncompressible array (`drives`, whose `fdrive`
+    /// has subsections) gets `"index"` on every element but the last, as in
+    /// the fdc entry QEMU 10.0.2 wrote into x86-pc-min.
+    #[test]
+    fn fdc_drives_index_not_on_last() {
+        let bytes = fixture("x86-pc-min.mig");
+        let s = scan(&bytes).unwrap();
+        let section = s.find("fdc", 0).unwrap();
+        let mut dev = fdc::pc();
+        vmstate_core::load_from_slice(&mut dev, &bytes[section.body.clone()], section.version_id)
+            .unwrap();
+        let mut out = Vec::new();
+        let content = save_with_vmdesc(&mut dev, &mut out).unwrap();
+        assert_eq!(out, &bytes[section.body.clone()], "fdc: bytes");
+        assert!(
+            content.contains(r#"{"name": "drives", "index": 0, "type": "struct""#),
+            "{content}"
+        );
+        assert!(
+            content.contains(r#"{"name": "drives", "type": "struct""#),
+            "{content}"
+        );
+        let vmdesc = std::str::from_utf8(&bytes[s.vmdesc_json.clone().unwrap()]).unwrap();
+        let ours = format!("{{\"name\": \"fdc\", \"instance_id\": 0, {content}}}");
+        assert!(vmdesc.contains(&ours), "fdc: vmdesc\n{ours}");
+    }
+
+    /// The s390 channel subsystem (`hw/s390x/css.c`, `vmstate_css`, QEMU
+    /// 10.0): `css` is an array of 256 pointers of which only the default
+    /// image 0xfe is allocated.
+    mod css {
+        use vmstate_core::VmState;
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "s390_crw", version = 1, minimum_version = 1)]
+        pub struct Crw {
+            pub flags: u16,
+            pub rsid: u16,
+        }
+
+        #[derive(VmState, Clone, Debug, Default)]
+        #[vmstate(name = "s390_crw_container", version = 1, minimum_version = 1)]
+        pub struct CrwContainer {
+            pub crw: Crw,
+        }
+
+        #[derive(VmState, Clone, Copy, Debug, Default)]
+        #[vmstate(name = "s390_chp_info", version = 1, minimum_version = 1)]
+        pub struct ChpInfo {
+            pub in_use: u8,
+            #[vmstate(name = "type")]
+            pub ty: u8,
+            pub is_virtual: u8,
+        }
+
+        #[derive(VmState, Clone, Debug)]
+        #[vmstate(name = "s390_css_img", version = 1, minimum_version = 1)]
+        pub struct CssImage {
+            pub chpids: [ChpInfo; 256],
+        }
+
+        impl Default for CssImage {
+            fn default() -> Self {
+                CssImage {
+                    chpids: [ChpInfo::default(); 256],
+                }
+            }
+        }
+
+        #[derive(VmState, Clone, Debug)]
+        #[vmstate(name = "s390_css", version = 1, minimum_version = 1)]
+        pub struct ChannelSubSys {
+            #[vmstate(qtailq, since = 1)]
+            pub pending_crws: Vec<CrwContainer>,
+            pub sei_pending: bool,
+            pub do_crw_mchk: bool,
+            pub crws_lost: bool,
+            pub max_cssid: u8,
+            pub max_ssid: u8,
+            pub chnmon_active: bool,
+            pub chnmon_area: u64,
+            pub css: [Option<Box<CssImage>>; 256],
+            pub default_cssid: u8,
+        }
+
+        impl Default for ChannelSubSys {
+            /// The channel subsystem of `s390-ccw-virtio`: only the default
+            /// image, 0xfe, exists.
+            fn default() -> Self {
+                ChannelSubSys {
+                    pending_crws: Vec::new(),
+                    sei_pending: false,
+                    do_crw_mchk: true,
+                    crws_lost: false,
+                    max_cssid: 0,
+                    max_ssid: 0,
+                    chnmon_active: false,
+                    chnmon_area: 0,
+                    css: std::array::from_fn(|i| (i == 0xfe).then(Box::default)),
+                    default_cssid: 0xfe,
+                }
+            }
+        }
+    }
+
+    /// Bug 2 of issue 8 on a stream QEMU 10.0.2 wrote: 254 NULLs (one
+    /// compressed `nullptr` entry), the image, one more NULL.
+    #[test]
+    fn s390_css_pointer_runs() {
+        check::<css::ChannelSubSys>("s390x-ccw.mig", "s390_css", 0);
+    }
+
+    /// The channel subsystem with a device on cssid 0 (`virtio-rng-ccw,
+    /// devno=0.0.0005`): images 0 and 0xfe. QEMU describes the first run
+    /// (image 0) with `"array_len": 256`, the whole array: a first run of
+    /// non-NULL elements is no change from `is_prev_null` = false.
+    #[test]
+    fn s390_css_first_run_spans_the_array() {
+        // The stream's own vmdesc cannot split this section (its first `css`
+        // entry claims 256 images), so the section is found by its header
+        // and ended by the model: a FULL section, `s390_css`, instance 0,
+        // version 1, then the body, then the footer.
+        let bytes = fixture("vmdesc-quirks/s390x-ccw-css0.mig");
+        let header = b"\x08s390_css\x00\x00\x00\x00\x00\x00\x00\x01";
+        let at = bytes
+            .windows(header.len())
+            .position(|w| w == header)
+            .unwrap();
+        assert_eq!(bytes[at - 5], 0x04, "a FULL section");
+        let section_id = &bytes[at - 4..at];
+        let body_start = at + header.len();
+        let mut dev = css::ChannelSubSys::default();
+        dev.css[0] = Some(Box::default());
+        let mut reader = qemufile::SliceReader::new(&bytes[body_start..]);
+        vmstate_core::load(&mut dev, &mut reader, 1).unwrap();
+        let rest = reader.remaining();
+        assert_eq!(rest[0], 0x7e, "the footer follows the body");
+        assert_eq!(&rest[1..5], section_id);
+        let body = &bytes[body_start..bytes.len() - rest.len()];
+
+        let mut out = Vec::new();
+        let content = save_with_vmdesc(&mut dev, &mut out).unwrap();
+        assert_eq!(out, body, "s390_css: bytes");
+        assert!(
+            content.contains(r#"{"name": "css", "array_len": 256, "type": "struct""#),
+            "{content}"
+        );
+        assert!(
+            content.contains(r#"{"name": "css", "array_len": 253, "type": "nullptr", "size": 1}"#),
+            "{content}"
+        );
+        // The vmdesc JSON is at the end of what follows the section.
+        let tail = String::from_utf8_lossy(rest);
+        let ours = format!("{{\"name\": \"s390_css\", \"instance_id\": 0, {content}}}");
+        assert!(tail.contains(&ours), "s390_css: vmdesc\n{ours}");
+    }
+
+    /// QEMU's vmdesc entries of a stream, as text, and our entries of `T`.
+    fn entries<T: VmState>(stream: &str, dev: &mut T) -> (String, String) {
+        let bytes = fixture(stream);
+        let s = scan(&bytes).unwrap();
+        let vmdesc = std::str::from_utf8(&bytes[s.vmdesc_json.clone().unwrap()])
+            .unwrap()
+            .to_owned();
+        let ours = save_with_vmdesc(dev, Vec::new()).unwrap();
+        let start = ours.find("\"fields\": [").unwrap() + "\"fields\": [".len();
+        let fields = ours[start..ours.len() - 1].to_owned();
+        (vmdesc, fields)
+    }
+
+    /// Three sub-arrays of e1000's `mac_reg` (`VMSTATE_UINT32_SUB_ARRAY` of
+    /// RA, MTA, VFTA), one wire name repeated.
+    #[derive(VmState, Clone)]
+    #[vmstate(name = "e1000", version = 2)]
+    struct MacRegViews {
+        #[vmstate(name = "mac_reg")]
+        ra: [u32; 32],
+        #[vmstate(name = "mac_reg")]
+        mta: [u32; 128],
+        #[vmstate(name = "mac_reg")]
+        vfta: [u32; 128],
+    }
+
+    #[derive(VmState, Clone, Copy, Default)]
+    #[vmstate(name = "xmm_reg", version = 1)]
+    struct XmmReg {
+        #[vmstate(name = "_q_ZMMReg[0]")]
+        q0: u64,
+        #[vmstate(name = "_q_ZMMReg[1]")]
+        q1: u64,
+    }
+
+    #[derive(VmState, Clone, Copy, Default)]
+    #[vmstate(name = "ymmh_reg", version = 1)]
+    struct YmmhReg {
+        #[vmstate(name = "_q_ZMMReg[2]")]
+        q2: u64,
+        #[vmstate(name = "_q_ZMMReg[3]")]
+        q3: u64,
+    }
+
+    /// The x86 CPU sends `env.xmm_regs` twice: the low halves in version 11
+    /// and the YMM high halves in version 12.
+    #[derive(VmState, Clone, Default)]
+    #[vmstate(name = "cpu", version = 12)]
+    struct XmmViews {
+        #[vmstate(name = "env.xmm_regs", since = 11)]
+        xmm: [XmmReg; 16],
+        #[vmstate(name = "env.xmm_regs", since = 12)]
+        ymmh: [YmmhReg; 16],
+    }
+
+    /// Item 4 of issue 8: repeated wire names are numbered as in the e1000
+    /// and cpu entries QEMU 10.0.2 wrote.
+    #[test]
+    fn repeated_names_numbered_as_qemu() {
+        let mut regs = MacRegViews {
+            ra: [0; 32],
+            mta: [0; 128],
+            vfta: [0; 128],
+        };
+        let (vmdesc, ours) = entries("x86-pc-5nics.mig", &mut regs);
+        assert!(
+            ours.starts_with(r#"{"name": "mac_reg[0]", "array_len": 32, "type": "uint32""#),
+            "{ours}"
+        );
+        assert!(vmdesc.contains(&ours), "{ours}");
+
+        let mut cpu = XmmViews::default();
+        let (vmdesc, ours) = entries("x86-pc-min.mig", &mut cpu);
+        let (xmm, ymmh) = ours.split_at(ours.find(r#", {"name": "env.xmm_regs[1]""#).unwrap());
+        assert!(
+            vmdesc.contains(&format!("{xmm}, {{\"name\": \"env.efer\"")),
+            "{xmm}"
+        );
+        assert!(vmdesc.contains(&ymmh[2..]), "{ymmh}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! [`VmStateField`]: types that can be fields of a VMState struct.
 
+#[cfg(doc)]
+use crate::Description;
 use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
 
 /// A type that can be a field of a `#[derive(VmState)]` struct: it knows its
@@ -10,6 +12,83 @@ use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
 /// (an element of an array of pointers, NULL when `None`), and every type with
 /// `#[derive(VmState)]` (a nested struct) or a `#[derive(VmState)]` enum with
 /// an integer `repr`.
+///
+/// # Custom field types (`Layout::Info`)
+///
+/// A device-specific QEMU `VMStateInfo` (`"pci config"`, `"pci irq state"`,
+/// ...) is a type with its own impl whose [`LAYOUT`](Self::LAYOUT) is
+/// [`Layout::Info`]: `name` is QEMU's type name, `size` the wire bytes if
+/// they are always the same (it feeds [`Description::fixed_size`], the
+/// `-dump-vmstate` size and the load fast path: never `Some` for a walk of
+/// varying length). Every visitor — binary, vmdesc, pretty-printer,
+/// analyzer, token recorder — works with such a type if its
+/// [`visit`](Self::visit) keeps to this contract:
+///
+/// * It walks exactly the field's wire bytes, in order, with the value
+///   calls: the scalars ([`Visitor::visit_u8`] ... [`Visitor::visit_u64`],
+///   `visit_bool`, the `*_equal` and `visit_i32_le` checks, `visit_f64`,
+///   `visit_timer`), their slices (`visit_u8_slice` ...), and
+///   [`Visitor::visit_buffer`], [`Visitor::visit_buffer_vec`] or
+///   [`Visitor::visit_opaque`] for raw bytes. Runs of elements may be put in
+///   [`Visitor::enter_array`] / [`Visitor::leave_array`] with
+///   [`Visitor::enter_element`] / [`Visitor::leave_element`] around each
+///   element that is not part of a slice call, always balanced.
+/// * It makes no structural calls of its own: no `enter_field`,
+///   `enter_struct`, `enter_subsection`, `next_subsection` or
+///   `pointer_nulls`. The derive announces the field; QEMU describes a
+///   `VMStateInfo` as one vmdesc entry (`"type"` = `name`, `"size"` = the
+///   bytes written), and a nested description would be written into that
+///   entry. A value with inner structure is a `#[derive(VmState)]` struct.
+/// * Loading ([`Visitor::LOADING`]): the same calls fill the value; make
+///   room first (resize a `Vec` to its wire length). A check that fails
+///   returns an error, wrapped with [`Visitor::locate`] so that it carries
+///   the input offset; the field's path is added by the caller. Leave
+///   [`LOAD_INFALLIBLE`](Self::LOAD_INFALLIBLE) `false` unless every byte
+///   pattern is a valid value.
+///
+/// The stream-described side ([`dynamic::DynamicState`](crate::dynamic::DynamicState))
+/// knows such a field only by its name and size and walks it as
+/// `visit_opaque(name, type_name, bytes, len)`.
+///
+/// ```
+/// use vmstate_core::{Error, Layout, Result, Visitor, VmState, VmStateField};
+///
+/// /// Four interrupt pin levels, be32 each, 0 or 1 (like QEMU's `pci irq state`).
+/// #[derive(Clone, Default)]
+/// struct Levels([u32; 4]);
+///
+/// impl VmStateField for Levels {
+///     const LAYOUT: Layout<'static> = Layout::Info { name: "irq levels", size: Some(16) };
+///
+///     fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
+///         v.enter_array(name, 4, 4)?;
+///         v.visit_u32_slice(name, &mut self.0)?;
+///         v.leave_array()?;
+///         if V::LOADING && self.0.iter().any(|&level| level > 1) {
+///             return Err(v.locate(Error::msg("a pin level is 0 or 1")));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// #[derive(VmState, Clone, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev {
+///     irq: Levels,
+/// }
+///
+/// let mut dev = Dev { irq: Levels([0, 1, 0, 0]) };
+/// let mut bytes = Vec::new();
+/// let vmdesc = vmstate_core::vmdesc::save_with_vmdesc(&mut dev, &mut bytes)?;
+/// assert_eq!(bytes, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+/// assert_eq!(
+///     vmdesc,
+///     r#""vmsd_name": "dev", "version": 1, "fields": [{"name": "irq", "type": "irq levels", "size": 16}]"#
+/// );
+/// bytes[3] = 2;
+/// assert!(vmstate_core::load_from_slice(&mut dev, &bytes, 1).is_err());
+/// # Ok::<(), vmstate_core::Error>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a VmState field",
     label = "no wire form",
@@ -150,12 +229,37 @@ impl<T: VmStateField> VmStateField for Option<T> {
     };
 
     fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
-        match self {
-            Some(inner) => inner.visit(v, name),
-            None => {
-                let mut present = false;
-                v.visit_ptr_marker(name, &mut present, false)
-            }
+        v.pointer_nulls(name, &mut std::iter::once(self.is_none()))?;
+        visit_slot(self, v, name)
+    }
+
+    fn visit_elements<'d, V: Visitor<'d>>(
+        items: &mut [Self],
+        v: &mut V,
+        name: &'d str,
+    ) -> Result<()> {
+        v.pointer_nulls(name, &mut items.iter().map(Option::is_none))?;
+        for (i, item) in items.iter_mut().enumerate() {
+            v.enter_element(i)?;
+            visit_slot(item, v, name).map_err(|e| e.within(PathSegment::Index(i)))?;
+            v.leave_element()?;
+        }
+        Ok(())
+    }
+}
+
+/// One slot of an array of pointers: the element, or the NULL marker.
+#[inline]
+fn visit_slot<'d, T: VmStateField, V: Visitor<'d>>(
+    slot: &mut Option<T>,
+    v: &mut V,
+    name: &'d str,
+) -> Result<()> {
+    match slot {
+        Some(inner) => inner.visit(v, name),
+        None => {
+            let mut present = false;
+            v.visit_ptr_marker(name, &mut present, false)
         }
     }
 }

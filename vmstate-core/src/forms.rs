@@ -101,9 +101,10 @@ impl CountField for i32 {
 
 /// Containers for a variable array (`#[vmstate(len = count_field)]`): a fixed
 /// array of which the first `count` elements are migrated (count larger than
-/// the array is refused), or a `Vec` that holds exactly `count` elements.
+/// the array is refused), or a `Vec` that holds exactly `count` elements;
+/// either may be boxed.
 #[diagnostic::on_unimplemented(
-    message = "`len = ..` needs an array `[T; N]` or `Vec<T>`, not `{Self}`",
+    message = "`len = ..` needs an array `[T; N]` or `Vec<T>` (or either boxed), not `{Self}`",
     label = "not a variable array"
 )]
 pub trait VarArray {
@@ -169,6 +170,21 @@ impl<T: VmStateField, const N: usize> VarArray for [T; N] {
         v.enter_array(name, count, element_size::<T>())?;
         T::visit_elements(&mut self[..count], v, name)?;
         v.leave_array()
+    }
+}
+
+impl<A: VarArray + ?Sized> VarArray for Box<A> {
+    type Element = A::Element;
+    const CAPACITY: Option<usize> = A::CAPACITY;
+    #[inline]
+    fn visit_counted<'d, V: Visitor<'d>>(
+        &mut self,
+        v: &mut V,
+        name: &'d str,
+        count: usize,
+        count_field: &'static str,
+    ) -> Result<()> {
+        (**self).visit_counted(v, name, count, count_field)
     }
 }
 
@@ -242,9 +258,10 @@ pub fn var_array<'d, A: VarArray, C: CountField, V: Visitor<'d>>(
     array.visit_counted(v, name, count, count_field)
 }
 
-/// Byte containers for a variable buffer (`#[vmstate(buffer, len = len_field)]`).
+/// Byte containers for a variable buffer (`#[vmstate(buffer, len = len_field)]`):
+/// `Vec<u8>`, `[u8; N]`, and either boxed.
 #[diagnostic::on_unimplemented(
-    message = "`buffer, len = ..` needs `Vec<u8>` or `[u8; N]`, not `{Self}`",
+    message = "`buffer, len = ..` needs `Vec<u8>` or `[u8; N]` (or either boxed), not `{Self}`",
     label = "not a byte buffer"
 )]
 pub trait VarBuffer {
@@ -271,6 +288,20 @@ impl<const N: usize> VarBuffer for [u8; N] {
     ) -> Result<()> {
         check_capacity(v, len, N, len_field)?;
         v.visit_buffer(name, &mut self[..len])
+    }
+}
+
+impl<B: VarBuffer + ?Sized> VarBuffer for Box<B> {
+    const CAPACITY: Option<usize> = B::CAPACITY;
+    #[inline]
+    fn visit_len<'d, V: Visitor<'d>>(
+        &mut self,
+        v: &mut V,
+        name: &'d str,
+        len: usize,
+        len_field: &'static str,
+    ) -> Result<()> {
+        (**self).visit_len(v, name, len, len_field)
     }
 }
 
@@ -303,15 +334,16 @@ pub fn var_buffer<'d, B: VarBuffer, C: CountField, V: Visitor<'d>>(
     buffer.visit_len(v, name, len, len_field)
 }
 
-/// A fixed buffer (`#[vmstate(buffer)]` on `[u8; N]`): `buffer` on the wire
-/// where a plain `[u8; N]` is an array of `uint8` (the bytes are the same).
+/// A fixed buffer (`#[vmstate(buffer)]` on `[u8; N]` or `Box<[u8; N]>`):
+/// `buffer` on the wire where a plain `[u8; N]` is an array of `uint8` (the
+/// bytes are the same).
 #[inline]
-pub fn buffer<'d, const N: usize, V: Visitor<'d>>(
+pub fn buffer<'d, B: FixedBuffer + ?Sized, V: Visitor<'d>>(
     v: &mut V,
     name: &'d str,
-    bytes: &mut [u8; N],
+    bytes: &mut B,
 ) -> Result<()> {
-    v.visit_buffer(name, bytes)
+    v.visit_buffer(name, bytes.bytes_mut())
 }
 
 /// `n` unused bytes (`#[vmstate(unused = n)]`): zeros out, skipped in.
@@ -354,8 +386,11 @@ pub fn bitmap<'d, C: CountField, V: Visitor<'d>>(
     v.leave_array()
 }
 
-/// A nested struct loaded at a pinned version (`#[vmstate(version = N)]` on a
-/// struct field, QEMU's `VMSTATE_VSTRUCT`).
+/// A nested struct walked at a pinned version (`#[vmstate(struct_version = N)]`
+/// on a struct field, QEMU's `VMSTATE_VSTRUCT`): saved and loaded at `N`
+/// instead of its own version, which must be in its
+/// `minimum_version..=version` (checked at compile time); vmdesc shows it
+/// as a `vstruct`.
 #[inline]
 pub fn pinned<'d, T: VmState, V: Visitor<'d>>(
     v: &mut V,
@@ -736,16 +771,48 @@ pub const fn name_has_prefix(name: &str, prefix: &str) -> bool {
     true
 }
 
-/// The length of a fixed byte buffer, for the schema.
+/// True if the two names are equal (a `const` string comparison).
+pub const fn names_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Fixed byte buffers (`#[vmstate(buffer)]`): `[u8; N]`, and boxed ones
+/// (`Box<[u8; N]>`, the form of a large buffer QEMU reaches through a
+/// pointer, `VMS_BUFFER | VMS_POINTER`; the wire is the same).
 #[diagnostic::on_unimplemented(
-    message = "`buffer` needs a byte array `[u8; N]`, not `{Self}`",
+    message = "`buffer` needs a byte array `[u8; N]` or `Box<[u8; N]>`, not `{Self}`",
     label = "not a byte array"
 )]
 pub trait FixedBuffer {
     /// Number of bytes.
     const LEN: usize;
+    /// The bytes.
+    fn bytes_mut(&mut self) -> &mut [u8];
 }
 
 impl<const N: usize> FixedBuffer for [u8; N] {
     const LEN: usize = N;
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+impl<B: FixedBuffer + ?Sized> FixedBuffer for Box<B> {
+    const LEN: usize = B::LEN;
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        (**self).bytes_mut()
+    }
 }

@@ -81,20 +81,20 @@
 //! | attribute | wire form (QEMU equivalent) |
 //! |---|---|
 //! | *(none)* | the type's own form: integers, `bool`, `f64` (`CPU_Double_U`), [`Timer`], `[T; N]` arrays, nested `VmState` structs (`VMSTATE_STRUCT`), `Box<T>`, `Option<T>` array elements (NULL = `0x30`), `repr` enums |
-//! | `name = "PCIDevice"` | the wire name (default: the Rust name) |
+//! | `name = "PCIDevice"` | the wire name (default: the Rust name); a string literal or a `const` `&str`. Names may repeat, as in QEMU (e1000's three `mac_reg` sub-arrays): fields are found by position, and vmdesc, dumps and errors number the repeats as QEMU's vmdesc does (`mac_reg[0]`, `mac_reg[1]`, ...) |
 //! | `since = 2` | present in streams of version 2 and newer (`VMSTATE_*_V`) |
 //! | `exists = path` | `fn(&Self, version_id: u32) -> bool` decides presence (`VMSTATE_*_TEST`) |
 //! | `skip` | not migrated |
 //! | `equal` | `uint8/16/32 equal`, `int64 equal`, `int32 equal`: load fails unless equal |
 //! | `le` | `int32 le`: load accepts `0..=current` |
-//! | `buffer` | on `[u8; N]`: one `buffer` of N bytes (`VMSTATE_BUFFER`) |
-//! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]`: `buffer` of `f` bytes (`VMSTATE_VBUFFER`) |
-//! | `len = f` | on `Vec<T>` or `[T; N]`: `f` elements, `f` an earlier `u8`/`u16`/`u32`/`i32` field (`VMSTATE_VARRAY_*`) |
-//! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`) |
+//! | `buffer` | on `[u8; N]` or `Box<[u8; N]>`: one `buffer` of N bytes (`VMSTATE_BUFFER`; boxed: `VMSTATE_BUFFER_POINTER_UNSAFE`) |
+//! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]` (or either boxed): `buffer` of `f` bytes (`VMSTATE_VBUFFER`); `f` as for `len = f` |
+//! | `len = f` | on `Vec<T>` or `[T; N]` (or either boxed): `f` elements (`VMSTATE_VARRAY_*`); see [the count field](#the-count-field-len--f-bits--f) |
+//! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`); `f` as for `len = f` |
 //! | `unused = 4` | on `()`: 4 zero bytes, skipped on load (`VMSTATE_UNUSED`); its wire name is `unused`, as in QEMU |
-//! | `subsection` | on a `VmState` type named `parent/...`: written after the fields when needed (`.subsections`) |
+//! | `subsection` | on a `VmState` type whose name starts with the parent's name and is longer (by convention `parent/child`): written after the fields when needed (`.subsections`); see [subsection names](#subsection-names) |
 //! | `subsection, needed = path` | also requires `fn(&Self) -> bool` of the parent |
-//! | `struct_version = 2` | a nested struct walked at version 2 (`VMSTATE_VSTRUCT`) |
+//! | `struct_version = 2` | a nested struct saved and loaded at version 2, not its own (`VMSTATE_VSTRUCT`, vmdesc type `vstruct`); 2 must be in its `minimum_version..=version` |
 //! | `qtailq` / `qlist` | on `Vec<T>`/`VecDeque<T>`: `01` element … `00` (`VMSTATE_QTAILQ_V`, `VMSTATE_QLIST_V`); elements load at `since` if given |
 //! | `gtree` | on `BTreeMap<K, V>`: be32 count, `01` key value … `00` (`VMSTATE_GTREE_V`; `u64` keys = `DIRECT_KEY`) |
 //! | `auto_alloc` | on `[Option<T>; N]`: `0x30`/`0x31` marker before each element |
@@ -104,6 +104,40 @@
 //! A field-less enum with `#[repr(u8)]` (or another integer) and
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
+//!
+//! ## The count field (`len = f`, `bits = f`)
+//!
+//! `f` is the Rust name of another field of the same struct (its index, as
+//! `len = 0`, in a tuple struct), not an expression or a constant. The
+//! derive checks that it:
+//!
+//! * comes before the counted field (the loader reads the count first);
+//! * is migrated (not `skip`): QEMU reads the count from the destination's
+//!   own struct, where the field just loaded put it;
+//! * is a plain integer field of type `u8`, `u16`, `u32` or `i32`
+//!   (`equal` and `le` fields too), the widths QEMU's `VMSTATE_VARRAY_*`,
+//!   `VMSTATE_VBUFFER*` and `VMSTATE_BITMAP` read.
+//!
+//! The count is the field's value when the counted field is reached: on
+//! save the value being saved, on load the value just loaded. If the count
+//! field is absent at the loaded version (`since`, `exists`), the
+//! destination's current value counts, as in QEMU. A negative `i32` means
+//! no elements (QEMU's loop runs zero times). A fixed array refuses a count
+//! larger than itself; a `Vec` holds exactly the count after a load and
+//! must hold exactly it to be saved.
+//!
+//! ## Subsection names
+//!
+//! QEMU's loader takes the subsection records that follow a struct's fields
+//! as its own only while their names start with the parent's name and are
+//! longer than it (`strncmp` over the parent's length); it then looks the
+//! name up among the parent's subsections. So the derive checks, on the
+//! names the types really have (also when they are constants), that every
+//! subsection's name starts with the parent's name and is longer, fits the
+//! one length byte of the wire (at most 255 bytes), and differs from its
+//! sibling subsections' names (QEMU would load the second into the first).
+//! `parent/child` is QEMU's convention, not its rule: `cpu/avx512` and
+//! `cpuX` both pass.
 
 pub mod analyzer;
 pub mod compat;

@@ -178,6 +178,8 @@ pub enum Layout<'a> {
     Validate,
     /// A device-specific `VMStateInfo` of QEMU's (`"pci config"`, `"virtio"`,
     /// ...): a type with its own `VmStateField` impl, shown under QEMU's name.
+    /// Its walk makes value calls only (no structural ones): see
+    /// [`VmStateField`](crate::VmStateField#custom-field-types-layoutinfo).
     Info {
         /// QEMU's `VMStateInfo` name.
         name: &'a str,

@@ -24,6 +24,14 @@ pub trait VmState {
     /// derive computes it; loads then skip their transactional copy.
     const LOAD_INFALLIBLE: bool = false;
 
+    /// True only for the placeholder impl a failed `#[derive(VmState)]`
+    /// leaves next to its errors: the checks other derives make of this
+    /// description (a subsection's name, a `struct_version`) stay quiet
+    /// instead of repeating the mistake as a false one. Not for hand-written
+    /// impls.
+    #[doc(hidden)]
+    const __DERIVE_FAILED: bool = false;
+
     /// Walks the fields present at `version_id`, in wire order (not the
     /// subsections, not the hooks: [`visit_struct`] runs those).
     fn visit_fields<'d, V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()>;

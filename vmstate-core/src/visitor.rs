@@ -181,6 +181,23 @@ pub trait Visitor<'d> {
     fn leave_array(&mut self) -> Result<()> {
         Ok(())
     }
+    /// The elements about to be walked are pointers that may be NULL
+    /// (`[Option<T>; N]`, QEMU's `VMS_ARRAY_OF_POINTER`): `nulls` yields, for
+    /// each of them in order, whether it is NULL. The walk of `Option<T>`
+    /// calls it after [`enter_array`](Visitor::enter_array), before the
+    /// first element, and for a lone `Option<T>` field before its value.
+    ///
+    /// Only describing visitors need it: QEMU's vmdesc describes each run of
+    /// NULL and of non-NULL elements as an entry of its own, which takes
+    /// looking ahead. Binary visitors ignore it.
+    fn pointer_nulls(
+        &mut self,
+        name: &'d str,
+        nulls: &mut dyn Iterator<Item = bool>,
+    ) -> Result<()> {
+        let _ = (name, nulls);
+        Ok(())
+    }
     /// Element `index` of the current array begins.
     fn enter_element(&mut self, index: usize) -> Result<()> {
         let _ = index;

@@ -7,6 +7,17 @@
 //! or `index` per element, `type` (QEMU's `VMStateInfo` name, `struct`,
 //! `vstruct`), a nested `struct` object, and `size`, the bytes actually
 //! written; `subsections` only when at least one was sent.
+//!
+//! `"index"` and `"array_len"` follow QEMU 10.0's `max_elems`: an element
+//! is described as part of an array while more than one element is left
+//! from it, so the last element of an uncompressed array has no `"index"`.
+//! An array of pointers (`[Option<T>; N]`) is described in runs: where the
+//! elements change between NULL and non-NULL a new entry begins (even after
+//! a compressed one), its `max_elems` the length of the run; a NULL is an
+//! entry of type `nullptr` and size 1, which always compresses. A first run
+//! of non-NULL elements is not a change in QEMU, so its `"array_len"` is the
+//! whole array's. The walk announces the NULLs with
+//! [`Visitor::pointer_nulls`] so that the runs can be measured ahead.
 
 use qemufile::QemuWrite;
 
@@ -54,6 +65,28 @@ struct FieldCtx<'d> {
     expect_tree_end: bool,
     /// Started by `enter_field`: only `leave_field` ends it.
     explicit: bool,
+    /// The elements are pointers that may be NULL (`VMS_ARRAY_OF_POINTER`).
+    pointers: bool,
+    /// Per element, whether it is NULL (told by `pointer_nulls`).
+    nulls: Vec<bool>,
+    /// QEMU's `is_prev_null`: whether the current run is one of NULLs.
+    prev_null: bool,
+    /// The open entry describes a NULL pointer (`nullptr`, no `struct`).
+    entry_null: bool,
+    /// A lone pointer field: its entry opens once it is known to be NULL or not.
+    pending_open: bool,
+}
+
+/// Where one entry's element is in its array, for its `"array_len"`/`"index"`.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// The element's index (`i` in QEMU's save loop).
+    index: usize,
+    /// QEMU's `max_elems`: the elements left from this one, or the length of
+    /// the run of NULL or non-NULL pointers that starts here.
+    max_elems: usize,
+    /// The element is a NULL pointer, described as QEMU's fake `nullptr` field.
+    null: bool,
 }
 
 #[derive(Debug)]
@@ -130,6 +163,26 @@ fn inner_elements(layout: &Layout) -> usize {
     }
 }
 
+/// True when the elements of `layout` (through nested arrays) are pointers
+/// that may be NULL: QEMU's `VMS_ARRAY_OF_POINTER`, not the `auto_alloc` form.
+fn pointer_elements(layout: &Layout) -> bool {
+    match layout {
+        Layout::Array { element, .. } | Layout::VarArray { element, .. } => {
+            pointer_elements(element)
+        }
+        Layout::Pointer { auto_alloc, .. } => !auto_alloc,
+        _ => false,
+    }
+}
+
+/// QEMU's `max_elems` at a change between NULL and non-NULL elements: the
+/// length of the run of equal elements that starts at `i`.
+fn run_length(nulls: &[bool], i: usize, null: bool, n_elems: usize) -> usize {
+    (i + 1..n_elems)
+        .find(|&j| nulls.get(j) != Some(&null))
+        .map_or(n_elems.saturating_sub(i), |j| j - i)
+}
+
 /// The innermost element layout of (nested) arrays and pointers.
 fn element_layout<'a>(layout: &'a Layout<'a>) -> &'a Layout<'a> {
     match layout {
@@ -140,9 +193,9 @@ fn element_layout<'a>(layout: &'a Layout<'a>) -> &'a Layout<'a> {
     }
 }
 
-/// The `"array_len"` or `"index"` key of element `index` of field `f`, as
-/// QEMU's `vmsd_desc_field_start` writes it.
-fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, index: Option<usize>) {
+/// The `"array_len"` or `"index"` key of the element at `place` of field
+/// `f`, as QEMU's `vmsd_desc_field_start` writes it.
+fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, place: Option<Place>) {
     match f.description.vmdesc {
         // A field of a run-time description: the entry QEMU wrote.
         Some(entry) => {
@@ -154,22 +207,27 @@ fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, index: Option<usi
         }
         // An element is described as part of an array while more than one
         // element is left from it (`max_elems > 1`): the last one of an
-        // uncompressed array has no "index".
-        None if f.mode == FieldMode::Elements && f.n_elems > 1 => {
-            if f.compress {
-                json.int(Some("array_len"), f.n_elems as i64);
-            } else if let Some(i) = index.filter(|&i| i + 1 < f.n_elems) {
-                json.int(Some("index"), i as i64);
+        // uncompressed array has no "index". A NULL pointer is described by
+        // QEMU's fake `nullptr` field, which always compresses.
+        None if f.mode == FieldMode::Elements => {
+            if let Some(p) = place.filter(|p| p.max_elems > 1) {
+                if p.null || f.compress {
+                    json.int(Some("array_len"), p.max_elems as i64);
+                } else {
+                    json.int(Some("index"), p.index as i64);
+                }
             }
         }
         None => {}
     }
 }
 
-/// The `"type"` of field `f`'s entries.
-fn entry_type<'d>(f: &FieldCtx<'d>) -> &'d str {
+/// The `"type"` of field `f`'s entries (`nullptr` for a NULL pointer: the
+/// name of QEMU 10.0's `vmstate_info_nullptr`).
+fn entry_type<'d>(f: &FieldCtx<'d>, null: bool) -> &'d str {
     match f.description.vmdesc {
         Some(entry) => entry.type_name,
+        None if null => "nullptr",
         None => type_name(&f.description.layout),
     }
 }
@@ -257,13 +315,50 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
             compressed_done: false,
             expect_tree_end: matches!(fd.layout, Layout::Tree { .. }),
             explicit,
+            pointers: fd.vmdesc.is_none() && pointer_elements(&fd.layout),
+            nulls: Vec::new(),
+            prev_null: false,
+            entry_null: false,
+            pending_open: false,
         };
         let json = frame.json;
+        let lone_pointer = mode == FieldMode::Single
+            && fd.vmdesc.is_none()
+            && matches!(
+                fd.layout,
+                Layout::Pointer {
+                    auto_alloc: false,
+                    ..
+                }
+            );
         frame.field = Some(ctx);
         if mode == FieldMode::Single && json {
-            self.open_entry(None);
+            if lone_pointer {
+                if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
+                    f.pending_open = true;
+                }
+            } else {
+                self.open_entry(None);
+            }
         }
         Ok(())
+    }
+
+    /// Opens the entry of a lone pointer field that waits for its first
+    /// event: `null` tells whether the pointer is NULL.
+    fn open_pending(&mut self, null: bool) {
+        let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) else {
+            return;
+        };
+        if !f.pending_open || f.depth > 0 {
+            return;
+        }
+        f.pending_open = false;
+        self.open_entry(Some(Place {
+            index: 0,
+            max_elems: 1,
+            null,
+        }));
     }
 
     /// Ends the current field.
@@ -282,7 +377,7 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
     }
 
     /// Opens the JSON object of one entry of the current field.
-    fn open_entry(&mut self, index: Option<usize>) {
+    fn open_entry(&mut self, place: Option<Place>) {
         let pos = self.pos();
         let Some(frame) = self.frames.last_mut() else {
             return;
@@ -292,18 +387,22 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
         };
         f.entry_start = pos;
         f.entry_open = true;
+        let null = place.is_some_and(|p| p.null);
+        f.entry_null = null;
         let layout = element_layout(&f.description.layout);
         self.json.start_object(None);
         self.json.str(Some("name"), &f.name);
-        write_element_keys(&mut self.json, f, index);
-        self.json.str(Some("type"), entry_type(f));
-        if matches!(
-            layout,
-            Layout::Struct {
-                pinned_version: None,
-                ..
-            }
-        ) {
+        write_element_keys(&mut self.json, f, place);
+        self.json.str(Some("type"), entry_type(f, null));
+        if !null
+            && matches!(
+                layout,
+                Layout::Struct {
+                    pinned_version: None,
+                    ..
+                }
+            )
+        {
             self.json.start_object(Some("struct"));
         }
     }
@@ -321,13 +420,15 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
             return;
         }
         f.entry_open = false;
-        if matches!(
-            element_layout(&f.description.layout),
-            Layout::Struct {
-                pinned_version: None,
-                ..
-            }
-        ) {
+        if !f.entry_null
+            && matches!(
+                element_layout(&f.description.layout),
+                Layout::Struct {
+                    pinned_version: None,
+                    ..
+                }
+            )
+        {
             self.json.end_object();
         }
         self.json.int(Some("size"), (pos - f.entry_start) as i64);
@@ -350,7 +451,9 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
 
     /// A scalar call: starts (and possibly ends) a field at this level.
     fn scalar(&mut self, name: &'d str) -> Result<()> {
-        self.field_event(name)
+        self.field_event(name)?;
+        self.open_pending(false);
+        Ok(())
     }
 
     fn after_scalar(&mut self) {
@@ -360,6 +463,7 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
     /// A run of `n` scalar elements of `size` bytes written in bulk.
     fn bulk(&mut self, name: &'d str, n: usize, size: u64) -> Result<()> {
         self.field_event(name)?;
+        self.open_pending(false);
         let json = self.json_on();
         let Some(frame) = self.frames.last_mut() else {
             return Ok(());
@@ -383,10 +487,15 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
         let f = &*f;
         let count = if compress { 1 } else { n };
         for i in first..first + count {
+            let place = Place {
+                index: i,
+                max_elems: f.n_elems.saturating_sub(i),
+                null: false,
+            };
             self.json.start_object(None);
             self.json.str(Some("name"), &f.name);
-            write_element_keys(&mut self.json, f, Some(i));
-            self.json.str(Some("type"), entry_type(f));
+            write_element_keys(&mut self.json, f, Some(place));
+            self.json.str(Some("type"), entry_type(f, false));
             self.json.int(Some("size"), size as i64);
             self.json.end_object();
         }
@@ -458,7 +567,8 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
         Ok(())
     }
     fn visit_ptr_marker(&mut self, name: &'d str, present: &mut bool, valid: bool) -> Result<()> {
-        self.scalar(name)?;
+        self.field_event(name)?;
+        self.open_pending(!*present);
         self.out.visit_ptr_marker(name, present, valid)?;
         self.after_scalar();
         Ok(())
@@ -483,6 +593,7 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
         let subsection = std::mem::take(&mut self.subsection_pending);
         if !subsection {
             self.field_event(name)?;
+            self.open_pending(false);
             if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
                 f.depth += 1;
             }
@@ -526,6 +637,7 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
 
     fn enter_array(&mut self, name: &'d str, len: usize, size: usize) -> Result<()> {
         self.field_event(name)?;
+        self.open_pending(false);
         if let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) {
             f.depth += 1;
             // A gtree's count comes before its array; the array's end ends the field.
@@ -546,6 +658,24 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
         self.out.leave_array()
     }
 
+    fn pointer_nulls(
+        &mut self,
+        name: &'d str,
+        nulls: &mut dyn Iterator<Item = bool>,
+    ) -> Result<()> {
+        self.field_event(name)?;
+        let Some(f) = self.frames.last_mut().and_then(|fr| fr.field.as_mut()) else {
+            return Ok(());
+        };
+        if f.mode == FieldMode::Elements && f.pointers && f.depth == f.leaf_depth {
+            f.nulls.extend(nulls);
+        } else if f.pending_open {
+            let null = nulls.next().unwrap_or(false);
+            self.open_pending(null);
+        }
+        Ok(())
+    }
+
     fn enter_element(&mut self, index: usize) -> Result<()> {
         let json = self.json_on();
         let mut open = None;
@@ -554,20 +684,38 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
                 if f.mode == FieldMode::Elements && f.depth == f.leaf_depth {
                     let i = f.elements_seen;
                     f.elements_seen += 1;
+                    // QEMU's save loop: `max_elems` is what is left of the
+                    // array, except where an array of pointers changes
+                    // between NULL and non-NULL elements (`is_prev_null`
+                    // starts false). There a new run begins: it is
+                    // described again, even after a compressed entry, with
+                    // the run's length.
+                    let null = f.pointers && f.nulls.get(i) == Some(&true);
+                    let mut max_elems = f.n_elems.saturating_sub(i);
+                    if f.pointers && null != f.prev_null {
+                        f.prev_null = null;
+                        f.compressed_done = false;
+                        max_elems = run_length(&f.nulls, i, null, f.n_elems);
+                    }
+                    let place = Place {
+                        index: i,
+                        max_elems,
+                        null,
+                    };
                     if f.compressed_done {
                         if frame.json {
                             f.suppressing = true;
                             frame.json = false;
                         }
                     } else if json {
-                        open = Some(i);
+                        open = Some(place);
                     }
                 }
             }
         }
         let _ = index;
-        if let Some(i) = open {
-            self.open_entry(Some(i));
+        if let Some(place) = open {
+            self.open_entry(Some(place));
         }
         self.out.enter_element(index)
     }

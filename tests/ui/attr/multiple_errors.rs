@@ -11,7 +11,7 @@ struct Dev {
     pad: u32,
     #[vmstate(equal)]
     c: bool,
-    #[vmstate(name = "a")]
+    #[vmstate(name = "")]
     d: u8,
     #[vmstate(skip, skip)]
     e: u8,

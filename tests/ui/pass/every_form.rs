@@ -83,6 +83,12 @@ struct All {
     varr: [u16; 8],
     #[vmstate(len = n)]
     vvec: Vec<Elem>,
+    #[vmstate(buffer)]
+    boxed_raw: Box<[u8; 4]>,
+    #[vmstate(buffer, len = n)]
+    boxed_vbuf: Box<[u8; 8]>,
+    #[vmstate(len = n)]
+    boxed_varr: Box<[u16; 8]>,
     nbits: u32,
     #[vmstate(bitmap, bits = nbits)]
     bits: Vec<u64>,

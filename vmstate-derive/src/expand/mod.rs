@@ -82,6 +82,7 @@ fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream 
                     fields: &[],
                     subsections: &[],
                 };
+                const __DERIVE_FAILED: ::core::primitive::bool = true;
                 fn visit_fields<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &mut #__V, _: ::core::primitive::u32) -> __vm::Result<()> {
                     __vm::Ok(())
                 }

@@ -520,7 +520,22 @@ fn static_checks(
                     &[&ty.to_token_stream(), &parent],
                     quote_spanned! {ty.span()=>
                         ::core::assert!(
-                            __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || __vm::forms::name_has_prefix(<#ty as __vm::VmState>::DESCRIPTION.name, #parent),
+                            #msg
+                        )
+                    },
+                );
+                let msg = format!(
+                    "vmstate: the name of subsection `{}` is longer than 255 bytes: the wire gives it one length byte",
+                    f.rust_name()
+                );
+                push(
+                    &[&ty.to_token_stream()],
+                    quote_spanned! {ty.span()=>
+                        ::core::assert!(
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || <#ty as __vm::VmState>::DESCRIPTION.name.len() <= 255,
                             #msg
                         )
                     },
@@ -535,14 +550,46 @@ fn static_checks(
                     &[&ty.to_token_stream(), &v.to_token_stream()],
                     quote_spanned! {v.span()=>
                         ::core::assert!(
-                            (#v) <= <#ty as __vm::VmState>::DESCRIPTION.version_id
-                                && (#v) >= <#ty as __vm::VmState>::DESCRIPTION.minimum_version_id,
+                            <#ty as __vm::VmState>::__DERIVE_FAILED
+                                || ((#v) <= <#ty as __vm::VmState>::DESCRIPTION.version_id
+                                    && (#v) >= <#ty as __vm::VmState>::DESCRIPTION.minimum_version_id),
                             #msg
                         )
                     },
                 );
             }
             _ => {}
+        }
+    }
+    // QEMU finds an incoming subsection by its name: of two with one name,
+    // the second could never be loaded. (Repeated *field* names are fine:
+    // fields are found by position, and descriptions number the repeats.)
+    let subsections: Vec<&Field<'_>> = fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Subsection))
+        .collect();
+    for (i, a) in subsections.iter().enumerate() {
+        for b in &subsections[i + 1..] {
+            let (ta, tb) = (a.ty, b.ty);
+            let msg = format!(
+                "vmstate: subsections `{}` and `{}` have the same name: QEMU finds a subsection by its name when loading, so the second could never be loaded; give each subsection struct its own name",
+                a.rust_name(),
+                b.rust_name()
+            );
+            push(
+                &[&ta.to_token_stream(), &tb.to_token_stream()],
+                quote_spanned! {tb.span()=>
+                    ::core::assert!(
+                        <#ta as __vm::VmState>::__DERIVE_FAILED
+                            || <#tb as __vm::VmState>::__DERIVE_FAILED
+                            || !__vm::forms::names_equal(
+                                <#ta as __vm::VmState>::DESCRIPTION.name,
+                                <#tb as __vm::VmState>::DESCRIPTION.name,
+                            ),
+                        #msg
+                    )
+                },
+            );
         }
     }
     (always, generic)

@@ -165,6 +165,8 @@ fn shape(ty: &Type) -> Shape<'_> {
                 ("Vec", Some(t)) => Shape::Vec(t),
                 ("VecDeque", Some(t)) => Shape::VecDeque(t),
                 ("Option", Some(t)) => Shape::Option(t),
+                // A box has the form of its content (QEMU's `VMS_POINTER`).
+                ("Box", Some(t)) => shape(t),
                 ("BTreeMap", Some(_)) => Shape::BTreeMap,
                 ("HashMap" | "HashSet" | "BTreeSet", Some(_)) => Shape::Collection(name),
                 _ => Shape::Other,
@@ -290,10 +292,12 @@ fn check_type(cx: &Ctxt, f: &Field<'_>, form: Option<&str>) {
                         "a `{t}` buffer needs its length: #[vmstate(buffer, len = count_field)]"
                     ),
                     Shape::Array(_) => format!(
-                        "`buffer` needs a byte array `[u8; N]`, not `{t}`: remove `buffer` to \
-                         send the array element by element"
+                        "`buffer` needs a byte array `[u8; N]` (or `Box<[u8; N]>`), not `{t}`: \
+                         remove `buffer` to send the array element by element"
                     ),
-                    _ => format!("`buffer` needs a byte array `[u8; N]`, not `{t}`"),
+                    _ => format!(
+                        "`buffer` needs a byte array `[u8; N]` (or `Box<[u8; N]>`), not `{t}`"
+                    ),
                 };
                 cx.error_spanned_by(ty, msg);
             }
@@ -579,7 +583,6 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
         }
     }
     check_count_fields(cx, fields);
-    check_duplicate_names(cx, fields);
 }
 
 /// Values given as literals must have the type the attribute takes.
@@ -709,48 +712,6 @@ fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
                     ),
                 );
             }
-        }
-    }
-}
-
-/// Two migrated fields may not share a wire name: dumps, vmdesc and errors
-/// could not tell them apart. QEMU itself repeats names in two cases, which
-/// stay allowed: unused padding (`unused`, `unused`) and alternatives of which
-/// only one is sent (each guarded by `exists` or `since`).
-fn check_duplicate_names(cx: &Ctxt, fields: &[Field<'_>]) {
-    let mut seen: Vec<(String, &Field<'_>)> = Vec::new();
-    for f in fields.iter().filter(|f| f.is_migrated()) {
-        let name = match f.attrs.name.get() {
-            Some(syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(s),
-                ..
-            })) => s.value(),
-            Some(_) => continue,
-            None => f.rust_name(),
-        };
-        let tolerated = |g: &Field<'_>| {
-            matches!(g.kind, FieldKind::Unused(_))
-                || g.attrs.exists.is_set()
-                || g.attrs.since.is_set()
-        };
-        match seen.iter().find(|(n, _)| *n == name) {
-            Some((_, first)) if !(tolerated(first) && tolerated(f)) => {
-                cx.error_spanned_by(
-                    f.attrs
-                        .name
-                        .tokens()
-                        .cloned()
-                        .unwrap_or_else(|| f.member.to_token_stream()),
-                    format!(
-                        "duplicate wire name `{name}`: two fields would be indistinguishable in \
-                         dumps, vmdesc and errors; rename one with #[vmstate(name = \"...\")] \
-                         (repeats are allowed only for unused padding and for alternatives \
-                         guarded by `exists` or `since`)"
-                    ),
-                );
-            }
-            Some(_) => {}
-            None => seen.push((name, f)),
         }
     }
 }

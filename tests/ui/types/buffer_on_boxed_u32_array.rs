@@ -2,9 +2,8 @@ use vmstate_core::VmState;
 
 #[derive(VmState)]
 struct Dev {
-    a: u32,
-    #[vmstate(name = "a")]
-    b: u32,
+    #[vmstate(buffer)]
+    a: Box<[u32; 4]>,
 }
 
 fn main() {}
