@@ -716,3 +716,49 @@ fn the_binary_keeps_control_characters_off_the_terminal() {
     assert!(o.status.success());
     assert!(o.stdout == good, "reencode -o - is not the stream");
 }
+
+/// A model with an auto-allocated pointer array (QEMU 10.2's
+/// `VMS_ARRAY_OF_POINTER_AUTO_ALLOC`): its vmdesc has a `ptr-marker` entry
+/// per slot and an entry per present element.
+#[derive(vmstate_core::VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "auto", version = 1)]
+struct AutoAlloc {
+    a: u8,
+    #[vmstate(auto_alloc)]
+    slots: [Option<u16>; 3],
+}
+
+#[test]
+fn check_passes_what_the_registry_writes() {
+    let mut dev = AutoAlloc {
+        a: 1,
+        slots: [Some(2), None, Some(3)],
+    };
+    let mut registry = vmstate_core::registry::Registry::new();
+    registry
+        .register(&mut dev, Default::default())
+        .expect("registered");
+    let mut stream = Vec::new();
+    registry
+        .save(
+            &mut stream,
+            &vmstate_core::registry::StreamSettings::new("pc-i440fx-10.0"),
+        )
+        .expect("saved");
+    drop(registry);
+    let dir = std::env::temp_dir().join(format!("vmstate-own-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("auto.mig");
+    std::fs::write(&path, &stream).expect("written");
+    let (status, out, err) = check(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(status, 0, "{out}{err}");
+    // The decoder reads it with its own vmdesc and writes it back as it was.
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &stream)
+        .expect("vmdesc parses")
+        .expect("has a vmdesc");
+    let mut dec = StreamDecoder::open(SliceReader::new(&stream), Some(&schema)).expect("opens");
+    let again = vmstate_core::stream::reencode(&mut dec, Vec::new(), |_| {}).expect("reencodes");
+    assert_eq!(again, stream);
+}

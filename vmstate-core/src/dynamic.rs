@@ -628,8 +628,11 @@ pub enum Value<'d> {
     F64(f64),
     /// `timer`.
     Timer(Timer),
-    /// A NULL pointer (`nullptr` / `ptr-marker`).
+    /// A NULL pointer (`nullptr` / `ptr-marker` `0x30`).
     Null,
+    /// A `ptr-marker` `0x31` of an auto-allocated pointer: the element,
+    /// described by the next entry, follows.
+    Present,
     /// `unused_buffer`: nothing is kept (zeros are written).
     Unused,
     /// `buffer`, or a type known only by name and size (`pci config`, `tmp`, ...).
@@ -958,6 +961,7 @@ fn value_kind(value: &Value<'_>) -> &'static str {
         Value::F64(_) => "double",
         Value::Timer(_) => "timer",
         Value::Null => "NULL",
+        Value::Present => "present marker",
         Value::Unused => "unused",
         Value::Bytes(_) => "bytes",
         Value::U8s(_) | Value::U16s(_) | Value::U32s(_) | Value::U64s(_) | Value::I32s(_) => {
@@ -1001,9 +1005,11 @@ fn walk_value<'d, V: Visitor<'d>>(
             (WireType::Uint64Equal, Value::U64(x)) => v.visit_u64(name, x),
             (WireType::CpuDouble, Value::F64(x)) => v.visit_f64(name, x),
             (WireType::Timer, Value::Timer(x)) => v.visit_timer(name, x),
-            (WireType::PtrMarker, Value::Null) => {
-                let mut present = false;
-                v.visit_ptr_marker(name, &mut present, false)
+            (WireType::PtrMarker, marker @ (Value::Null | Value::Present)) => {
+                let mut present = matches!(marker, Value::Present);
+                v.visit_ptr_marker(name, &mut present, true)?;
+                *marker = if present { Value::Present } else { Value::Null };
+                Ok(())
             }
             (_, value) => Err(mismatch(name, layout, value)),
         },

@@ -75,6 +75,11 @@ struct FieldCtx<'d> {
     entry_null: bool,
     /// A lone pointer field: its entry opens once it is known to be NULL or not.
     pending_open: bool,
+    /// The elements are auto-allocated pointers
+    /// (`VMS_ARRAY_OF_POINTER_AUTO_ALLOC`, QEMU 10.2): each is described by
+    /// a `ptr-marker` entry, then, when present, an entry of its own; none
+    /// compresses, so none has `"index"` or `"array_len"`.
+    auto_alloc: bool,
 }
 
 /// Where one entry's element is in its array, for its `"array_len"`/`"index"`.
@@ -128,6 +133,11 @@ fn layout_compresses(layout: &Layout) -> bool {
         Layout::Struct { description, .. } => {
             description.subsections.is_empty() && description.fields.iter().all(can_compress)
         }
+        // QEMU does not compress auto-allocated pointers: a marker and an
+        // element may alternate.
+        Layout::Pointer {
+            auto_alloc: true, ..
+        } => false,
         Layout::Array { element, .. }
         | Layout::VarArray { element, .. }
         | Layout::Pointer { element, .. } => layout_compresses(element),
@@ -165,6 +175,17 @@ fn inner_elements(layout: &Layout) -> usize {
 
 /// True when the elements of `layout` (through nested arrays) are pointers
 /// that may be NULL: QEMU's `VMS_ARRAY_OF_POINTER`, not the `auto_alloc` form.
+/// True for an array of auto-allocated pointers.
+fn auto_alloc_elements(layout: &Layout) -> bool {
+    match layout {
+        Layout::Array { element, .. } | Layout::VarArray { element, .. } => {
+            auto_alloc_elements(element)
+        }
+        Layout::Pointer { auto_alloc, .. } => *auto_alloc,
+        _ => false,
+    }
+}
+
 fn pointer_elements(layout: &Layout) -> bool {
     match layout {
         Layout::Array { element, .. } | Layout::VarArray { element, .. } => {
@@ -209,7 +230,7 @@ fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, place: Option<Pla
         // element is left from it (`max_elems > 1`): the last one of an
         // uncompressed array has no "index". A NULL pointer is described by
         // QEMU's fake `nullptr` field, which always compresses.
-        None if f.mode == FieldMode::Elements => {
+        None if f.mode == FieldMode::Elements && !f.auto_alloc => {
             if let Some(p) = place.filter(|p| p.max_elems > 1) {
                 if p.null || f.compress {
                     json.int(Some("array_len"), p.max_elems as i64);
@@ -227,6 +248,7 @@ fn write_element_keys(json: &mut JsonWriter, f: &FieldCtx<'_>, place: Option<Pla
 fn entry_type<'d>(f: &FieldCtx<'d>, null: bool) -> &'d str {
     match f.description.vmdesc {
         Some(entry) => entry.type_name,
+        None if null && f.auto_alloc => "ptr-marker",
         None if null => "nullptr",
         None => type_name(&f.description.layout),
     }
@@ -320,6 +342,7 @@ impl<'d, W: QemuWrite> VmdescVisitor<'d, W> {
             prev_null: false,
             entry_null: false,
             pending_open: false,
+            auto_alloc: fd.vmdesc.is_none() && auto_alloc_elements(&fd.layout),
         };
         let json = frame.json;
         let lone_pointer = mode == FieldMode::Single
@@ -569,8 +592,32 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
     fn visit_ptr_marker(&mut self, name: &'d str, present: &mut bool, valid: bool) -> Result<()> {
         self.field_event(name)?;
         self.open_pending(!*present);
+        let json = self.json_on();
+        let auto_alloc = self
+            .frames
+            .last()
+            .and_then(|fr| fr.field.as_ref())
+            .is_some_and(|f| f.auto_alloc && f.depth == f.leaf_depth);
+        if !(auto_alloc && json) {
+            self.out.visit_ptr_marker(name, present, valid)?;
+            self.after_scalar();
+            return Ok(());
+        }
+        // The marker is an entry of its own, then the element, if present.
+        let element = Place {
+            index: 0,
+            max_elems: 1,
+            null: false,
+        };
+        self.open_entry(Some(Place {
+            null: true,
+            ..element
+        }));
         self.out.visit_ptr_marker(name, present, valid)?;
-        self.after_scalar();
+        self.close_entry();
+        if *present {
+            self.open_entry(Some(element));
+        }
         Ok(())
     }
     fn visit_list_marker(&mut self, name: &'d str, more: &mut bool) -> Result<()> {
@@ -707,7 +754,7 @@ impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
                             f.suppressing = true;
                             frame.json = false;
                         }
-                    } else if json {
+                    } else if json && !f.auto_alloc {
                         open = Some(place);
                     }
                 }
