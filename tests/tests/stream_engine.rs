@@ -27,6 +27,7 @@ fn streams() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in [
         "tests/fixtures",
+        "tests/fixtures/vmdesc-quirks",
         "vmstate-cli/tests/data/streams",
         "qemufile/tests/data",
     ] {
@@ -274,4 +275,43 @@ fn repeated_vmdesc_keys_keep_the_last_value() {
     let list = &devices[0].fields.as_ref().unwrap()[0];
     assert_eq!(list.version, Some(2));
     assert_eq!(list.fields.as_ref().unwrap()[0].name.as_deref(), Some("b"));
+}
+
+/// QEMU 10.0 describes the s390 `css` array (images 0 and 0xfe of 256) as
+/// 256 images, 253 NULLs, 1 image, 1 NULL: the first run is read as what is
+/// left once the later runs are counted, and every element lands at its index.
+#[test]
+fn a_first_pointer_run_that_claims_the_whole_array_is_split_by_the_runs_after_it() {
+    let bytes = std::fs::read(workspace().join("tests/fixtures/vmdesc-quirks/s390x-ccw-css0.mig"))
+        .expect("fixture");
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &bytes)
+        .expect("vmdesc")
+        .expect("has one");
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).expect("opens");
+    let mut css = None;
+    while let Some(event) = dec.next_event().expect("event") {
+        if let Event::Section(h) = event {
+            let mut state = dec.decode_section().expect("decodes");
+            if h.idstr.as_bytes() == b"s390_css" {
+                let d = state.description();
+                let mut p = PrettyPrinter::new(String::new()).with_root("s390_css");
+                vmstate_core::visit_struct_at(&mut state, &mut p, d.name, d.version_id)
+                    .expect("prints");
+                css = Some(p.into_inner());
+            }
+        }
+    }
+    let css = css.expect("an s390_css section");
+    let images = |i: usize| {
+        css.lines()
+            .filter(|l| l.starts_with(&format!("s390_css.css[{i}].")))
+            .count()
+    };
+    assert!(images(0) > 100 && images(0) == images(254), "{}", images(0));
+    assert!(css.contains("s390_css.css[1] = (ptr-marker) 0x30"), "{css}");
+    assert!(
+        css.contains("s390_css.css[255] = (ptr-marker) 0x30"),
+        "{css}"
+    );
 }

@@ -182,6 +182,7 @@ impl DescriptionArena {
             let fd = self.field(f, path, i, built.last(), depth)?;
             built.push(fd);
         }
+        correct_first_pointer_run(&mut built);
         let subs = subsections.unwrap_or(&[]);
         let mut nested: Vec<&'a Description<'a>> = Vec::with_capacity(subs.len());
         for (i, s) in subs.iter().enumerate() {
@@ -327,6 +328,57 @@ impl DescriptionArena {
                 },
             },
         })
+    }
+}
+
+/// QEMU 10.0 describes an array of pointers in runs of NULL and non-NULL
+/// elements, but when the first element is not NULL its run keeps the whole
+/// array's length as `"array_len"` (the save loop's NULL-change check starts
+/// from "not NULL", so nothing makes it count the run), and the runs after it
+/// are counted twice: the s390 `css` array with images 0 and 0xfe is
+/// described as 256 images, 253 NULLs, 1 image, 1 NULL. The entries after
+/// the first say how many elements they hold and the first claims the whole
+/// array, so its run is the difference. Only the layout changes: the entry
+/// keeps what QEMU wrote, so the vmdesc is written back as it was.
+fn correct_first_pointer_run(fields: &mut [FieldDescription<'_>]) {
+    let is_null = |f: &FieldDescription<'_>| {
+        f.vmdesc
+            .is_some_and(|e| matches!(e.type_name, "nullptr" | "ptr-marker"))
+    };
+    let count = |f: &FieldDescription<'_>| f.vmdesc.and_then(|e| e.array_len).unwrap_or(1);
+    let mut start = 0;
+    while start < fields.len() {
+        let run = fields[start + 1..]
+            .iter()
+            .take_while(|f| f.vmdesc.is_some_and(|e| e.continues))
+            .count();
+        let (first, rest) = fields[start..=start + run].split_at_mut(1);
+        start += run + 1;
+        let first = &mut first[0];
+        let (Some(claimed), false, true) = (
+            first.vmdesc.and_then(|e| e.array_len),
+            is_null(first),
+            rest.iter().any(is_null),
+        ) else {
+            continue;
+        };
+        let later: u64 = rest.iter().map(count).fold(0, u64::saturating_add);
+        if later >= claimed {
+            continue;
+        }
+        let own = claimed - later;
+        if let Layout::Array { len, .. } = &mut first.layout {
+            *len = usize::try_from(own).unwrap_or(*len);
+        }
+        let mut next = first.vmdesc.map_or(0, |e| e.first_element) + own;
+        for f in rest.iter_mut() {
+            if let Some(e) = f.vmdesc.as_mut() {
+                if e.index.is_none() {
+                    e.first_element = next;
+                }
+                next = e.first_element + e.array_len.unwrap_or(1);
+            }
+        }
     }
 }
 
