@@ -4,7 +4,9 @@
 //! [`Registry::load_with`] reads a real QEMU stream with the library's
 //! [`StreamDecoder`]: device sections go into the registered states (all or
 //! nothing), RAM goes to a [`RamSink`] the VMM implements over its guest
-//! memory ([`DiscardRam`] drops it), and a section no state is registered
+//! memory, and so do the items of the other iterative sections
+//! ([`RamSink::iterative_item`]: `spapr/htab`, `s390-storage_attributes`,
+//! `dirty-bitmap`); [`DiscardRam`] drops both. A section no state is registered
 //! for fails with QEMU's message, or, with [`LoadOptions::keep_unknown`], is
 //! decoded with the stream's vmdesc and returned as a [`DynamicState`] in the
 //! [`LoadReport`]. [`Registry::load`] is the same for streams without RAM.
@@ -440,6 +442,7 @@ impl<'a> Registry<'a> {
             kept: Vec::new(),
             not_in_stream: Vec::new(),
             ram: RamStats::default(),
+            iterative_sections: 0,
             commands: Vec::new(),
             vmdesc: Vmdesc::Absent { found: None },
             warnings: Vec::new(),
@@ -536,14 +539,9 @@ impl<'a> Registry<'a> {
                 Event::IterativeHeader(h) => {
                     let at = dec.current_section().map_or(next, |(_, at)| *at);
                     if IterativeKind::of(h.idstr.as_bytes()) != IterativeKind::Ram {
-                        return Err(Error::msg(format!(
-                            "iterative section '{}' ({:?}): Registry::load_with takes device \
-                             sections and RAM only",
-                            h.idstr.to_string_lossy(),
-                            h.kind
-                        ))
-                        .at_offset(at)
-                        .in_section(&h.idstr.to_string_lossy(), h.instance_id));
+                        report.iterative_sections += 1;
+                        ram_load.header = Some(h);
+                        continue;
                     }
                     report.ram.sections += 1;
                     ram.section(&h, dec.ram_config())
@@ -555,11 +553,14 @@ impl<'a> Registry<'a> {
                         .item(&mut dec, ram, &item, &mut report.ram)
                         .map_err(|e| e.at_offset(next).in_section(RAM, 0))?;
                 }
-                Event::Item(_) => {
-                    // Only RAM sections get past their header.
-                    return Err(
-                        Error::msg("an iterative item outside a RAM section").at_offset(next)
-                    );
+                Event::Item(item) => {
+                    let Some(h) = ram_load.header.as_ref() else {
+                        return Err(Error::msg("an iterative item outside an iterative section")
+                            .at_offset(next));
+                    };
+                    let (idstr, instance) = (h.idstr.to_string_lossy(), h.instance_id);
+                    ram.iterative_item(h, &item, &mut RamPayload { source: &mut dec })
+                        .map_err(|e| e.at_offset(next).in_section(&idstr, instance))?;
                 }
                 Event::IterativeEnd => {
                     if let Some(h) = ram_load.header.take() {
@@ -688,6 +689,10 @@ pub struct LoadReport<'d> {
     pub not_in_stream: Vec<Registered>,
     /// The RAM the stream carried.
     pub ram: RamStats,
+    /// Parts (START, PART, END) of iterative sections other than RAM
+    /// (`spapr/htab`, `s390-storage_attributes`, `dirty-bitmap`, unknown
+    /// ones): their items went to [`RamSink::iterative_item`].
+    pub iterative_sections: u64,
     /// The commands of the stream, in order.
     pub commands: Vec<Command>,
     /// The trailer after EOF (absent also when it could not be read).
@@ -789,6 +794,27 @@ pub trait RamSink {
     /// A page of `block` at `offset`: `data` holds its page-size bytes.
     fn page(&mut self, block: &IdStr, offset: u64, data: &mut RamPayload<'_>) -> Result<()>;
 
+    /// An item of another iterative section (`spapr/htab`,
+    /// `s390-storage_attributes`, `dirty-bitmap`, or raw bytes of one this
+    /// build does not know), with its payload in `data` where it has one
+    /// (HPTE chunks, bitmap bytes, raw bytes). By default an error naming
+    /// the section: a VMM that restores such state implements this (and
+    /// [`DiscardRam`] drops it).
+    fn iterative_item(
+        &mut self,
+        header: &SectionHeader,
+        item: &SectionItem,
+        data: &mut RamPayload<'_>,
+    ) -> Result<()> {
+        let _ = (item, data);
+        Err(Error::msg(format!(
+            "iterative section '{}' (id {}): this sink takes RAM only; implement \
+             RamSink::iterative_item to restore it, or use DiscardRam to drop it",
+            header.idstr.to_string_lossy(),
+            header.section_id
+        )))
+    }
+
     /// An XBZRLE-encoded page of `block` at `offset` (`data` holds the
     /// encoded bytes, a delta against the page's current contents). By
     /// default an error: XBZRLE is not decoded here.
@@ -813,6 +839,14 @@ pub trait RamSink {
 pub struct DiscardRam;
 
 impl RamSink for DiscardRam {
+    fn iterative_item(
+        &mut self,
+        _: &SectionHeader,
+        _: &SectionItem,
+        _: &mut RamPayload<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
     fn block(&mut self, _: &RamBlock, _: &mut RamPayload<'_>) -> Result<()> {
         Ok(())
     }
