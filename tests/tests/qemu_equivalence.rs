@@ -229,8 +229,8 @@ fn catches_an_unneeded_version_bump() {
             kind: DifferenceKind::Version { qemu: 2, model: 3 },
             effect: Effect::Breaks,
             message: "QEMU writes this section at version 2 (and loads 1..=2); the model writes \
-                      version 3 (and loads 1..=3). The version is on the wire: QEMU refuses the \
-                      model's streams: version 3 is newer than the 2 it knows, and the model \
+                      version 3 (and loads 1..=3). The version is on the wire, so QEMU refuses \
+                      the model's streams (version 3 is newer than the 2 it knows), and the model \
                       loads QEMU's streams by its rules for version 2. A version is a promise \
                       about the wire shared with QEMU: use QEMU's `version = 2`"
                 .into(),

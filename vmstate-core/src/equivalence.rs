@@ -16,7 +16,7 @@
 //! FILE` writes every VMState description of a QEMU binary, and
 //! [`assert_matches_qemu`] fails, listing every difference by field path
 //! (`hpet.num_timers_save`, `hpet.timer[].cmp`, `hpet/offset.hpet_offset`),
-//! unless the model's [`Description`](crate::Description) says what QEMU's
+//! unless the model's [`Description`] says what QEMU's
 //! does. [`qemu_differences`] returns the same list without panicking.
 //!
 //! # What is compared
@@ -45,9 +45,16 @@
 //! Each [`Difference`] says what QEMU has, what the model has and what it
 //! does to migration, and carries an [`Effect`]: whether migration between
 //! the model and this QEMU breaks, only streams of older versions are
-//! affected, or the bytes are the same and only the vmdesc or the dump shows
+//! affected, the bytes are the same and only the vmdesc or the dump shows
 //! the difference (a renamed field, a renamed nested struct, the order of
-//! subsections).
+//! subsections), or the dump cannot tell (a device-specific `VMStateInfo`
+//! of QEMU's against a model's `tmp` struct).
+//!
+//! QEMU's own `scripts/vmstate-static-checker.py` (and [`crate::compat`])
+//! answers another question: whether a source dump can migrate to a
+//! destination dump. It goes one way, stops at the first field that does
+//! not match, and lets compatible changes pass; this check goes both ways
+//! and lists everything that is not the same.
 //!
 //! # What the dump cannot tell
 //!
@@ -285,7 +292,7 @@ impl fmt::Display for EquivalenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EquivalenceError::File { path, message } => {
-                write!(f, "QEMU dump {}: {message}", path.display())
+                write!(f, "{}: {message}", dump_name(path))
             }
             EquivalenceError::NoSection {
                 path,
@@ -294,9 +301,9 @@ impl fmt::Display for EquivalenceError {
             } => {
                 write!(
                     f,
-                    "QEMU dump {} has no section `{section}` (neither a QOM type name nor a \
-                     description name)",
-                    path.display()
+                    "{} has no section `{section}` (neither a QOM type name nor a description \
+                     name)",
+                    dump_name(path)
                 )?;
                 if !similar.is_empty() {
                     write!(f, "; similar: {}", similar.join(", "))?;
@@ -309,15 +316,15 @@ impl fmt::Display for EquivalenceError {
                 candidates,
             } => write!(
                 f,
-                "QEMU dump {}: the sections whose description is named `{section}` differ \
-                 ({}); name the QOM type to compare with",
-                path.display(),
+                "{}: the sections whose description is named `{section}` differ ({}); name \
+                 the QOM type to compare with",
+                dump_name(path),
                 candidates.join(", ")
             ),
             EquivalenceError::NoDescription { path, section } => write!(
                 f,
-                "QEMU dump {}: section `{section}` has no \"Description\"",
-                path.display()
+                "{}: section `{section}` has no \"Description\"",
+                dump_name(path)
             ),
             EquivalenceError::Differs {
                 path,
@@ -328,9 +335,11 @@ impl fmt::Display for EquivalenceError {
             } => {
                 write!(
                     f,
-                    "the model `{model}` differs from QEMU's section `{section}` in {}",
-                    path.display()
+                    "the model `{model}` differs from QEMU's section `{section}`"
                 )?;
+                if !path.as_os_str().is_empty() {
+                    write!(f, " in {}", path.display())?;
+                }
                 if let Some(m) = machine {
                     write!(f, " (machine {m})")?;
                 }
@@ -350,6 +359,15 @@ impl fmt::Display for EquivalenceError {
 }
 
 impl std::error::Error for EquivalenceError {}
+
+/// `QEMU dump FILE`, or `the QEMU dump` for a dump parsed by the caller.
+fn dump_name(path: &Path) -> String {
+    if path.as_os_str().is_empty() {
+        "the QEMU dump".to_owned()
+    } else {
+        format!("QEMU dump {}", path.display())
+    }
+}
 
 /// Asserts that `T`'s description is QEMU's for `section` in the
 /// `-dump-vmstate` file at `dump` (relative paths are relative to the
@@ -648,12 +666,12 @@ fn compare_versions(
         let (effect, message) = if level.versioned() {
             let to_qemu = if v.model > v.qemu {
                 format!(
-                    "QEMU refuses the model's streams: version {} is newer than the {} it knows",
+                    "QEMU refuses the model's streams (version {} is newer than the {} it knows)",
                     v.model, v.qemu
                 )
             } else if v.model < v.qemu_min {
                 format!(
-                    "QEMU refuses the model's streams: version {} is older than its minimum {}",
+                    "QEMU refuses the model's streams (version {} is older than its minimum {})",
                     v.model, v.qemu_min
                 )
             } else {
@@ -664,12 +682,12 @@ fn compare_versions(
             };
             let from_qemu = if v.qemu > v.model {
                 format!(
-                    "the model refuses QEMU's streams: version {} is newer than its {}",
+                    "the model refuses QEMU's streams (version {} is newer than its {})",
                     v.qemu, v.model
                 )
             } else if v.qemu < v.model_min {
                 format!(
-                    "the model refuses QEMU's streams: version {} is older than its minimum {}",
+                    "the model refuses QEMU's streams (version {} is older than its minimum {})",
                     v.qemu, v.model_min
                 )
             } else {
@@ -682,7 +700,7 @@ fn compare_versions(
                 Effect::Breaks,
                 format!(
                     "QEMU writes this {thing} at version {} (and loads {}..={}); the model writes \
-                     version {} (and loads {}..={}). The version is on the wire: {to_qemu}, and \
+                     version {} (and loads {}..={}). The version is on the wire, so {to_qemu}, and \
                      {from_qemu}. A version is a promise about the wire shared with QEMU: use \
                      QEMU's `version = {}`",
                     v.qemu, v.qemu_min, v.qemu, v.model, v.model_min, v.model, v.qemu
@@ -946,7 +964,7 @@ fn compare_fields(
                 None => Pairing::Missing,
             });
         }
-        for &i in &rest_q {
+        for i in (qi..end_q).filter(|&i| !q_matched[i]) {
             let field_path = format!("{path}.{}", q_unique[i]);
             match pairing[i] {
                 Some(Pairing::Moved(j)) => {
