@@ -423,6 +423,44 @@ fn nested_versions_that_change_presence() {
     );
 }
 
+#[derive(VmState, Default)]
+#[vmstate(name = "grown", version = 2, minimum_version = 1)]
+struct Grown {
+    x: u8,
+    #[vmstate(since = 2)]
+    y: u8,
+}
+
+#[derive(VmState, Default)]
+#[vmstate(name = "pins", version = 1, minimum_version = 1)]
+struct Pins {
+    #[vmstate(struct_version = 1)]
+    grown: Grown,
+}
+
+/// A `VMSTATE_VSTRUCT` walks the struct at the version it pins (taken to be
+/// QEMU's pin too: the dump does not show it), not at the struct's own.
+#[test]
+fn pinned_struct_versions() {
+    assert_eq!(compare(Pins::DESCRIPTION, &qemu_of::<Pins>()), []);
+    let mut q = qemu_of::<Pins>();
+    nested(&mut q, "grown").fields.as_mut().unwrap()[1].version_id = Some(1);
+    let d = one(compare(Pins::DESCRIPTION, &q));
+    assert_eq!(
+        (d.path.as_str(), &d.kind, d.effect),
+        (
+            "pins.grown.y",
+            &DifferenceKind::FieldVersion { qemu: 1, model: 2 },
+            Effect::Breaks
+        )
+    );
+    assert!(
+        d.message.contains("(QEMU's 1, the model's 1)"),
+        "{}",
+        d.message
+    );
+}
+
 #[test]
 fn wire_types_when_both_dumps_have_them() {
     let mut file = DumpFile::from_static("m", [("dev", Dev::DESCRIPTION)]);

@@ -276,6 +276,27 @@ fn the_assertion_lists_every_difference() {
     assert!(check_matches_qemu::<Hpet>(PC, "hpet").is_ok());
 }
 
+/// Paths name the field through nested structs and arrays of them: a
+/// 4-byte `cmp` in QEMU's `hpet_timer` (changed here in the real dump).
+#[test]
+fn paths_go_through_struct_arrays() {
+    let mut dump = DumpFile::parse(&read(PC)).unwrap();
+    let hpet = dump
+        .sections
+        .iter_mut()
+        .find(|s| s.qom_name == "hpet")
+        .unwrap();
+    let timer = hpet.description.as_mut().unwrap().fields.as_mut().unwrap()[4]
+        .description
+        .as_mut()
+        .unwrap();
+    timer.fields.as_mut().unwrap()[2].size = Some(4);
+    let d = vmstate_core::equivalence::differences_in(&dump, "hpet", Hpet::DESCRIPTION).unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].path, "hpet.timer[].cmp");
+    assert_eq!(d[0].kind, DifferenceKind::Size { qemu: 4, model: 8 });
+}
+
 #[test]
 fn dump_and_section_errors() {
     let e = qemu_differences::<Hpet>("fixtures/qemu-dumps/nonexistent.json", "hpet").unwrap_err();

@@ -16,8 +16,18 @@
 //! FILE` writes every VMState description of a QEMU binary, and
 //! [`assert_matches_qemu`] fails, listing every difference by field path
 //! (`hpet.num_timers_save`, `hpet.timer[].cmp`, `hpet/offset.hpet_offset`),
-//! unless the model's [`Description`] says what QEMU's
-//! does. [`qemu_differences`] returns the same list without panicking.
+//! unless the model's [`Description`] says what QEMU's does.
+//!
+//! * [`assert_matches_qemu`]`::<T>(dump, section)`: the test assertion
+//!   (re-exported as `vmstate_core::schema::assert_matches_qemu`, next to
+//!   the drift lock's `assert_locked`);
+//! * [`check_matches_qemu`]: the same as a `Result`, whose
+//!   [`EquivalenceError::Differs`] prints what the assertion panics with;
+//! * [`qemu_differences`]: the list of [`Difference`]s, empty when the model
+//!   matches (an error only when the dump cannot be read or has no such
+//!   section);
+//! * [`differences_in`], [`compare_section`], [`compare`]: the same on a
+//!   dump, section or description the caller already parsed.
 //!
 //! # What is compared
 //!
@@ -61,9 +71,10 @@
 //! QEMU's dump has no wire types, so `uint32` against `int32` or
 //! `uint32 equal`, or a counted array against a `qtailq` of the same
 //! element, look the same; which field holds an array's count is not in it
-//! either, nor the version a `VMSTATE_VSTRUCT` pins, nor when a subsection
-//! is sent (its `needed` test), nor whether an `exists` test decides the
-//! same way. QEMU's `"size"` is the C in-memory size of one element, which
+//! either, nor the version a `VMSTATE_VSTRUCT` pins (the model's
+//! `struct_version` is taken to be QEMU's), nor when a subsection is sent
+//! (its `needed` test: neither side's description has it), nor whether an
+//! `exists` test decides the same way. QEMU's `"size"` is the C in-memory size of one element, which
 //! is the wire size for every integer, `bool`, `CPU_Double_U`, buffer,
 //! `unused` field and timer pointer (`VMSTATE_TIMER_PTR`); a
 //! `VMSTATE_TIMER` embeds the C struct, whose size QEMU shows instead. Sizes
@@ -570,12 +581,16 @@ pub fn compare(model: &'static Description<'static>, qemu: &DumpDescription) -> 
 enum Level {
     Section,
     Subsection,
-    Nested,
+    /// A nested struct, at the version the model's field pins
+    /// (`VMSTATE_VSTRUCT`), if it pins one.
+    Nested {
+        pinned: Option<u32>,
+    },
 }
 
 impl Level {
     fn versioned(self) -> bool {
-        self != Level::Nested
+        !matches!(self, Level::Nested { .. })
     }
 }
 
@@ -586,6 +601,11 @@ struct Versions {
     qemu_min: i64,
     model: i64,
     model_min: i64,
+    /// The version each side walks a nested struct at: its own, or the one
+    /// the model's field pins (QEMU's pin is not in the dump: taken to be
+    /// the same).
+    walk_qemu: i64,
+    walk_model: i64,
 }
 
 fn push(out: &mut Vec<Difference>, path: &str, kind: DifferenceKind, effect: Effect, m: String) {
@@ -607,7 +627,7 @@ fn compare_description(
     let q_name = qemu.name.as_deref().unwrap_or("");
     if q_name != model.name {
         let (effect, why) = match level {
-            Level::Nested => (
+            Level::Nested { .. } => (
                 Effect::Compatible,
                 "A nested struct's name is not in the stream, so the bytes are the same, but the \
                  vmdesc names it (`vmsd_name`), and analyze-migration and vmdesc comparisons \
@@ -634,11 +654,20 @@ fn compare_description(
             ),
         );
     }
+    let (q_version, m_version) = (qemu.version_id.unwrap_or(0), i64::from(model.version_id));
+    let (walk_qemu, walk_model) = match level {
+        Level::Nested {
+            pinned: Some(pinned),
+        } => (i64::from(pinned), i64::from(pinned)),
+        _ => (q_version, m_version),
+    };
     let v = Versions {
-        qemu: qemu.version_id.unwrap_or(0),
+        qemu: q_version,
         qemu_min: qemu.minimum_version_id.unwrap_or(0),
-        model: i64::from(model.version_id),
+        model: m_version,
         model_min: i64::from(model.minimum_version_id),
+        walk_qemu,
+        walk_model,
     };
     compare_versions(path, qemu, model, level, v, out);
     compare_fields(path, qemu, model, level, v, out);
@@ -649,7 +678,7 @@ fn what(level: Level) -> &'static str {
     match level {
         Level::Section => "section",
         Level::Subsection => "subsection",
-        Level::Nested => "nested struct",
+        Level::Nested { .. } => "nested struct",
     }
 }
 
@@ -821,7 +850,7 @@ fn presence_changes(
             continue;
         }
         let (qs, ms) = (since(&q.version_id), since(&m.dump.version_id));
-        if qs == ms && (qs <= v.qemu) != (ms <= v.model) {
+        if qs == ms && (qs <= v.walk_qemu) != (ms <= v.walk_model) {
             changed.push(name.to_owned());
         }
     }
@@ -1074,6 +1103,18 @@ fn describe(f: &DumpField) -> String {
     }
 }
 
+/// The version a `struct_version` field (`VMSTATE_VSTRUCT`) pins, also for
+/// arrays of such structs.
+fn pinned_version(layout: &Layout<'_>) -> Option<u32> {
+    match layout {
+        Layout::Struct { pinned_version, .. } => *pinned_version,
+        Layout::Array { element, .. }
+        | Layout::VarArray { element, .. }
+        | Layout::Pointer { element, .. } => pinned_version(element),
+        _ => None,
+    }
+}
+
 fn is_model_array(layout: &Layout<'_>) -> bool {
     matches!(
         layout,
@@ -1148,14 +1189,14 @@ fn compare_field(
                     ),
                 )
             }
-        } else if (qs <= v.qemu) != (ms <= v.model) {
+        } else if (qs <= v.walk_qemu) != (ms <= v.walk_model) {
             (
                 Effect::Breaks,
                 format!(
                     "in a nested struct, walked at each side's own version (QEMU's {}, the \
                      model's {}), one side sends it and the other does not, so every later \
                      field is misread. Use `since = {qs}`",
-                    v.qemu, v.model
+                    v.walk_qemu, v.walk_model
                 ),
             )
         } else {
@@ -1164,7 +1205,7 @@ fn compare_field(
                 format!(
                     "in a nested struct, walked at each side's own version (QEMU's {}, the \
                      model's {}), both send it, so the bytes are the same. Use `since = {qs}`",
-                    v.qemu, v.model
+                    v.walk_qemu, v.walk_model
                 ),
             )
         };
@@ -1256,7 +1297,8 @@ fn compare_field(
             } else {
                 path.to_owned()
             };
-            compare_description(&child, qd, nested, Level::Nested, out);
+            let pinned = pinned_version(&m.desc.layout);
+            compare_description(&child, qd, nested, Level::Nested { pinned }, out);
         }
         (None, None) => {
             if let (Some(a), Some(b)) = (q.size, md.size) {
