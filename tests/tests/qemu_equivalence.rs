@@ -456,6 +456,7 @@ fn committed_dumps_are_qemus_own() {
                     .unwrap();
                 assert!(status.success(), "{} -M {}: {status}", c.binary, c.machine);
                 let fresh = DumpFile::parse(&read(&out)).unwrap();
+                let _ = std::fs::remove_file(&out);
                 let text = cut(&fresh, c.sections).to_json();
                 if bless {
                     std::fs::write(c.file, &text).unwrap();
