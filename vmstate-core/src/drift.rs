@@ -19,6 +19,10 @@
 //! with `VMSTATE_BLESS=1 cargo test` and commit the new file. In CI (the `CI`
 //! environment variable is set) a missing lock file is an error rather than
 //! being recorded.
+//!
+//! Next to it, [`assert_matches_qemu`](crate::schema::assert_matches_qemu)
+//! (in [`crate::equivalence`]) compares a type's schema with QEMU's own, a
+//! section of a `-dump-vmstate` file, and lists every difference.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -818,7 +818,7 @@ fn usize_to_i64(n: usize) -> i64 {
 
 /// For a fixed array (possibly of fixed arrays): the total element count and
 /// the innermost element. Otherwise `(None, layout)`.
-fn flatten_array<'r, 'a: 'r>(layout: &'r Layout<'a>) -> (Option<usize>, &'r Layout<'a>) {
+pub(crate) fn flatten_array<'r, 'a: 'r>(layout: &'r Layout<'a>) -> (Option<usize>, &'r Layout<'a>) {
     let mut num: Option<usize> = None;
     let mut cur = layout;
     while let Layout::Array { len, element } = cur {
@@ -849,7 +849,7 @@ fn element_size(layout: &Layout) -> usize {
 /// The description QEMU would dump for a field with this (element) layout.
 /// For a tree it is the key's description when the key is a struct, else
 /// the value's (QEMU's `VMSTATE_GTREE_V` points `.vmsd` at the key/value pair).
-fn nested_description<'a>(layout: &Layout<'a>) -> Option<&'a Description<'a>> {
+pub(crate) fn nested_description<'a>(layout: &Layout<'a>) -> Option<&'a Description<'a>> {
     match layout {
         Layout::Tree { key, value } => key.description().or_else(|| value.description()),
         other => other.description(),

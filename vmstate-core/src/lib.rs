@@ -144,6 +144,7 @@ pub mod compat;
 pub mod drift;
 pub mod dump;
 pub mod dynamic;
+pub mod equivalence;
 mod error;
 mod field;
 pub mod forms;

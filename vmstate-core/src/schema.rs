@@ -8,6 +8,7 @@
 use crate::WireType;
 
 pub use crate::drift::{LockMode, assert_locked, check_locked, check_locked_with};
+pub use crate::equivalence::{assert_matches_qemu, check_matches_qemu, qemu_differences};
 
 /// A VMState description: the name, versions, fields and subsections of one
 /// struct, as QEMU's `VMStateDescription`.
