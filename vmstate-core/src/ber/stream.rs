@@ -1,0 +1,1 @@
+//! Whole migration streams in BER.
