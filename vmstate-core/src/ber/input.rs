@@ -43,6 +43,9 @@ struct StructFrame<'i, 'd> {
     at: usize,
 }
 
+/// A packed run being read: its code, next byte, end.
+type Run = (Code, usize, usize);
+
 #[derive(Debug, Clone, Copy)]
 struct ArrayFrame {
     /// Elements in the input, and taken so far.
@@ -51,8 +54,8 @@ struct ArrayFrame {
     /// Elements the destination announced (0: a list or a tree, or empty).
     local: usize,
     list: bool,
-    /// The packed run being read: its code, next byte, end.
-    run: Option<(Code, usize, usize)>,
+    /// The packed run being read.
+    run: Option<Run>,
     /// The children of a constructed array not read yet.
     pos: usize,
     end: usize,
@@ -457,7 +460,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
 
     /// The number of elements of an array TLV (a packed run, or a
     /// constructed array of runs and elements), checking its children.
-    fn count(&mut self, t: &Tlv) -> Result<(u64, Option<(Code, usize, usize)>, usize, usize)> {
+    fn count(&mut self, t: &Tlv) -> Result<(u64, Option<Run>, usize, usize)> {
         if t.tag == tags::ARRAY {
             let mut n = 0u64;
             let mut at = t.content;
