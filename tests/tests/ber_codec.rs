@@ -205,3 +205,140 @@ fn every_truncation_and_every_byte_flip_is_refused_or_loads_without_panic() {
         }
     }
 }
+
+#[derive(VmState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "entry", version = 1, minimum_version = 1)]
+struct Entry {
+    addr: u64,
+    len: u32,
+    data: [u8; 8],
+}
+
+/// The same element, fields reversed: read through the index.
+#[derive(VmState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "entry", version = 1, minimum_version = 1)]
+struct EntryReversed {
+    data: [u8; 8],
+    len: u32,
+    addr: u64,
+}
+
+#[derive(VmState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "table", version = 1, minimum_version = 1)]
+struct Table {
+    #[vmstate(qtailq)]
+    entries: Vec<Entry>,
+}
+
+#[derive(VmState, Clone, Debug, Default, PartialEq)]
+#[vmstate(name = "table", version = 1, minimum_version = 1)]
+struct TableReversed {
+    #[vmstate(qtailq)]
+    entries: Vec<EntryReversed>,
+}
+
+/// Growing inputs load correctly in order and out of order; the time per
+/// byte is printed, not asserted (the `ber` bench measures it:
+/// BENCHMARKS.md).
+#[test]
+fn growing_inputs_load_in_and_out_of_order() {
+    for n in [1usize << 8, 1 << 10, 1 << 12, 1 << 14] {
+        let mut table = Table {
+            entries: (0..n)
+                .map(|i| Entry {
+                    addr: i as u64,
+                    len: (i * 3) as u32,
+                    data: [i as u8; 8],
+                })
+                .collect(),
+        };
+        let bytes = ber::save_to_vec(&mut table).unwrap();
+        let start = std::time::Instant::now();
+        let mut back = Table::default();
+        ber::load(&mut back, &bytes).unwrap();
+        let in_order = start.elapsed();
+        assert_eq!(back, table);
+        let start = std::time::Instant::now();
+        let mut reversed = TableReversed::default();
+        ber::load(&mut reversed, &bytes).unwrap();
+        let out_of_order = start.elapsed();
+        assert!(
+            reversed
+                .entries
+                .iter()
+                .zip(&table.entries)
+                .all(|(r, t)| { r.addr == t.addr && r.len == t.len && r.data == t.data })
+        );
+        eprintln!(
+            "{n} elements, {} bytes: in order {:.1} ns/byte, reordered {:.1} ns/byte",
+            bytes.len(),
+            in_order.as_nanos() as f64 / bytes.len() as f64,
+            out_of_order.as_nanos() as f64 / bytes.len() as f64
+        );
+    }
+}
+
+/// Hostile documents: a claimed length beyond the input, lengths in a long
+/// form, an index larger than the limits allow, deep nesting the
+/// destination does not have. All refused without a panic.
+#[test]
+fn hostile_documents_are_refused() {
+    let mut table = Table {
+        entries: vec![Entry::default(); 64],
+    };
+    let bytes = ber::save_to_vec(&mut table).unwrap();
+    let (_, at) = ber::Header::parse(&bytes).unwrap();
+    // The struct claims more than there is.
+    let mut b = bytes.clone();
+    b[at + 1] = 0x84;
+    b.splice(at + 2..at + 2, [0x7f, 0xff, 0xff]);
+    assert!(ber::load(&mut Table::default(), &b).is_err());
+    // A tiny allocation limit refuses the index of the fields.
+    let tight = BerOptions {
+        limits: vmstate_core::Limits {
+            max_allocation: 64,
+            ..vmstate_core::Limits::DEFAULT
+        },
+        ..BerOptions::default()
+    };
+    let e = ber::load_with(&mut Table::default(), &bytes, &tight).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Limit(_)), "{e}");
+    // Nesting 100000 deep where the destination expects an integer.
+    let mut deep = Vec::new();
+    ber::Header::for_state(<Entry as VmState>::DESCRIPTION).write(&mut deep);
+    let mut inner = vec![0xc9, 8, 0, 0, 0, 0, 0, 0, 0, 1];
+    for _ in 0..100_000 {
+        let mut outer = vec![0x63];
+        let mut len = Vec::new();
+        let n = inner.len();
+        if n < 128 {
+            len.push(n as u8);
+        } else {
+            let k = (64 - (n as u64).leading_zeros() as usize).div_ceil(8);
+            len.push(0x80 | k as u8);
+            len.extend_from_slice(&(n as u64).to_be_bytes()[8 - k..]);
+        }
+        outer.extend_from_slice(&len);
+        outer.extend_from_slice(&inner);
+        inner = outer;
+    }
+    let mut doc = deep.clone();
+    let mut fields = vec![0x0c, 5];
+    fields.extend_from_slice(b"entry");
+    fields.extend_from_slice(&[0x02, 1, 1, 0x62]);
+    let mut field = vec![0x0c, 4];
+    field.extend_from_slice(b"addr");
+    field.extend_from_slice(&inner);
+    let k = (64 - (field.len() as u64).leading_zeros() as usize).div_ceil(8);
+    fields.push(0x80 | k as u8);
+    fields.extend_from_slice(&(field.len() as u64).to_be_bytes()[8 - k..]);
+    fields.extend_from_slice(&field);
+    doc.push(0x61);
+    let k = (64 - (fields.len() as u64).leading_zeros() as usize).div_ceil(8);
+    doc.push(0x80 | k as u8);
+    doc.extend_from_slice(&(fields.len() as u64).to_be_bytes()[8 - k..]);
+    doc.extend_from_slice(&fields);
+    let e = ber::load(&mut Entry::default(), &doc).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::TypeMismatch { .. }), "{e}");
+    assert_eq!(e.path_string(), "entry.addr");
+}

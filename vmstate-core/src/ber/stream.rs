@@ -443,7 +443,7 @@ fn head_len_size(len: u64) -> u64 {
 }
 
 fn copy<R: QemuRead, W: QemuWrite>(r: &mut R, w: &mut W, mut n: u64) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = [0u8; 8192];
     while n > 0 {
         let k = n.min(buf.len() as u64) as usize;
         r.read_into(&mut buf[..k])?;
