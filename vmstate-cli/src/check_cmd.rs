@@ -80,7 +80,7 @@ pub fn check_path(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(Some(&args.file), &args.limits.limits())?;
+    let mut input = Input::open_any(Some(&args.file), &args.limits.limits())?;
     let name = input.name.clone();
     let arena = DescriptionArena::with_limits(args.limits.limits());
     let mut unusable = false;

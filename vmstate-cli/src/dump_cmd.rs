@@ -83,7 +83,7 @@ fn hex(bytes: &[u8]) -> String {
 /// prints nothing unless the whole stream reads. Commands and iterative
 /// sections the analyzer refuses are carried on past (its `lenient` mode).
 fn dump_json(args: &DumpArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref(), &args.limits.limits())?;
+    let mut input = Input::open_any(args.file.as_deref(), &args.limits.limits())?;
     let name = input.name.clone();
     let arena = DescriptionArena::with_limits(args.limits.limits());
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;
@@ -113,7 +113,7 @@ fn is_output_error(e: &vmstate_core::Error) -> bool {
 }
 
 fn dump_text(args: &DumpArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    let mut input = Input::open(args.file.as_deref(), &args.limits.limits())?;
+    let mut input = Input::open_any(args.file.as_deref(), &args.limits.limits())?;
     let name = input.name.clone();
     let arena = DescriptionArena::with_limits(args.limits.limits());
     let schema = session::schema(&arena, &input, args.vmdesc.as_deref())?;

@@ -246,6 +246,53 @@ impl Input {
         }
     }
 
+    /// Opens `path` as [`open`](Self::open) does, and reads a vmstate BER
+    /// stream document too (told by its header): the library converts it
+    /// back into the QEMU stream it holds ([`vmstate_core::ber::stream::to_qemu`]),
+    /// into a temporary file that the command then reads. Offsets in
+    /// messages are that stream's.
+    pub fn open_any(path: Option<&Path>, limits: &Limits) -> Result<Input, CliError> {
+        let mut input = Self::open(path, limits)?;
+        let Some(reader) = input.reader.as_mut() else {
+            return Ok(input);
+        };
+        let head = reader.peek(0, 32).map_err(|e| CliError::Stream {
+            name: input.name.clone(),
+            source: e.into(),
+        })?;
+        if !vmstate_core::ber::is_ber(head) {
+            return Ok(input);
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let spool =
+            std::env::temp_dir().join(format!("vmstate-ber-{}-{nanos}.mig", std::process::id()));
+        let temp = TempFile(spool.clone());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&spool)
+            .map_err(CliError::file("create", &spool))?;
+        let reader = input
+            .take_reader()
+            .ok_or_else(|| CliError::Input(format!("{}: input already used", input.name)))?;
+        let w = qemufile::Writer::new(io::BufWriter::new(file));
+        let w = vmstate_core::ber::stream::to_qemu(reader, w, *limits)
+            .map_err(CliError::stream(&input.name))?;
+        let mut file = w
+            .into_inner()
+            .map_err(|e| CliError::Output(io::Error::other(e.to_string())))?
+            .into_inner()
+            .map_err(|e| CliError::Output(e.into_error()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(CliError::file("read", &spool))?;
+        let max_tail = u64::from(limits.max_vmdesc_len) + 6;
+        let name = format!("{} (BER, read as the QEMU stream it holds)", input.name);
+        Self::from_file(name, file, spool, Some(temp), max_tail)
+    }
+
     /// An input over bytes in memory.
     pub fn from_static(name: &str, data: &'static [u8]) -> Input {
         let vmdesc = find_vmdesc(data).map(|(at, j)| (at as u64, Arc::new(j.to_vec())));

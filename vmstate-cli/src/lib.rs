@@ -6,6 +6,8 @@
 //!
 //! * [`dump_cmd`], [`desc_cmd`], [`check_cmd`], [`reencode_cmd`],
 //!   [`diff_cmd`]: `vmstate dump`, `desc`, `check`, `reencode`, `diff`.
+//! * [`convert_cmd`]: `vmstate convert` (a stream into BER and back,
+//!   [`vmstate_core::ber::stream`]).
 //! * [`extract_cmd`]: `vmstate extract-ram` (guest RAM into sparse files,
 //!   [`vmstate_core::ram_extract`]).
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
@@ -20,6 +22,7 @@
 
 pub mod check_cmd;
 pub mod compat_cmd;
+pub mod convert_cmd;
 pub mod desc_cmd;
 pub mod diff_cmd;
 pub mod dump_cmd;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use vmstate_cli::terminal::SafeText;
 use vmstate_cli::{
-    check_cmd, compat_cmd, desc_cmd, diff_cmd, dump_cmd, extract_cmd, net_cmd, reencode_cmd,
+    check_cmd, compat_cmd, convert_cmd, desc_cmd, diff_cmd, dump_cmd, extract_cmd, net_cmd,
+    reencode_cmd,
 };
 
 /// Inspect, check and compare QEMU migration state.
@@ -29,6 +30,9 @@ enum Command {
     Desc(desc_cmd::DescArgs),
     /// Decode every section and write the stream again (byte-identical).
     Reencode(reencode_cmd::ReencodeArgs),
+    /// Convert a whole stream into the self-describing BER format
+    /// (`--to ber`) and back (`--to qemu`, byte-identical).
+    Convert(convert_cmd::ConvertArgs),
     /// Write every RAM block into its own sparse file in a new directory
     /// (like analyze-migration.py -x); zero pages stay holes.
     ExtractRam(extract_cmd::ExtractRamArgs),
@@ -56,7 +60,11 @@ fn main() -> ExitCode {
     // Names from a stream never reach the terminal raw; only a stream
     // written to standard output (`reencode -o -`) is binary.
     let err = &mut SafeText::new(stderr.lock());
-    let binary = matches!(&cli.command, Command::Reencode(a) if a.output.as_os_str() == "-");
+    let binary = match &cli.command {
+        Command::Reencode(a) => a.output.as_os_str() == "-",
+        Command::Convert(a) => a.output.as_os_str() == "-",
+        _ => false,
+    };
     let (mut text, mut raw);
     let out: &mut dyn std::io::Write = if binary {
         raw = stdout.lock();
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => dump_cmd::run(args, out, err),
         Command::Desc(args) => desc_cmd::run(args, out, err),
         Command::Reencode(args) => reencode_cmd::run(args, out, err),
+        Command::Convert(args) => convert_cmd::run(args, out, err),
         Command::ExtractRam(args) => extract_cmd::run(args, out, err),
         Command::Check(args) => check_cmd::run(args, out, err),
         Command::Diff(args) => diff_cmd::run(args, out, err),

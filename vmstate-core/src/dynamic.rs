@@ -259,6 +259,7 @@ impl DescriptionArena {
             layout,
             since: 0,
             has_exists_predicate: false,
+            aliases: &[],
             vmdesc: Some(entry),
         })
     }
@@ -898,11 +899,16 @@ impl<'d> Walk<'d> for DynamicState<'d> {
     fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, _version_id: u32) -> Result<()> {
         let fields = self.description.fields;
         for (k, (fd, value)) in fields.iter().zip(self.values.iter_mut()).enumerate() {
-            v.enter_field(k)?;
-            walk_field(v, fd, value).map_err(|e| {
+            let walked = v.enter_field(k).and_then(|()| {
+                // A field the input does not have keeps its value (BER).
+                if !v.field_absent() {
+                    walk_field(v, fd, value)?;
+                }
+                v.leave_field()
+            });
+            walked.map_err(|e| {
                 e.within(PathSegment::Field(owned(&self.description.unique_name(k))))
             })?;
-            v.leave_field()?;
         }
         Ok(())
     }

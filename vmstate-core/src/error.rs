@@ -243,6 +243,71 @@ pub enum ErrorKind {
     /// malformed: where, and what is wrong.
     #[error("invalid description at {0}")]
     InvalidDescription(String),
+    /// BER: a field the destination needs is not in the input (it existed
+    /// at the version the input was written at, so the writer should have
+    /// sent it).
+    #[error(
+        "missing required field `{name}`: the input (written at version {incoming} of \
+         '{description}') does not have it, and the destination has it since version {since}; \
+         it was removed or renamed on the writer's side (an alias = \"old\" attribute on the \
+         destination's field finds a renamed one)"
+    )]
+    MissingField {
+        /// The destination's field name.
+        name: Name,
+        /// The description it belongs to.
+        description: Name,
+        /// The version of the incoming struct.
+        incoming: u32,
+        /// The destination field's `since` (0: always).
+        since: u32,
+    },
+    /// BER: a value of another wire type (or width) than the destination's,
+    /// which cannot be converted without losing information.
+    #[error(
+        "{found} value {value} does not fit the destination's {expected}: the field changed \
+         type or width and this value would be lost"
+    )]
+    LossyConversion {
+        /// The incoming wire type.
+        found: &'static str,
+        /// The destination's wire type.
+        expected: &'static str,
+        /// The incoming value.
+        value: String,
+    },
+    /// BER: the input has another kind of value than the destination
+    /// (a struct where an integer is expected, a buffer of another length).
+    #[error("type change: the input has {found} where the destination expects {expected}")]
+    TypeMismatch {
+        /// What the input has.
+        found: String,
+        /// What the destination expects.
+        expected: String,
+    },
+    /// BER: an array of another length than the destination's.
+    #[error("array length mismatch: the input has {incoming} element(s), the destination {local}")]
+    ArrayLength {
+        /// Elements in the input.
+        incoming: u64,
+        /// Elements the destination holds.
+        local: u64,
+    },
+    /// BER: a struct of another description than the destination's.
+    #[error(
+        "struct name mismatch: the input has '{incoming}' where the destination expects \
+         '{local}'"
+    )]
+    StructName {
+        /// The name in the input.
+        incoming: String,
+        /// The destination's description name.
+        local: Name,
+    },
+    /// BER: the input is not well-formed (or not canonical) BER of this
+    /// format.
+    #[error("malformed BER: {0}")]
+    Malformed(String),
     /// A message from user code or a visitor.
     #[error("{0}")]
     Custom(String),

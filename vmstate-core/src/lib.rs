@@ -140,6 +140,7 @@
 //! `cpuX` both pass.
 
 pub mod analyzer;
+pub mod ber;
 pub mod compat;
 pub mod drift;
 pub mod dump;

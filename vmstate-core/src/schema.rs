@@ -78,6 +78,11 @@ pub struct FieldDescription<'a> {
     pub since: u32,
     /// An `exists` predicate decides presence instead of `since` (QEMU's `field_exists`).
     pub has_exists_predicate: bool,
+    /// Former wire names (`#[vmstate(alias = "old")]`): formats that find
+    /// fields by name ([`ber`](crate::ber)) load a field sent under one of
+    /// them into this one. QEMU's wire finds fields by position and ignores
+    /// them.
+    pub aliases: &'a [&'a str],
     /// For a description built from a stream's vmdesc: the shape of the
     /// vmdesc entry this field came from. `None` for derived descriptions.
     pub vmdesc: Option<VmdescEntry<'a>>,

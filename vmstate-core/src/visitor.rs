@@ -152,6 +152,15 @@ pub trait Visitor<'d> {
         let _ = index;
         Ok(())
     }
+    /// Right after [`enter_field`](Visitor::enter_field): true when the
+    /// input does not have this field, so that the walk leaves the field's
+    /// value as it is and goes straight to
+    /// [`leave_field`](Visitor::leave_field). Only loading visitors of
+    /// formats that find fields by name (BER) say so.
+    #[inline]
+    fn field_absent(&self) -> bool {
+        false
+    }
     /// The field that began last ends.
     fn leave_field(&mut self) -> Result<()> {
         Ok(())

@@ -16,6 +16,13 @@ pub fn field(f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
         None => quote!(0),
     };
     let has_exists = f.attrs.exists.is_set();
+    // Former names, for formats that find fields by name (BER): one
+    // string, or an array of them.
+    let aliases = match f.attrs.alias.get() {
+        Some(syn::Expr::Array(list)) => quote!(&#list),
+        Some(one) => quote!(&[#one]),
+        None => quote!(&[]),
+    };
     let layout = match &f.kind {
         FieldKind::Plain => quote_spanned!(span=> <#ty as __vm::VmStateField>::LAYOUT),
         FieldKind::Equal => quote_spanned!(span=>
@@ -77,6 +84,7 @@ pub fn field(f: &Field<'_>, fields: &[Field<'_>]) -> TokenStream {
             layout: #layout,
             since: #since,
             has_exists_predicate: #has_exists,
+            aliases: #aliases,
             vmdesc: __vm::None,
         }
     }

@@ -420,6 +420,10 @@ fn visit_field(
     // `index` is the field's position in DESCRIPTION.fields.
     let visit = quote! {
         let #__walked = match __vm::Visitor::enter_field(#__v, #index) {
+            // A field the input does not have keeps its value (BER).
+            __vm::Ok(()) if __vm::Visitor::field_absent(#__v) => {
+                __vm::Visitor::leave_field(#__v)
+            }
             __vm::Ok(()) => match #call {
                 __vm::Ok(()) => __vm::Visitor::leave_field(#__v),
                 #__failed => #__failed,

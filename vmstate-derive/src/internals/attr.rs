@@ -106,6 +106,7 @@ impl Container {
 /// Attributes on a field.
 pub struct Field {
     pub name: Attr<Expr>,
+    pub alias: Attr<Expr>,
     pub since: Attr<Expr>,
     pub exists: Attr<Path>,
     pub skip: Flag,
@@ -136,6 +137,7 @@ impl Field {
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut f = Field {
             name: Attr::none("name"),
+            alias: Attr::none("alias"),
             since: Attr::none("since"),
             exists: Attr::none("exists"),
             skip: Attr::none("skip"),
@@ -167,6 +169,7 @@ impl Field {
                 let key = path_key(&path);
                 match key.as_str() {
                     "name" => set_expr(cx, &meta, &mut f.name)?,
+                    "alias" => set_expr(cx, &meta, &mut f.alias)?,
                     "since" => set_expr(cx, &meta, &mut f.since)?,
                     "exists" => set_path(cx, &meta, &mut f.exists)?,
                     "skip" => set_flag(cx, &meta, &mut f.skip)?,
@@ -238,6 +241,7 @@ const CONTAINER_KEY_LIST: &[&str] = &[
 
 const FIELD_KEY_LIST: &[&str] = &[
     "name",
+    "alias",
     "since",
     "exists",
     "skip",
@@ -263,6 +267,7 @@ const FIELD_KEY_LIST: &[&str] = &[
 fn example(key: &str) -> &'static str {
     match key {
         "name" => "name = \"...\"",
+        "alias" => "alias = \"old_name\"",
         "version" => "version = 2",
         "minimum_version" => "minimum_version = 1",
         "pre_save" => "pre_save = Dev::pre_save",
@@ -297,6 +302,7 @@ fn example(key: &str) -> &'static str {
 fn alias(key: &str) -> Option<&'static str> {
     Some(match key {
         "rename" | "wire_name" => "name",
+        "aliases" | "old_name" | "former_name" | "ber_alias" => "alias",
         "version_id" => "version",
         "minimum_version_id" | "min_version" | "min_version_id" => "minimum_version",
         "count" | "length" | "num" | "size" | "varray" => "len",

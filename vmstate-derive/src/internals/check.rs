@@ -500,6 +500,7 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 ("since", a.since.tokens()),
                 ("exists", a.exists.tokens()),
                 ("name", a.name.tokens()),
+                ("alias", a.alias.tokens()),
             ] {
                 if let Some(tokens) = tokens {
                     cx.error_spanned_by(

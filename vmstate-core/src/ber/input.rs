@@ -1,0 +1,1202 @@
+//! The BER input visitor: the destination's walk, served from the input by
+//! field name.
+
+use std::collections::HashMap;
+
+use super::tlv::{
+    Code, Tlv, int_value, malformed, read_tlv, read_uint, read_unsigned_minimal, tags,
+};
+use super::{BerOptions, UnknownField};
+use crate::{
+    Description, Error, ErrorKind, IncomingSubsection, Limit, PathSegment, Result, Timer, Visitor,
+    WireType,
+};
+
+/// One field or subsection of an incoming struct.
+#[derive(Debug, Clone, Copy)]
+struct Entry<'i> {
+    name: &'i [u8],
+    /// A field: its values. A subsection: its whole TLV.
+    start: usize,
+    end: usize,
+    /// A subsection's version.
+    subsection: Option<u32>,
+    used: bool,
+}
+
+#[derive(Debug)]
+struct StructFrame<'i, 'd> {
+    description: &'d Description<'d>,
+    incoming: u32,
+    /// Its entries: `entries[first..end]`.
+    first: usize,
+    end: usize,
+    /// Fields match in order while every field so far matched in order.
+    next: usize,
+    ordered: bool,
+    /// By (name, occurrence): built the first time fields do not match in
+    /// order.
+    map: Option<HashMap<(&'i [u8], u32), usize>>,
+    /// The occurrence of each destination field's name.
+    occurrences: Option<Vec<u32>>,
+    /// Where its TLV starts, for errors.
+    at: usize,
+}
+
+/// A packed run being read: its code, next byte, end.
+type Run = (Code, usize, usize);
+
+#[derive(Debug, Clone, Copy)]
+struct ArrayFrame {
+    /// Elements in the input, and taken so far.
+    count: u64,
+    taken: u64,
+    /// Elements the destination announced (0: a list or a tree, or empty).
+    local: usize,
+    list: bool,
+    /// The packed run being read.
+    run: Option<Run>,
+    /// The children of a constructed array not read yet.
+    pos: usize,
+    end: usize,
+    /// An element opened for this array alone (an array directly in an array).
+    implicit: bool,
+}
+
+#[derive(Debug)]
+enum Frame<'i, 'd> {
+    Struct(StructFrame<'i, 'd>),
+    /// The values of a field or an element, read in order.
+    Values {
+        pos: usize,
+        end: usize,
+        implicit: bool,
+    },
+    Array(ArrayFrame),
+    /// An element of a packed run.
+    Packed {
+        code: Code,
+        at: usize,
+        used: bool,
+    },
+}
+
+/// What the next struct TLV is, when it is not a value of a field.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    tlv: Tlv,
+}
+
+/// Loads values from BER (the format of [`crate::ber`]), driven by the
+/// destination's walk: fields are found by name, in any order; a field the
+/// input lacks keeps its value unless the destination has it at the
+/// incoming version (then the load fails naming it); fields the
+/// destination does not know are skipped (and listed in
+/// [`unknown_fields`](Self::unknown_fields)); integers load into other
+/// widths and signs when the value fits.
+///
+/// Each struct of the input is indexed when the walk reaches it (one pass
+/// over its fields, bounded by [`Limits`](crate::Limits)), so a load takes
+/// time linear in the input, whatever the order of the fields.
+#[derive(Debug)]
+pub struct BerInputVisitor<'i, 'd> {
+    input: &'i [u8],
+    base: u64,
+    options: BerOptions,
+    frames: Vec<Frame<'i, 'd>>,
+    entries: Vec<Entry<'i>>,
+    pending: Option<Pending>,
+    absent: bool,
+    /// Offset of the TLV read last, for errors.
+    at: usize,
+    consumed: u64,
+    allocated: u64,
+    unknown: Vec<UnknownField>,
+}
+
+impl<'i, 'd> BerInputVisitor<'i, 'd> {
+    /// Reads the struct TLV `input` (no header), whose first byte is at
+    /// offset `base` of the whole input, with `options`.
+    pub fn new(input: &'i [u8], base: u64, options: BerOptions) -> Self {
+        BerInputVisitor {
+            input,
+            base,
+            options,
+            frames: Vec::new(),
+            entries: Vec::new(),
+            pending: None,
+            absent: false,
+            at: 0,
+            consumed: 0,
+            allocated: 0,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Expects the struct TLV at the start of the input; returns its name
+    /// and version (to choose the version to walk the root at).
+    pub fn root(&mut self) -> Result<(String, u32)> {
+        let tlv = self.read(0, self.input.len())?;
+        if tlv.tag != tags::STRUCT {
+            return Err(self.mismatch(tlv.tag, "a struct"));
+        }
+        if tlv.end != self.input.len() {
+            return Err(malformed(
+                self.offset(tlv.end),
+                "bytes after the struct the input holds",
+            ));
+        }
+        let (name, version, _) = self.struct_head(&tlv)?;
+        self.pending = Some(Pending { tlv });
+        Ok((String::from_utf8_lossy(name).into_owned(), version))
+    }
+
+    /// The fields of the input that the destination does not have, skipped.
+    pub fn unknown_fields(&self) -> &[UnknownField] {
+        &self.unknown
+    }
+
+    /// Takes the list of skipped fields.
+    pub fn take_unknown_fields(&mut self) -> Vec<UnknownField> {
+        std::mem::take(&mut self.unknown)
+    }
+
+    /// Bytes of memory the load created, as counted by [`Visitor::allocate`].
+    pub fn allocated(&self) -> u64 {
+        self.allocated
+    }
+
+    #[inline]
+    fn offset(&self, at: usize) -> u64 {
+        self.base + at as u64
+    }
+
+    #[inline]
+    fn read(&mut self, at: usize, end: usize) -> Result<Tlv> {
+        let t = read_tlv(self.input, at, end, self.base)?;
+        self.at = at;
+        Ok(t)
+    }
+
+    #[cold]
+    fn mismatch(&self, tag: u8, expected: &str) -> Error {
+        Error::new(ErrorKind::TypeMismatch {
+            found: describe(tag),
+            expected: expected.to_owned(),
+        })
+        .at_offset(self.offset(self.at))
+    }
+
+    /// Name and version of a struct or subsection TLV, and where its
+    /// entries start.
+    fn struct_head(&mut self, tlv: &Tlv) -> Result<(&'i [u8], u32, usize)> {
+        let input = self.input;
+        let name = self.read(tlv.content, tlv.end)?;
+        if name.tag != tags::UTF8_STRING {
+            return Err(malformed(
+                self.offset(name.start),
+                "a struct's first element is its name (UTF8String)",
+            ));
+        }
+        let version = self.read(name.end, tlv.end)?;
+        if version.tag != tags::INTEGER {
+            return Err(malformed(
+                self.offset(version.start),
+                "a struct's second element is its version (INTEGER)",
+            ));
+        }
+        let v = read_uint(
+            &input[version.content..version.end],
+            self.offset(version.content),
+        )?;
+        let v = u32::try_from(v).map_err(|_| {
+            malformed(
+                self.offset(version.content),
+                format!("version {v} does not fit 32 bits"),
+            )
+        })?;
+        Ok((&input[name.content..name.end], v, version.end))
+    }
+
+    /// Indexes the fields and subsections of a struct TLV.
+    fn index(&mut self, tlv: &Tlv, from: usize) -> Result<(usize, usize)> {
+        let input = self.input;
+        let first = self.entries.len();
+        let mut at = from;
+        while at < tlv.end {
+            let child = self.read(at, tlv.end)?;
+            at = child.end;
+            let head = self.read(child.content, child.end)?;
+            if head.tag != tags::UTF8_STRING {
+                return Err(malformed(
+                    self.offset(head.start),
+                    "a field or subsection starts with its name (UTF8String)",
+                ));
+            }
+            let name = &input[head.content..head.end];
+            let entry = match child.tag {
+                tags::FIELD => Entry {
+                    name,
+                    start: head.end,
+                    end: child.end,
+                    subsection: None,
+                    used: false,
+                },
+                tags::SUBSECTION => {
+                    let (_, version, _) = self.struct_head(&child)?;
+                    Entry {
+                        name,
+                        start: child.start,
+                        end: child.end,
+                        subsection: Some(version),
+                        used: false,
+                    }
+                }
+                other => {
+                    return Err(malformed(
+                        self.offset(child.start),
+                        format!(
+                            "{} inside a struct, where only fields and subsections are",
+                            describe(other)
+                        ),
+                    ));
+                }
+            };
+            let live = (self.entries.len() as u64 + 1)
+                .saturating_mul(std::mem::size_of::<Entry<'_>>() as u64);
+            self.options
+                .limits
+                .check(Limit::MaxAllocation, live, || {
+                    "the index of the fields of the BER input".to_owned()
+                })
+                .map_err(|e| Error::from(e).at_offset(self.offset(child.start)))?;
+            self.entries.push(entry);
+        }
+        Ok((first, self.entries.len()))
+    }
+
+    /// The next value TLV of the innermost field or element.
+    fn take_value(&mut self, expected: &str) -> Result<Tlv> {
+        match self.frames.last_mut() {
+            Some(Frame::Values { pos, end, .. }) => {
+                let (p, e) = (*pos, *end);
+                if p >= e {
+                    return Err(Error::new(ErrorKind::TypeMismatch {
+                        found: "no further value".to_owned(),
+                        expected: expected.to_owned(),
+                    })
+                    .at_offset(self.offset(p)));
+                }
+                let t = self.read(p, e)?;
+                if let Some(Frame::Values { pos, .. }) = self.frames.last_mut() {
+                    *pos = t.end;
+                }
+                self.consumed += (t.end - t.start) as u64;
+                Ok(t)
+            }
+            Some(Frame::Array(_)) => {
+                // A value directly in an array: an element of its own.
+                match self.next_element()? {
+                    Some(Next::Element { pos, end }) => {
+                        let t = self.read(pos, end)?;
+                        if t.end != end {
+                            return Err(self.mismatch(tags::ELEMENT, expected));
+                        }
+                        self.consumed += (t.end - t.start) as u64;
+                        Ok(t)
+                    }
+                    Some(Next::Run { code, .. }) => {
+                        Err(self.mismatch(tags::packed(code as u8), expected))
+                    }
+                    None => Err(self.shorter()),
+                }
+            }
+            Some(Frame::Packed { code, .. }) => {
+                let tag = tags::packed(*code as u8);
+                Err(self.mismatch(tag, expected))
+            }
+            Some(Frame::Struct(_)) | None => Err(Error::msg(
+                "BER input: a value outside a field (the walk made a value call outside enter_field)",
+            )),
+        }
+    }
+
+    /// The next scalar: its code and content.
+    #[inline]
+    fn take_scalar(&mut self, expected: Code) -> Result<(Code, &'i [u8])> {
+        let input = self.input;
+        if let Some(Frame::Packed { code, at, used }) = self.frames.last_mut() {
+            if !*used {
+                *used = true;
+                let (c, a) = (*code, *at);
+                self.consumed += c.width() as u64;
+                return Ok((c, &input[a..a + c.width()]));
+            }
+        }
+        if let Some(Frame::Array(_)) = self.frames.last() {
+            if let Some(Next::Run { code, at }) = self.peek_run()? {
+                self.consumed += code.width() as u64;
+                return Ok((code, &input[at..at + code.width()]));
+            }
+        }
+        let t = self.take_value(expected.name())?;
+        let code = match t.tag {
+            0xc0..=0xdf => Code::from_number(t.tag & 0x1f),
+            _ => None,
+        };
+        let Some(code) = code else {
+            return Err(self.mismatch(t.tag, expected.name()));
+        };
+        if code != Code::Unused && t.len() != code.width() {
+            return Err(malformed(
+                self.offset(t.start),
+                format!(
+                    "a {} scalar of {} bytes (it has {})",
+                    code.name(),
+                    t.len(),
+                    code.width()
+                ),
+            ));
+        }
+        Ok((code, &input[t.content..t.end]))
+    }
+
+    /// An integer of the destination's type `expected`, from any integer
+    /// (or bool) of the input whose value fits.
+    #[inline]
+    fn integer(&mut self, expected: Code) -> Result<(Code, i128)> {
+        let (code, content) = self.take_scalar(expected)?;
+        if code == expected || code.is_integer() || code == Code::Bool || code == Code::BitmapWord {
+            return Ok((code, int_value(code, content)));
+        }
+        Err(self.mismatch(tags::scalar(code as u8), expected.name()))
+    }
+
+    #[cold]
+    fn lossy(&self, (found, value): (Code, i128), expected: Code) -> Error {
+        Error::new(ErrorKind::LossyConversion {
+            found: found.name(),
+            expected: expected.name(),
+            value: value.to_string(),
+        })
+        .at_offset(self.offset(self.at))
+    }
+
+    #[cold]
+    fn shorter(&self) -> Error {
+        let (count, taken) = match self.frames.last() {
+            Some(Frame::Array(a)) => (a.count, a.taken),
+            _ => (0, 0),
+        };
+        Error::new(ErrorKind::ArrayLength {
+            incoming: count,
+            local: taken + 1,
+        })
+        .at_offset(self.offset(self.at))
+    }
+
+    /// When the innermost frame is an array whose next element is in a
+    /// packed run, takes it.
+    fn peek_run(&mut self) -> Result<Option<Next>> {
+        let Some(Frame::Array(a)) = self.frames.last() else {
+            return Ok(None);
+        };
+        if a.run.is_some_and(|(_, p, e)| p < e) || a.pos < a.end {
+            let save = *a;
+            match self.next_element()? {
+                Some(run @ Next::Run { .. }) => return Ok(Some(run)),
+                Some(Next::Element { .. }) => {
+                    // Not a run: put it back.
+                    if let Some(Frame::Array(a)) = self.frames.last_mut() {
+                        *a = save;
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next element of the innermost array.
+    fn next_element(&mut self) -> Result<Option<Next>> {
+        let input = self.input;
+        let base = self.base;
+        let Some(Frame::Array(a)) = self.frames.last_mut() else {
+            return Ok(None);
+        };
+        loop {
+            if let Some((code, p, e)) = a.run {
+                if p < e {
+                    a.run = Some((code, p + code.width(), e));
+                    a.taken += 1;
+                    return Ok(Some(Next::Run { code, at: p }));
+                }
+                a.run = None;
+            }
+            if a.pos >= a.end {
+                return Ok(None);
+            }
+            let t = read_tlv(input, a.pos, a.end, base)?;
+            a.pos = t.end;
+            self.at = t.start;
+            match t.tag {
+                tags::ELEMENT => {
+                    a.taken += 1;
+                    return Ok(Some(Next::Element {
+                        pos: t.content,
+                        end: t.end,
+                    }));
+                }
+                tag if tag & 0xe0 == 0x80 => {
+                    // Checked when the array was entered.
+                    if let Some(code) = Code::from_number(tag & 0x1f) {
+                        a.run = Some((code, t.content, t.end));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The number of elements of an array TLV (a packed run, or a
+    /// constructed array of runs and elements), checking its children.
+    fn count(&mut self, t: &Tlv) -> Result<(u64, Option<Run>, usize, usize)> {
+        if t.tag == tags::ARRAY {
+            let mut n = 0u64;
+            let mut at = t.content;
+            while at < t.end {
+                let child = self.read(at, t.end)?;
+                at = child.end;
+                n += match child.tag {
+                    tags::ELEMENT => 1,
+                    tag if tag & 0xe0 == 0x80 => self.run_len(&child)?,
+                    other => {
+                        return Err(malformed(
+                            self.offset(child.start),
+                            format!(
+                                "{} inside an array, where only elements and packed runs are",
+                                describe(other)
+                            ),
+                        ));
+                    }
+                };
+            }
+            self.at = t.start;
+            return Ok((n, None, t.content, t.end));
+        }
+        let n = self.run_len(t)?;
+        let code = Code::from_number(t.tag & 0x1f).unwrap_or(Code::U8);
+        Ok((n, Some((code, t.content, t.end)), t.end, t.end))
+    }
+
+    fn run_len(&self, t: &Tlv) -> Result<u64> {
+        let code = Code::from_number(t.tag & 0x1f).filter(|c| *c != Code::Unused);
+        let Some(code) = code else {
+            return Err(malformed(
+                self.offset(t.start),
+                format!("packed run of unknown type {}", t.tag & 0x1f),
+            ));
+        };
+        if t.len() % code.width() != 0 {
+            return Err(malformed(
+                self.offset(t.start),
+                format!(
+                    "packed run of {} holds {} bytes, not a multiple of {}",
+                    code.name(),
+                    t.len(),
+                    code.width()
+                ),
+            ));
+        }
+        Ok((t.len() / code.width()) as u64)
+    }
+
+    /// The whole innermost array as one packed run of `code` with `n`
+    /// elements, if it is one and nothing of it was read yet.
+    fn whole_run(&mut self, code: Code, n: usize) -> Option<&'i [u8]> {
+        let input = self.input;
+        let Some(Frame::Array(a)) = self.frames.last_mut() else {
+            return None;
+        };
+        match a.run {
+            Some((c, p, e))
+                if a.taken == 0 && c == code && a.pos >= a.end && e - p == n * c.width() =>
+            {
+                a.run = None;
+                a.taken = n as u64;
+                self.consumed += (e - p) as u64;
+                Some(&input[p..e])
+            }
+            _ => None,
+        }
+    }
+
+    fn struct_frame(&self) -> Result<&StructFrame<'i, 'd>> {
+        match self.frames.last() {
+            Some(Frame::Struct(s)) => Ok(s),
+            _ => Err(Error::msg("BER input: a field outside a struct")),
+        }
+    }
+
+    /// Finds the input's entry for destination field `k` of the innermost
+    /// struct, marking it used.
+    fn find_field(&mut self, k: usize) -> Result<Option<usize>> {
+        let entries = &mut self.entries;
+        let Some(Frame::Struct(s)) = self.frames.last_mut() else {
+            return Err(Error::msg("BER input: a field outside a struct"));
+        };
+        let Some(f) = s.description.fields.get(k) else {
+            return Err(Error::msg(
+                "BER input: a field that its struct does not have",
+            ));
+        };
+        let matches = |name: &[u8]| {
+            name == f.name.as_bytes() || f.aliases.iter().any(|a| a.as_bytes() == name)
+        };
+        if s.ordered {
+            // Skip subsections between fields.
+            while s.next < s.end && entries[s.next].subsection.is_some() {
+                s.next += 1;
+            }
+            if s.next < s.end && !entries[s.next].used && matches(entries[s.next].name) {
+                let i = s.next;
+                entries[i].used = true;
+                s.next += 1;
+                return Ok(Some(i));
+            }
+            s.ordered = false;
+        }
+        // Out of order: by name and occurrence.
+        let (first, end) = (s.first, s.end);
+        let map = s.map.get_or_insert_with(|| {
+            let mut seen: HashMap<&[u8], u32> = HashMap::new();
+            let mut map = HashMap::new();
+            for (i, e) in entries[first..end].iter().enumerate() {
+                if e.subsection.is_none() {
+                    let n = seen.entry(e.name).or_insert(0);
+                    map.insert((e.name, *n), first + i);
+                    *n += 1;
+                }
+            }
+            map
+        });
+        let fields = s.description.fields;
+        let occurrences = s.occurrences.get_or_insert_with(|| {
+            let mut seen: HashMap<&str, u32> = HashMap::new();
+            fields
+                .iter()
+                .map(|f| {
+                    let n = seen.entry(f.name).or_insert(0);
+                    *n += 1;
+                    *n - 1
+                })
+                .collect()
+        });
+        let occurrence = occurrences.get(k).copied().unwrap_or(0);
+        let found = std::iter::once(f.name)
+            .chain(f.aliases.iter().copied())
+            .filter_map(|name| map.get(&(name.as_bytes(), occurrence)).copied())
+            .find(|&i| !entries[i].used);
+        if let Some(i) = found {
+            entries[i].used = true;
+        }
+        Ok(found)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    Run { code: Code, at: usize },
+    Element { pos: usize, end: usize },
+}
+
+/// What a tag is, for messages.
+fn describe(tag: u8) -> String {
+    match tag {
+        tags::STRUCT => "a struct".into(),
+        tags::SUBSECTION => "a subsection".into(),
+        tags::FIELD => "a field".into(),
+        tags::ARRAY => "an array".into(),
+        tags::ELEMENT => "an array element".into(),
+        tags::OPAQUE => "an opaque value".into(),
+        tags::OCTET_STRING => "a buffer".into(),
+        tags::UTF8_STRING => "a string".into(),
+        tags::INTEGER => "an INTEGER".into(),
+        t if t & 0xe0 == 0xc0 => match Code::from_number(t & 0x1f) {
+            Some(c) => format!("a {} value", c.name()),
+            None => format!("a scalar of unknown type {}", t & 0x1f),
+        },
+        t if t & 0xe0 == 0x80 => match Code::from_number(t & 0x1f) {
+            Some(c) => format!("an array of {}", c.name()),
+            None => format!("a packed run of unknown type {}", t & 0x1f),
+        },
+        t => format!("a TLV with identifier {t:#04x}"),
+    }
+}
+
+macro_rules! int_in {
+    ($name:ident, $t:ty, $code:ident) => {
+        #[inline]
+        fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
+            let value = self.integer(Code::$code)?;
+            *v = <$t>::try_from(value.1).map_err(|_| self.lossy(value, Code::$code))?;
+            Ok(())
+        }
+    };
+}
+
+macro_rules! equal_in {
+    ($name:ident, $t:ty, $code:ident, $wire:ident) => {
+        fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
+            let value = self.integer(Code::$code)?;
+            let loaded = <$t>::try_from(value.1).map_err(|_| self.lossy(value, Code::$code))?;
+            if loaded != *v {
+                return Err(Error::new(ErrorKind::NotEqual {
+                    wire: WireType::$wire,
+                    loaded: loaded as u64,
+                    current: *v as u64,
+                })
+                .at_offset(self.offset(self.at)));
+            }
+            Ok(())
+        }
+    };
+}
+
+macro_rules! slice_in {
+    ($name:ident, $t:ty, $code:ident, $scalar:ident) => {
+        fn $name(&mut self, name: &'d str, items: &mut [$t]) -> Result<()> {
+            const W: usize = std::mem::size_of::<$t>();
+            if let Some(bytes) = self.whole_run(Code::$code, items.len()) {
+                for (x, c) in items.iter_mut().zip(bytes.chunks_exact(W)) {
+                    let mut a = [0u8; W];
+                    a.copy_from_slice(c);
+                    *x = <$t>::from_be_bytes(a);
+                }
+                return Ok(());
+            }
+            for (i, item) in items.iter_mut().enumerate() {
+                self.enter_element(i)
+                    .and_then(|()| self.$scalar(name, item))
+                    .and_then(|()| self.leave_element())
+                    .map_err(|e| e.within(PathSegment::Index(i)))?;
+            }
+            Ok(())
+        }
+    };
+}
+
+impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
+    const LOADING: bool = true;
+
+    fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
+        let value = self.integer(Code::Bool)?;
+        *v = match value.1 {
+            0 => false,
+            1 => true,
+            _ => return Err(self.lossy(value, Code::Bool)),
+        };
+        Ok(())
+    }
+    int_in!(visit_i8, i8, I8);
+    int_in!(visit_i16, i16, I16);
+    int_in!(visit_i32, i32, I32);
+    int_in!(visit_i64, i64, I64);
+    int_in!(visit_u8, u8, U8);
+    int_in!(visit_u16, u16, U16);
+    int_in!(visit_u32, u32, U32);
+    int_in!(visit_u64, u64, U64);
+    equal_in!(visit_u8_equal, u8, U8Equal, Uint8Equal);
+    equal_in!(visit_u16_equal, u16, U16Equal, Uint16Equal);
+    equal_in!(visit_u32_equal, u32, U32Equal, Uint32Equal);
+    equal_in!(visit_u64_equal, u64, U64Equal, Uint64Equal);
+
+    fn visit_i32_equal(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
+        let value = self.integer(Code::I32Equal)?;
+        let loaded = i32::try_from(value.1).map_err(|_| self.lossy(value, Code::I32Equal))?;
+        if loaded != *v {
+            return Err(Error::new(ErrorKind::NotEqual {
+                wire: WireType::Int32Equal,
+                loaded: u64::from(loaded as u32),
+                current: u64::from(*v as u32),
+            })
+            .at_offset(self.offset(self.at)));
+        }
+        Ok(())
+    }
+    fn visit_i32_le(&mut self, _: &'d str, v: &mut i32) -> Result<()> {
+        let value = self.integer(Code::I32Le)?;
+        let loaded = i32::try_from(value.1).map_err(|_| self.lossy(value, Code::I32Le))?;
+        if !(0..=*v).contains(&loaded) {
+            return Err(Error::new(ErrorKind::NotLessOrEqual { loaded, max: *v })
+                .at_offset(self.offset(self.at)));
+        }
+        *v = loaded;
+        Ok(())
+    }
+    fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
+        let (code, content) = self.take_scalar(Code::F64)?;
+        if code != Code::F64 {
+            return Err(self.mismatch(tags::scalar(code as u8), Code::F64.name()));
+        }
+        *v = f64::from_bits(int_value(Code::U64, content) as u64);
+        Ok(())
+    }
+    fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
+        let (code, content) = self.take_scalar(Code::Timer)?;
+        if code != Code::Timer {
+            return Err(self.mismatch(tags::scalar(code as u8), Code::Timer.name()));
+        }
+        *v = Timer::from_raw(int_value(Code::I64, content) as i64);
+        Ok(())
+    }
+    fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
+        let content = self.buffer(bytes.len(), None)?;
+        bytes.copy_from_slice(content);
+        Ok(())
+    }
+    fn visit_buffer_vec(&mut self, _: &'d str, bytes: &mut Vec<u8>, len: usize) -> Result<()> {
+        let added = (len as u64).saturating_sub(bytes.len() as u64);
+        self.allocate(added, len as u64)?;
+        let content = self.buffer(len, None)?;
+        bytes.clear();
+        bytes.extend_from_slice(content);
+        Ok(())
+    }
+    fn visit_opaque(
+        &mut self,
+        _: &'d str,
+        type_name: &'d str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        let added = (len as u64).saturating_sub(bytes.len() as u64);
+        self.allocate(added, len as u64)?;
+        let content = self.buffer(len, Some(type_name))?;
+        bytes.clear();
+        bytes.extend_from_slice(content);
+        Ok(())
+    }
+    fn visit_unused(&mut self, _: &'d str, _: usize) -> Result<()> {
+        // Whatever the input has in its place is not loaded.
+        let t = self.take_value(Code::Unused.name())?;
+        if t.tag == tags::scalar(Code::Unused as u8) {
+            read_unsigned_minimal(&self.input[t.content..t.end], self.offset(t.content))?;
+        }
+        Ok(())
+    }
+    fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
+        let value = self.integer(Code::BitmapWord)?;
+        *word = u64::try_from(value.1).map_err(|_| self.lossy(value, Code::BitmapWord))?;
+        Ok(())
+    }
+    fn visit_ptr_marker(
+        &mut self,
+        _: &'d str,
+        present: &mut bool,
+        valid_allowed: bool,
+    ) -> Result<()> {
+        let (code, content) = self.take_scalar(Code::PtrMarker)?;
+        if code != Code::PtrMarker {
+            return Err(self.mismatch(tags::scalar(code as u8), "a pointer marker"));
+        }
+        match content {
+            [0] => *present = false,
+            [1] if valid_allowed => *present = true,
+            [1] => {
+                return Err(Error::new(ErrorKind::PtrMarker {
+                    found: qemufile::stream::PTR_MARKER_VALID,
+                    expected: "NULL, because this slot is NULL on the destination",
+                })
+                .at_offset(self.offset(self.at)));
+            }
+            _ => {
+                return Err(malformed(
+                    self.offset(self.at),
+                    "a pointer marker is 00 (NULL) or 01 (present)",
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn visit_list_marker(&mut self, _: &'d str, more: &mut bool) -> Result<()> {
+        match self.frames.last_mut() {
+            Some(Frame::Array(a)) => {
+                a.list = true;
+                *more = a.taken < a.count;
+                Ok(())
+            }
+            _ => Err(Error::msg("BER input: a list marker outside an array")),
+        }
+    }
+    fn visit_u8_slice(&mut self, name: &'d str, items: &mut [u8]) -> Result<()> {
+        if let Some(bytes) = self.whole_run(Code::U8, items.len()) {
+            items.copy_from_slice(bytes);
+            return Ok(());
+        }
+        for (i, item) in items.iter_mut().enumerate() {
+            self.enter_element(i)
+                .and_then(|()| self.visit_u8(name, item))
+                .and_then(|()| self.leave_element())
+                .map_err(|e| e.within(PathSegment::Index(i)))?;
+        }
+        Ok(())
+    }
+    slice_in!(visit_u16_slice, u16, U16, visit_u16);
+    slice_in!(visit_u32_slice, u32, U32, visit_u32);
+    slice_in!(visit_u64_slice, u64, U64, visit_u64);
+    slice_in!(visit_i32_slice, i32, I32, visit_i32);
+
+    #[inline]
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        match self.find_field(index)? {
+            Some(i) => {
+                let e = self.entries[i];
+                self.frames.push(Frame::Values {
+                    pos: e.start,
+                    end: e.end,
+                    implicit: false,
+                });
+                Ok(())
+            }
+            None => {
+                let s = self.struct_frame()?;
+                let d = s.description;
+                let since = d.fields.get(index).map_or(0, |f| f.since);
+                if self.options.require_fields && since <= s.incoming {
+                    let at = self.offset(s.at);
+                    return Err(Error::new(ErrorKind::MissingField {
+                        name: crate::state::owned(d.fields.get(index).map_or("", |f| f.name)),
+                        description: crate::state::owned(d.name),
+                        incoming: s.incoming,
+                        since,
+                    })
+                    .at_offset(at));
+                }
+                self.absent = true;
+                Ok(())
+            }
+        }
+    }
+    #[inline]
+    fn field_absent(&self) -> bool {
+        self.absent
+    }
+    #[inline]
+    fn leave_field(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.absent) {
+            return Ok(());
+        }
+        match self.frames.pop() {
+            Some(Frame::Values { pos, end, .. }) if pos >= end => Ok(()),
+            Some(Frame::Values { pos, end, .. }) => {
+                let t = self.read(pos, end)?;
+                Err(Error::new(ErrorKind::TypeMismatch {
+                    found: format!("{} more", describe(t.tag)),
+                    expected: "no more values in this field".to_owned(),
+                })
+                .at_offset(self.offset(t.start)))
+            }
+            _ => Err(Error::msg("BER input: unbalanced walk (leave_field)")),
+        }
+    }
+    fn enter_struct(
+        &mut self,
+        _: &'d str,
+        description: &'d Description<'d>,
+        _version_id: u32,
+    ) -> Result<()> {
+        let (tlv, tag) = match self.pending.take() {
+            Some(p) => (p.tlv, p.tlv.tag),
+            None => {
+                let implicit = matches!(self.frames.last(), Some(Frame::Array(_)));
+                if implicit {
+                    match self.next_element()? {
+                        Some(Next::Element { pos, end }) => self.frames.push(Frame::Values {
+                            pos,
+                            end,
+                            implicit: true,
+                        }),
+                        Some(Next::Run { code, .. }) => {
+                            return Err(self.mismatch(tags::packed(code as u8), "a struct"));
+                        }
+                        None => return Err(self.shorter()),
+                    }
+                }
+                let t = self.take_value("a struct")?;
+                (t, tags::STRUCT)
+            }
+        };
+        if tlv.tag != tag {
+            return Err(self.mismatch(tlv.tag, "a struct"));
+        }
+        let (name, incoming, from) = self.struct_head(&tlv)?;
+        if name != description.name.as_bytes() {
+            return Err(Error::new(ErrorKind::StructName {
+                incoming: String::from_utf8_lossy(name).into_owned(),
+                local: crate::state::owned(description.name),
+            })
+            .at_offset(self.offset(tlv.start)));
+        }
+        self.check_version(description, incoming, tlv.start)?;
+        let (first, end) = self.index(&tlv, from)?;
+        self.at = tlv.start;
+        self.frames.push(Frame::Struct(StructFrame {
+            description,
+            incoming,
+            first,
+            end,
+            next: first,
+            ordered: true,
+            map: None,
+            occurrences: None,
+            at: tlv.start,
+        }));
+        Ok(())
+    }
+    fn leave_struct(&mut self) -> Result<()> {
+        let Some(Frame::Struct(s)) = self.frames.pop() else {
+            return Err(Error::msg("BER input: unbalanced walk (leave_struct)"));
+        };
+        for e in &self.entries[s.first..s.end] {
+            if !e.used && e.subsection.is_none() {
+                self.unknown.push(UnknownField {
+                    description: s.description.name.to_owned(),
+                    name: String::from_utf8_lossy(e.name).into_owned(),
+                    offset: self.base + e.start as u64,
+                });
+            }
+        }
+        self.entries.truncate(s.first);
+        self.close_implicit()
+    }
+    fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
+        let implicit = matches!(self.frames.last(), Some(Frame::Array(_)));
+        if implicit {
+            match self.next_element()? {
+                Some(Next::Element { pos, end }) => self.frames.push(Frame::Values {
+                    pos,
+                    end,
+                    implicit: true,
+                }),
+                Some(Next::Run { code, .. }) => {
+                    return Err(self.mismatch(tags::packed(code as u8), "an array"));
+                }
+                None => return Err(self.shorter()),
+            }
+        }
+        let t = self.take_value("an array")?;
+        if t.tag != tags::ARRAY && t.tag & 0xe0 != 0x80 {
+            return Err(self.mismatch(t.tag, "an array"));
+        }
+        let (count, run, pos, end) = self.count(&t)?;
+        if len != 0 && count != len as u64 {
+            return Err(Error::new(ErrorKind::ArrayLength {
+                incoming: count,
+                local: len as u64,
+            })
+            .at_offset(self.offset(t.start)));
+        }
+        self.frames.push(Frame::Array(ArrayFrame {
+            count,
+            taken: 0,
+            local: len,
+            list: false,
+            run,
+            pos,
+            end,
+            implicit: false,
+        }));
+        Ok(())
+    }
+    fn leave_array(&mut self) -> Result<()> {
+        let Some(Frame::Array(a)) = self.frames.pop() else {
+            return Err(Error::msg("BER input: unbalanced walk (leave_array)"));
+        };
+        if a.taken != a.count {
+            return Err(Error::new(ErrorKind::ArrayLength {
+                incoming: a.count,
+                local: if a.list { a.taken } else { a.local as u64 },
+            })
+            .at_offset(self.offset(self.at)));
+        }
+        let _ = a.implicit;
+        self.close_implicit()
+    }
+    fn enter_element(&mut self, _: usize) -> Result<()> {
+        match self.next_element()? {
+            Some(Next::Run { code, at }) => self.frames.push(Frame::Packed {
+                code,
+                at,
+                used: false,
+            }),
+            Some(Next::Element { pos, end }) => self.frames.push(Frame::Values {
+                pos,
+                end,
+                implicit: false,
+            }),
+            None => return Err(self.shorter()),
+        }
+        Ok(())
+    }
+    fn leave_element(&mut self) -> Result<()> {
+        match self.frames.pop() {
+            Some(Frame::Packed { used: true, .. }) => Ok(()),
+            Some(Frame::Packed { code, .. }) => Err(self.mismatch(
+                tags::scalar(code as u8),
+                "what the destination's element holds",
+            )),
+            Some(Frame::Values { pos, end, .. }) if pos >= end => Ok(()),
+            Some(Frame::Values { pos, end, .. }) => {
+                let t = self.read(pos, end)?;
+                Err(Error::new(ErrorKind::TypeMismatch {
+                    found: format!("{} more", describe(t.tag)),
+                    expected: "no more values in this element".to_owned(),
+                })
+                .at_offset(self.offset(t.start)))
+            }
+            _ => Err(Error::msg("BER input: unbalanced walk (leave_element)")),
+        }
+    }
+    fn next_subsection(
+        &mut self,
+        parent: &'d Description<'d>,
+    ) -> Result<Option<IncomingSubsection>> {
+        let (first, end) = match self.frames.last() {
+            Some(Frame::Struct(s)) => (s.first, s.end),
+            _ => return Ok(None),
+        };
+        let Some(i) =
+            (first..end).find(|&i| self.entries[i].subsection.is_some() && !self.entries[i].used)
+        else {
+            return Ok(None);
+        };
+        let e = self.entries[i];
+        self.entries[i].used = true;
+        let incoming = e.subsection.unwrap_or(0);
+        let Some(index) = parent.subsection_index(e.name) else {
+            return Err(Error::new(ErrorKind::UnknownSubsection {
+                name: String::from_utf8_lossy(e.name).into_owned(),
+                parent: crate::state::owned(parent.name),
+            })
+            .at_offset(self.offset(e.start)));
+        };
+        if self.entries[first..i]
+            .iter()
+            .any(|x| x.subsection.is_some() && x.name == e.name)
+        {
+            return Err(malformed(
+                self.offset(e.start),
+                format!(
+                    "subsection {} twice in one struct",
+                    String::from_utf8_lossy(e.name)
+                ),
+            ));
+        }
+        let sub = parent.subsections[index];
+        self.check_version(sub, incoming, e.start)
+            .map_err(|err| err.within(PathSegment::Subsection(crate::state::owned(sub.name))))?;
+        let tlv = self.read(e.start, e.end)?;
+        self.pending = Some(Pending { tlv });
+        Ok(Some(IncomingSubsection {
+            index,
+            version_id: incoming.min(sub.version_id),
+        }))
+    }
+    fn allocate(&mut self, added: u64, container: u64) -> Result<()> {
+        let at = self.offset(self.at);
+        let total = self.allocated.saturating_add(added);
+        let limits = &self.options.limits;
+        limits
+            .check(Limit::SectionMemory, total, || {
+                "the state loaded so far".to_owned()
+            })
+            .and_then(|()| {
+                limits.check(Limit::MaxAllocation, container, || {
+                    "this field of the loaded state".to_owned()
+                })
+            })
+            .map_err(|e| Error::from(e).at_offset(at))?;
+        self.allocated = total;
+        Ok(())
+    }
+    fn input_position(&self) -> Option<u64> {
+        Some(self.consumed)
+    }
+    fn locate(&self, error: Error) -> Error {
+        error.at_offset(self.offset(self.at))
+    }
+}
+
+impl BerInputVisitor<'_, '_> {
+    fn check_version(&self, d: &Description<'_>, incoming: u32, at: usize) -> Result<()> {
+        if incoming < d.minimum_version_id {
+            return Err(Error::new(ErrorKind::VersionTooOld {
+                name: crate::state::owned(d.name),
+                incoming,
+                minimum: d.minimum_version_id,
+            })
+            .at_offset(self.offset(at)));
+        }
+        if incoming > d.version_id && !self.options.accept_newer {
+            return Err(Error::new(ErrorKind::VersionTooNew {
+                name: crate::state::owned(d.name),
+                incoming,
+                local: d.version_id,
+            })
+            .at_offset(self.offset(at)));
+        }
+        Ok(())
+    }
+
+    /// Closes the element opened for a struct or array directly in an array.
+    fn close_implicit(&mut self) -> Result<()> {
+        if let Some(Frame::Values { implicit: true, .. }) = self.frames.last() {
+            return self.leave_element();
+        }
+        Ok(())
+    }
+
+    /// The content of a buffer of `len` bytes (a buffer, or an opaque value
+    /// of type `type_name`).
+    fn buffer(&mut self, len: usize, type_name: Option<&str>) -> Result<&[u8]> {
+        let input = self.input;
+        let t = self.take_value("a buffer")?;
+        let content = match t.tag {
+            tags::OCTET_STRING => t,
+            tags::OPAQUE => {
+                let name = self.read(t.content, t.end)?;
+                let bytes = self.read(name.end, t.end)?;
+                if name.tag != tags::UTF8_STRING
+                    || bytes.tag != tags::OCTET_STRING
+                    || bytes.end != t.end
+                {
+                    return Err(malformed(
+                        self.offset(t.start),
+                        "an opaque value is its type name (UTF8String) and its bytes (OCTET STRING)",
+                    ));
+                }
+                let found = &input[name.content..name.end];
+                if let Some(want) = type_name {
+                    if found != want.as_bytes() {
+                        return Err(Error::new(ErrorKind::TypeMismatch {
+                            found: format!("a {} value", String::from_utf8_lossy(found)),
+                            expected: format!("a {want} value"),
+                        })
+                        .at_offset(self.offset(t.start)));
+                    }
+                }
+                bytes
+            }
+            other => return Err(self.mismatch(other, "a buffer")),
+        };
+        if content.len() != len {
+            return Err(Error::new(ErrorKind::TypeMismatch {
+                found: format!("a buffer of {} bytes", content.len()),
+                expected: format!("a buffer of {len} bytes"),
+            })
+            .at_offset(self.offset(t.start)));
+        }
+        Ok(&input[content.content..content.end])
+    }
+}

@@ -1,0 +1,517 @@
+//! The BER output visitor.
+
+use super::tlv::{
+    Code, len_size, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
+    unsigned_minimal, write_len_at,
+};
+use crate::{Description, Error, Layout, Result, Timer, Visitor};
+
+/// An open constructed TLV whose length is written when it closes.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// Offset of the length bytes.
+    len_at: usize,
+    /// Length bytes reserved (from the size expected, or 1).
+    reserved: usize,
+    /// The identifier.
+    tag: u8,
+    /// An element opened for this TLV alone (a struct or array directly in
+    /// an array): closes with it.
+    wrapped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Nothing written yet.
+    Empty,
+    /// One packed run holding the whole array is written.
+    Whole(usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    /// A struct, subsection, field, element, opaque value or a constructed
+    /// array.
+    Container(Open),
+    /// An array not (yet) written as a constructed TLV.
+    Array {
+        state: ArrayState,
+        len: usize,
+        /// Expected content bytes of the constructed form.
+        hint: Option<usize>,
+        wrapped: bool,
+    },
+}
+
+/// Saves values as BER (the format of [`crate::ber`]): every struct with
+/// its description's name and version, every field with its name, every
+/// value tagged with its wire type.
+///
+/// Writes into a `Vec<u8>`: the length of a constructed TLV is written when
+/// it closes. Where the description tells the size of what follows (fixed
+/// layouts), the length is written once, in place; elsewhere the content
+/// moves when its length needs more bytes than the one reserved. The output
+/// is canonical: one encoding for one walk.
+#[derive(Debug)]
+pub struct BerOutputVisitor<'o> {
+    out: &'o mut Vec<u8>,
+    frames: Vec<Frame>,
+    /// Expected TLV bytes of the value of the field being written, for the
+    /// first struct or array opened in it.
+    value_hint: Option<usize>,
+    /// Expected value bytes of each element of that array.
+    element_hint: Option<usize>,
+    /// The same for each array being written, innermost last.
+    element_hints: Vec<Option<usize>>,
+    /// The fields of each struct being written, innermost last.
+    fields: Vec<&'o [crate::FieldDescription<'o>]>,
+    /// The next struct is a subsection.
+    subsection: bool,
+}
+
+/// Content bytes of a TLV of `total` bytes.
+fn content_of(total: usize) -> Option<usize> {
+    (1..=9).find_map(|k| {
+        let c = total.checked_sub(1 + k)?;
+        (len_size(c) == k).then_some(c)
+    })
+}
+
+impl<'o> BerOutputVisitor<'o> {
+    /// Appends to `out`.
+    pub fn new(out: &'o mut Vec<u8>) -> Self {
+        BerOutputVisitor {
+            out,
+            frames: Vec::new(),
+            value_hint: None,
+            element_hint: None,
+            element_hints: Vec::new(),
+            fields: Vec::new(),
+            subsection: false,
+        }
+    }
+
+    #[inline]
+    fn open(&mut self, tag: u8, hint: Option<usize>, wrapped: bool) {
+        let reserved = hint.map_or(1, len_size);
+        self.out.push(tag);
+        let len_at = self.out.len();
+        self.out.resize(len_at + reserved, 0);
+        self.frames.push(Frame::Container(Open {
+            len_at,
+            reserved,
+            tag,
+            wrapped,
+        }));
+    }
+
+    #[inline]
+    fn close_open(&mut self, open: Open) {
+        let content_at = open.len_at + open.reserved;
+        let n = self.out.len() - content_at;
+        let need = len_size(n);
+        if need != open.reserved {
+            // The length takes another number of bytes than reserved: move
+            // the content.
+            let end = self.out.len();
+            if need > open.reserved {
+                let more = need - open.reserved;
+                self.out.resize(end + more, 0);
+                self.out.copy_within(content_at..end, content_at + more);
+            } else {
+                let less = open.reserved - need;
+                self.out.copy_within(content_at..end, content_at - less);
+                self.out.truncate(end - less);
+            }
+        }
+        write_len_at(&mut self.out[open.len_at..open.len_at + need], n);
+    }
+
+    /// Closes the innermost container (and the element it was wrapped in).
+    fn close(&mut self) -> Result<()> {
+        match self.frames.pop() {
+            Some(Frame::Container(open)) => {
+                self.close_open(open);
+                if open.wrapped {
+                    return self.close();
+                }
+                Ok(())
+            }
+            _ => Err(unbalanced()),
+        }
+    }
+
+    /// True when the innermost frame is an array: a value written now is an
+    /// element of it.
+    #[inline]
+    fn in_array(&self) -> bool {
+        match self.frames.last() {
+            Some(Frame::Array { .. }) => true,
+            Some(Frame::Container(open)) => open.tag == tags::ARRAY,
+            None => false,
+        }
+    }
+
+    /// Inside an array: the constructed form is open (opens it, or turns a
+    /// whole packed run into one), for an element or a partial run.
+    fn constructed(&mut self) {
+        let Some(&Frame::Array {
+            state,
+            hint,
+            wrapped,
+            ..
+        }) = self.frames.last()
+        else {
+            return;
+        };
+        self.frames.pop();
+        match state {
+            ArrayState::Empty => self.open(tags::ARRAY, hint, wrapped),
+            ArrayState::Whole(at) => {
+                // A walk that goes on after a slice covered the whole
+                // array: put an array header before the run.
+                let run = self.out.split_off(at);
+                self.open(tags::ARRAY, None, wrapped);
+                self.out.extend_from_slice(&run);
+            }
+        }
+    }
+
+    /// Opens an element of the innermost array.
+    #[inline]
+    fn element(&mut self, hint: Option<usize>, wrapped: bool) {
+        self.constructed();
+        self.open(tags::ELEMENT, hint, wrapped);
+    }
+
+    #[inline]
+    fn scalar(&mut self, code: Code, bytes: &[u8]) -> Result<()> {
+        self.value_hint = None;
+        if self.in_array() {
+            self.element(Some(2 + bytes.len()), false);
+            self.put_scalar(code, bytes);
+            return self.close();
+        }
+        self.put_scalar(code, bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn put_scalar(&mut self, code: Code, bytes: &[u8]) {
+        self.out.push(tags::scalar(code as u8));
+        self.out.push(bytes.len() as u8);
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// A run of scalars handed over at once.
+    #[inline]
+    fn run(&mut self, code: Code, count: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        self.value_hint = None;
+        let bytes = count * code.width();
+        match self.frames.last_mut() {
+            Some(Frame::Array { state, len, .. })
+                if *state == ArrayState::Empty && *len == count =>
+            {
+                *state = ArrayState::Whole(self.out.len());
+            }
+            Some(Frame::Array { .. }) => self.constructed(),
+            _ => {}
+        }
+        self.out.reserve(tlv_size(bytes));
+        self.out.push(tags::packed(code as u8));
+        put_len(self.out, bytes);
+        write(self.out);
+    }
+
+    /// Writes a primitive value TLV (a buffer), as an element when directly
+    /// in an array.
+    fn primitive(&mut self, tag: u8, bytes: &[u8]) -> Result<()> {
+        self.value_hint = None;
+        let element = self.in_array();
+        if element {
+            self.element(Some(tlv_size(bytes.len())), false);
+        }
+        self.out.reserve(tlv_size(bytes.len()));
+        self.out.push(tag);
+        put_len(self.out, bytes.len());
+        self.out.extend_from_slice(bytes);
+        if element {
+            return self.close();
+        }
+        Ok(())
+    }
+}
+
+#[cold]
+fn unbalanced() -> Error {
+    Error::msg("BER output: unbalanced walk (a leave without its enter)")
+}
+
+macro_rules! slice {
+    ($name:ident, $t:ty, $code:ident) => {
+        #[inline]
+        fn $name(&mut self, _: &'d str, items: &mut [$t]) -> Result<()> {
+            self.run(Code::$code, items.len(), |out| {
+                const W: usize = std::mem::size_of::<$t>();
+                let start = out.len();
+                out.resize(start + items.len() * W, 0);
+                for (dst, x) in out[start..].chunks_exact_mut(W).zip(items.iter()) {
+                    dst.copy_from_slice(&x.to_be_bytes());
+                }
+            });
+            Ok(())
+        }
+    };
+}
+
+macro_rules! int {
+    ($name:ident, $t:ty, $code:ident) => {
+        #[inline]
+        fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
+            self.scalar(Code::$code, &v.to_be_bytes())
+        }
+    };
+}
+
+impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
+    const LOADING: bool = false;
+
+    #[inline]
+    fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
+        self.scalar(Code::Bool, &[u8::from(*v)])
+    }
+    int!(visit_i8, i8, I8);
+    int!(visit_i16, i16, I16);
+    int!(visit_i32, i32, I32);
+    int!(visit_i64, i64, I64);
+    int!(visit_u8, u8, U8);
+    int!(visit_u16, u16, U16);
+    int!(visit_u32, u32, U32);
+    int!(visit_u64, u64, U64);
+    int!(visit_u8_equal, u8, U8Equal);
+    int!(visit_u16_equal, u16, U16Equal);
+    int!(visit_u32_equal, u32, U32Equal);
+    int!(visit_u64_equal, u64, U64Equal);
+    int!(visit_i32_equal, i32, I32Equal);
+    int!(visit_i32_le, i32, I32Le);
+
+    #[inline]
+    fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
+        self.scalar(Code::F64, &v.to_bits().to_be_bytes())
+    }
+    #[inline]
+    fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
+        self.scalar(Code::Timer, &v.raw().to_be_bytes())
+    }
+    #[inline]
+    fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
+        self.primitive(tags::OCTET_STRING, bytes)
+    }
+    fn visit_opaque(
+        &mut self,
+        _: &'d str,
+        type_name: &'d str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        self.value_hint = None;
+        let n = len.min(bytes.len());
+        let element = self.in_array();
+        let content = tlv_size(type_name.len()) + tlv_size(n);
+        if element {
+            self.element(Some(tlv_size(content)), false);
+        }
+        self.open(tags::OPAQUE, Some(content), element);
+        put_str(self.out, type_name);
+        self.out.push(tags::OCTET_STRING);
+        put_len(self.out, n);
+        self.out.extend_from_slice(&bytes[..n]);
+        self.close()
+    }
+    fn visit_unused(&mut self, _: &'d str, len: usize) -> Result<()> {
+        let (bytes, n) = unsigned_minimal(len as u64);
+        self.scalar(Code::Unused, &bytes[8 - n..])
+    }
+    #[inline]
+    fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
+        self.scalar(Code::BitmapWord, &word.to_be_bytes())
+    }
+    #[inline]
+    fn visit_ptr_marker(&mut self, _: &'d str, present: &mut bool, _: bool) -> Result<()> {
+        self.scalar(Code::PtrMarker, &[u8::from(*present)])
+    }
+    #[inline]
+    fn visit_list_marker(&mut self, _: &'d str, _: &mut bool) -> Result<()> {
+        // Framing: the elements of the array tell how many there are.
+        Ok(())
+    }
+    #[inline]
+    fn visit_u8_slice(&mut self, _: &'d str, items: &mut [u8]) -> Result<()> {
+        self.run(Code::U8, items.len(), |out| out.extend_from_slice(items));
+        Ok(())
+    }
+    slice!(visit_u16_slice, u16, U16);
+    slice!(visit_u32_slice, u32, U32);
+    slice!(visit_u64_slice, u64, U64);
+    slice!(visit_i32_slice, i32, I32);
+
+    #[inline]
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        let f = self
+            .fields
+            .last()
+            .and_then(|fields| fields.get(index))
+            .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
+        let value = value_size(&f.layout);
+        self.open(
+            tags::FIELD,
+            value.map(|v| tlv_size(f.name.len()) + v),
+            false,
+        );
+        put_str(self.out, f.name);
+        self.value_hint = value;
+        self.element_hint = match f.layout {
+            Layout::Array { element, .. } => value_size(element),
+            _ => None,
+        };
+        Ok(())
+    }
+    #[inline]
+    fn leave_field(&mut self) -> Result<()> {
+        self.value_hint = None;
+        self.close()
+    }
+    fn enter_struct(
+        &mut self,
+        _: &'d str,
+        description: &'d Description<'d>,
+        version_id: u32,
+    ) -> Result<()> {
+        let subsection = std::mem::take(&mut self.subsection);
+        let total = match self.value_hint.take() {
+            Some(v) if !subsection => Some(v),
+            _ => struct_size(description, version_id),
+        };
+        let wrapped = self.in_array();
+        if wrapped {
+            self.element(total, false);
+        }
+        let tag = if subsection {
+            tags::SUBSECTION
+        } else {
+            tags::STRUCT
+        };
+        self.open(tag, total.and_then(content_of), wrapped);
+        put_str(self.out, description.name);
+        put_integer(self.out, u64::from(version_id));
+        self.fields.push(description.fields);
+        Ok(())
+    }
+    fn leave_struct(&mut self) -> Result<()> {
+        self.fields.pop();
+        self.close()
+    }
+    fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
+        let total = self.value_hint.take();
+        let element = self.element_hint.take();
+        let wrapped = self.in_array();
+        if wrapped {
+            self.element(None, false);
+        }
+        self.element_hints.push(element);
+        self.frames.push(Frame::Array {
+            state: ArrayState::Empty,
+            len,
+            hint: total.and_then(content_of),
+            wrapped,
+        });
+        Ok(())
+    }
+    fn leave_array(&mut self) -> Result<()> {
+        self.element_hints.pop();
+        match self.frames.pop() {
+            Some(Frame::Array { state, wrapped, .. }) => {
+                if state == ArrayState::Empty {
+                    self.out.extend_from_slice(&[tags::ARRAY, 0]);
+                }
+                if wrapped {
+                    return self.close();
+                }
+                Ok(())
+            }
+            Some(Frame::Container(open)) if open.tag == tags::ARRAY => {
+                self.close_open(open);
+                if open.wrapped {
+                    return self.close();
+                }
+                Ok(())
+            }
+            _ => Err(unbalanced()),
+        }
+    }
+    #[inline]
+    fn enter_element(&mut self, _: usize) -> Result<()> {
+        let hint = self.element_hints.last().copied().flatten();
+        self.element(hint, false);
+        self.value_hint = hint;
+        Ok(())
+    }
+    #[inline]
+    fn leave_element(&mut self) -> Result<()> {
+        self.close()
+    }
+    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
+        self.subsection = true;
+        Ok(())
+    }
+    fn locate(&self, error: Error) -> Error {
+        error.at_offset(self.out.len() as u64)
+    }
+}
+
+/// BER bytes of the value(s) one field of `layout` is written as, when the
+/// layout alone tells (fixed sizes, no subsections, no presence tests).
+pub(crate) fn value_size(layout: &Layout<'_>) -> Option<usize> {
+    Some(match *layout {
+        Layout::Scalar(w) => 2 + Code::of_wire(w)?.width(),
+        Layout::Buffer(n) => tlv_size(n),
+        Layout::Unused(n) => tlv_size(unsigned_minimal(n as u64).1),
+        Layout::Validate => 0,
+        Layout::Struct {
+            description,
+            pinned_version,
+        } => struct_size(
+            description,
+            pinned_version.unwrap_or(description.version_id),
+        )?,
+        Layout::Tmp(description) => struct_size(description, description.version_id)?,
+        Layout::Array { len, element } => match *element {
+            Layout::Scalar(w) => tlv_size(len.checked_mul(Code::of_wire(w)?.width())?),
+            Layout::Array { .. } | Layout::Struct { .. } | Layout::Buffer(_) | Layout::Tmp(_) => {
+                let one = tlv_size(value_size(element)?);
+                tlv_size(len.checked_mul(one)?)
+            }
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// BER bytes of a struct TLV of `d` walked at `version`, when the
+/// description alone tells.
+pub(crate) fn struct_size(d: &Description<'_>, version: u32) -> Option<usize> {
+    if !d.subsections.is_empty() {
+        return None;
+    }
+    let mut content = tlv_size(d.name.len()) + 2 + uint_content_size(u64::from(version));
+    for f in d.fields {
+        if f.has_exists_predicate {
+            return None;
+        }
+        if f.since > version {
+            continue;
+        }
+        content += tlv_size(tlv_size(f.name.len()) + value_size(&f.layout)?);
+    }
+    Some(tlv_size(content))
+}
