@@ -6,6 +6,9 @@
 //!
 //! * [`dump_cmd`], [`desc_cmd`], [`check_cmd`], [`reencode_cmd`],
 //!   [`diff_cmd`]: `vmstate dump`, `desc`, `check`, `reencode`, `diff`.
+//! * [`convert_cmd`]: `vmstate convert` (whole streams to JSON and back,
+//!   [`vmstate_core::json_stream`]); [`set_cmd`]: `vmstate set` (fields of
+//!   a stream changed in place, [`vmstate_core::edit`]).
 //! * [`extract_cmd`]: `vmstate extract-ram` (guest RAM into sparse files,
 //!   [`vmstate_core::ram_extract`]).
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
@@ -20,6 +23,7 @@
 
 pub mod check_cmd;
 pub mod compat_cmd;
+pub mod convert_cmd;
 pub mod desc_cmd;
 pub mod diff_cmd;
 pub mod dump_cmd;
@@ -31,4 +35,5 @@ pub mod net_cmd;
 pub mod output;
 pub mod reencode_cmd;
 pub mod session;
+pub mod set_cmd;
 pub mod terminal;

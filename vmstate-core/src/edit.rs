@@ -135,7 +135,11 @@ pub enum EditError {
     UnknownPath {
         /// The path given.
         path: String,
-        /// The nearest paths of the stream, nearest first.
+        /// The section whose values were looked at (its root begins the
+        /// path); `None` when no section's does.
+        section: Option<String>,
+        /// The nearest paths of that section, or the nearest section
+        /// names, nearest first.
         suggestions: Vec<String>,
     },
     /// The value does not fit the field, or the field is not a value.
@@ -160,12 +164,31 @@ impl fmt::Display for EditError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EditError::Assignment(m) => f.write_str(m),
-            EditError::UnknownPath { path, suggestions } => {
-                write!(f, "no value of the stream has the path {path}")?;
+            EditError::UnknownPath {
+                path,
+                section: Some(section),
+                suggestions,
+            } => {
+                write!(f, "no value of section {section} has the path {path}")?;
                 match suggestions.as_slice() {
                     [] => f.write_str(" (`vmstate dump FILE` lists every path)"),
                     [one] => write!(f, "; did you mean {one}?"),
                     many => write!(f, "; did you mean one of: {}?", many.join(", ")),
+                }
+            }
+            EditError::UnknownPath {
+                path,
+                section: None,
+                suggestions,
+            } => {
+                write!(f, "no section of the stream begins the path {path}")?;
+                match suggestions.as_slice() {
+                    [] => f.write_str(" (the stream has no device section)"),
+                    names => write!(
+                        f,
+                        " (the nearest section names: {}; `vmstate dump FILE` lists every path)",
+                        names.join(", ")
+                    ),
                 }
             }
             EditError::Value { path, message } => write!(f, "{path}: {message}"),
@@ -597,6 +620,8 @@ pub fn set_fields<R: QemuRead, W: std::io::Write>(
 ) -> std::result::Result<Vec<Change>, EditError> {
     let mut targets: Vec<Target<'_>> = assignments.iter().map(Target::new).collect();
     let mut roots: Vec<String> = Vec::new();
+    // Per assignment: the last section whose root begins its path.
+    let mut searched: Vec<Option<String>> = vec![None; assignments.len()];
     let reader = CopyReader::new(input, out);
     let mut dec = StreamDecoder::open_with_limits(reader, Some(schema), limits)?;
     while let Some(event) = dec.next_event()? {
@@ -606,6 +631,9 @@ pub fn set_fields<R: QemuRead, W: std::io::Write>(
             .filter(|&i| under(&targets[i].assignment.path, &root))
             .collect();
         roots.push(root.clone());
+        for &i in &mine {
+            searched[i] = Some(root.clone());
+        }
         if mine.is_empty() {
             // Copied as it is read (the next event skips the body).
             continue;
@@ -668,35 +696,43 @@ pub fn set_fields<R: QemuRead, W: std::io::Write>(
     rest?;
     dec.get_mut().out.flush().map_err(|e| io_error(0, e))?;
     let mut changes = Vec::with_capacity(targets.len());
-    for t in targets {
+    for (t, section) in targets.into_iter().zip(searched) {
         if let Some(c) = t.change {
             changes.push(c);
             continue;
         }
-        let mut suggestions: Vec<String> = t.near.into_iter().map(|(_, p)| p).collect();
-        if suggestions.is_empty() {
-            // No section is a prefix: the nearest section roots.
-            let mut near = Target::new(t.assignment);
-            for r in &roots {
-                let prefix: String = t.assignment.path.chars().take(r.chars().count()).collect();
-                let d = distance(prefix.as_bytes(), r.as_bytes());
-                near.near.push((d, r.clone()));
-            }
-            near.near.sort();
-            near.near.dedup_by(|a, b| a.1 == b.1);
-            suggestions = near
-                .near
-                .into_iter()
-                .take(SUGGESTIONS)
-                .map(|(_, r)| format!("{r}.…"))
-                .collect();
-        }
+        let path = t.assignment.path.clone();
+        let suggestions = match &section {
+            Some(_) => t.near.into_iter().map(|(_, p)| p).collect(),
+            None => nearest_roots(&path, &roots),
+        };
         return Err(EditError::UnknownPath {
-            path: t.assignment.path.clone(),
+            path,
+            section,
             suggestions,
         });
     }
     Ok(changes)
+}
+
+/// The section names nearest to the start of `path`.
+fn nearest_roots(path: &str, roots: &[String]) -> Vec<String> {
+    let head = path.split(['.', '[']).next().unwrap_or(path);
+    let mut near: Vec<(usize, &String)> = roots
+        .iter()
+        .map(|r| {
+            let whole = distance(head.as_bytes(), r.as_bytes());
+            // A root with dots of its own (`0000:00:01.0/PIIX3`): its length of the path.
+            let prefix: String = path.chars().take(r.chars().count()).collect();
+            (whole.min(distance(prefix.as_bytes(), r.as_bytes())), r)
+        })
+        .collect();
+    near.sort();
+    near.dedup_by(|a, b| a.1 == b.1);
+    near.into_iter()
+        .take(SUGGESTIONS)
+        .map(|(_, r)| r.clone())
+        .collect()
 }
 
 fn io_error(at: u64, e: std::io::Error) -> EditError {

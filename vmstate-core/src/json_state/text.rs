@@ -89,7 +89,8 @@ pub(crate) fn parse_bytes(text: &str, len: usize, wire: &str) -> Result<Vec<u8>,
     let n = hex.len() / 2;
     if n != len {
         return Err(format!(
-            "the {wire} holds {len} byte(s), the value has {n}: a field's size never changes"
+            "the {wire} holds {len} byte(s), the value has {n}: sizes never change (a \
+             destination reads the field at the size its own device model gives it)"
         ));
     }
     let mut out = Vec::with_capacity(n);
