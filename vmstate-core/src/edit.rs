@@ -240,7 +240,10 @@ impl<'a> Target<'a> {
             .path
             .strip_suffix(']')
             .and_then(|p| p.rsplit_once('['))
-            .and_then(|(base, i)| Some((base, i.parse().ok()?)));
+            .and_then(|(base, i)| {
+                let i = parse_unsigned(i, 32, "an index").ok()?;
+                Some((base, usize::try_from(i).ok()?))
+            });
         Target {
             assignment,
             byte,

@@ -1049,8 +1049,9 @@ impl<W: QemuWrite> Item<'_, '_, '_, '_, W> {
                     footer = match small(&mut map)? {
                         Value::Bool(b) => b,
                         other => {
-                            return Err(ctx
-                                .bad(format!("\"footer\": expected true or false, found {other}")));
+                            return Err(ctx.bad(format!(
+                                "\"footer\": expected true or false, found {other}"
+                            )));
                         }
                     };
                 }

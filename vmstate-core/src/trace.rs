@@ -68,8 +68,9 @@ pub fn fields_enabled() -> bool {
 #[derive(Debug)]
 pub struct Traced<'d, V> {
     inner: V,
-    /// `None` when no subscriber wanted the events when the wrapper was made.
-    path: Option<PathTracker<'d>>,
+    /// `None` when no subscriber wanted the events when the wrapper was
+    /// made (boxed: the wrapper stays as small as what it wraps, plus a word).
+    path: Option<Box<PathTracker<'d>>>,
 }
 
 impl<'d, V: Visitor<'d>> Traced<'d, V> {
@@ -77,7 +78,7 @@ impl<'d, V: Visitor<'d>> Traced<'d, V> {
     pub fn new(inner: V) -> Self {
         Traced {
             inner,
-            path: fields_enabled().then(PathTracker::default),
+            path: fields_enabled().then(Box::default),
         }
     }
 
@@ -86,7 +87,7 @@ impl<'d, V: Visitor<'d>> Traced<'d, V> {
     pub fn with_root(inner: V, root: &str) -> Self {
         Traced {
             inner,
-            path: fields_enabled().then(|| PathTracker::default().with_root(root)),
+            path: fields_enabled().then(|| Box::new(PathTracker::default().with_root(root))),
         }
     }
 
