@@ -81,3 +81,46 @@ fn every_stream_goes_to_json_and_back_byte_for_byte() {
         );
     }
 }
+
+/// A document cut short, or corrupted, is refused without a panic; an item
+/// longer than the limits allow is refused before it is held in memory.
+#[test]
+fn broken_and_oversized_documents_are_refused() {
+    let path = workspace().join("tests/fixtures/x86-pc-min.mig");
+    let bytes = std::fs::read(&path).unwrap();
+    let json = to_json(&path, &bytes);
+    for cut in (0..json.len()).step_by(json.len() / 29) {
+        assert!(
+            json_to_stream(&json[..cut], Vec::new(), Limits::DEFAULT, |_| {}).is_err(),
+            "a document cut at {cut} was accepted"
+        );
+    }
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..30 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bad = json.clone();
+        let at = (state % bad.len() as u64) as usize;
+        bad[at] = b"{}[]\",:0-9ae \\x"[(state >> 40) as usize % 15];
+        let _ = json_to_stream(&bad[..], Vec::new(), Limits::DEFAULT, |_| {});
+    }
+    // One item (a page's data) longer than the section memory limit.
+    let mut limits = Limits::DEFAULT;
+    limits.set(vmstate_core::Limit::SectionMemory, 1 << 20);
+    let text = String::from_utf8(json.clone()).unwrap();
+    let big = format!("\"{}\"", "A".repeat(4 << 20));
+    let first_page = text.find("\"data\": [\"").unwrap() + "\"data\": [".len();
+    let end = first_page + text[first_page..].find('"').unwrap() + 1;
+    let end = end + text[end..].find('"').unwrap() + 1;
+    let huge = format!("{}{big}{}", &text[..first_page], &text[end..]);
+    let err = json_to_stream(huge.as_bytes(), Vec::new(), limits, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--max-section-memory"), "{err}");
+    // Not a document of ours.
+    let err = json_to_stream(&b"{\"items\": []}"[..], Vec::new(), Limits::DEFAULT, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"vmstate-json\": 1"), "{err}");
+}

@@ -692,8 +692,10 @@ pub fn dynamic_to_json(state: &mut DynamicState<'_>) -> Result<String> {
 enum InFrame<'j, 'd> {
     Struct {
         description: &'d Description<'d>,
+        version: u32,
         fields: &'j Map<String, Value>,
-        visited: usize,
+        /// The keys of `fields` the walk took.
+        visited: Vec<&'j str>,
         subsections: Option<serde_json::map::Iter<'j>>,
         /// The JSON array of a run of entries, and the elements taken.
         run: Option<(&'j [Value], usize)>,
@@ -1111,7 +1113,7 @@ impl<'j, 'd> Visitor<'d> for JsonInputVisitor<'j, 'd> {
             None
         } else {
             let key = d.unique_name(index);
-            let node = fields.get(key.as_ref()).ok_or_else(|| {
+            let (key_text, node) = fields.get_key_value(key.as_ref()).ok_or_else(|| {
                 bad_json(format!(
                     "the JSON has no field {key:?} ({} of {} v{})",
                     field_type(d, index),
@@ -1119,7 +1121,7 @@ impl<'j, 'd> Visitor<'d> for JsonInputVisitor<'j, 'd> {
                     d.version_id
                 ))
             })?;
-            *visited += 1;
+            visited.push(key_text.as_str());
             let object = node
                 .as_object()
                 .ok_or_else(|| expected("a field object {\"type\": ..., \"value\": ...}", node))?;
@@ -1195,8 +1197,9 @@ impl<'j, 'd> Visitor<'d> for JsonInputVisitor<'j, 'd> {
         };
         self.frames.push(InFrame::Struct {
             description: d,
+            version,
             fields,
-            visited: 0,
+            visited: Vec::new(),
             subsections,
             run: None,
         });
@@ -1205,22 +1208,27 @@ impl<'j, 'd> Visitor<'d> for JsonInputVisitor<'j, 'd> {
     fn leave_struct(&mut self) -> Result<()> {
         if let Some(InFrame::Struct {
             description,
+            version,
             fields,
             visited,
             ..
         }) = self.frames.pop()
         {
-            if visited < fields.len() {
-                let known: Vec<_> = (0..description.fields.len())
-                    .map(|k| description.unique_name(k))
-                    .collect();
+            if visited.len() < fields.len() {
                 let extra = fields
                     .keys()
-                    .find(|k| !known.iter().any(|n| n == k.as_str()))
+                    .find(|k| !visited.contains(&k.as_str()))
                     .map_or_else(|| "a field".to_owned(), |k| format!("{k:?}"));
+                let d = description;
+                let known = (0..d.fields.len()).any(|k| format!("{:?}", d.unique_name(k)) == extra);
+                let why = if known {
+                    format!("which is not walked at version {version}")
+                } else {
+                    format!("which {} v{} does not have", d.name, d.version_id)
+                };
                 return Err(bad_json(format!(
-                    "the JSON of {} has {extra}, which {} v{} does not walk at this version",
-                    description.name, description.name, description.version_id
+                    "the JSON of {} has the field {extra}, {why}",
+                    d.name
                 )));
             }
         }
