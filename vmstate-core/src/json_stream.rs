@@ -4,7 +4,7 @@
 //! [`stream_to_json`] is a [`StreamDecoder`] feeding a JSON writer: device
 //! sections are decoded into [`DynamicState`](crate::dynamic::DynamicState)
 //! with the stream's vmdesc and written by the
-//! [`JsonOutputVisitor`](crate::json_state::JsonOutputVisitor); RAM and the
+//! [`JsonOutputVisitor`]; RAM and the
 //! other iterative sections are written record by record, their page data
 //! as base64. [`json_to_stream`] reads the document as it arrives and feeds
 //! a [`StreamEncoder`]: each section's state is loaded by the
