@@ -49,7 +49,9 @@
 //! arena's for run-time ones, so derived code pays nothing for it. Every
 //! visitor works on both: [`InputVisitor`], [`OutputVisitor`],
 //! [`PrettyPrinter`], [`vmdesc::VmdescVisitor`], [`analyzer::AnalyzerJson`],
-//! [`tokens::TokenRecorder`].
+//! [`tokens::TokenRecorder`], the JSON visitors of [`json_state`] (state with
+//! field names and wire types, shown, edited and loaded back), and
+//! [`trace::Traced`] around any of them (one `tracing` event per value).
 //!
 //! [`stream`] reads and writes whole migration streams as events: device
 //! sections decoded into dynamic state, loaded into typed models or
@@ -57,6 +59,8 @@
 //! caller reads, copies or skips. [`registry`] loads and saves whole
 //! streams for a VMM's registered devices. [`ram_extract`] writes a
 //! stream's RAM blocks into sparse files (`analyze-migration.py -x`).
+//! [`json_stream`] converts whole streams to JSON and back byte for byte;
+//! [`edit`] changes fields of a stream in place (`vmstate set`).
 //!
 //! # Attributes
 //!
