@@ -47,6 +47,15 @@ pub enum CliError {
         /// What is wrong, where.
         message: String,
     },
+    /// `vmstate set` refused an edit (a value that does not fit, an unknown
+    /// path, a change of layout) or could not read the stream.
+    #[error("{name}: {source}")]
+    Edit {
+        /// The input's name.
+        name: String,
+        /// What the library refused, with the field's path.
+        source: vmstate_core::edit::EditError,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),

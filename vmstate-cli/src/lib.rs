@@ -6,8 +6,10 @@
 //!
 //! * [`dump_cmd`], [`desc_cmd`], [`check_cmd`], [`reencode_cmd`],
 //!   [`diff_cmd`]: `vmstate dump`, `desc`, `check`, `reencode`, `diff`.
-//! * [`convert_cmd`]: `vmstate convert` (a stream into BER and back,
-//!   [`vmstate_core::ber::stream`]).
+//! * [`convert_cmd`]: `vmstate convert` (whole streams to JSON or BER and
+//!   back, [`vmstate_core::json_stream`], [`vmstate_core::ber::stream`]);
+//!   [`set_cmd`]: `vmstate set` (fields of
+//!   a stream changed in place, [`vmstate_core::edit`]).
 //! * [`extract_cmd`]: `vmstate extract-ram` (guest RAM into sparse files,
 //!   [`vmstate_core::ram_extract`]).
 //! * [`net_cmd`]: `vmstate listen` and `vmstate send` (live migration over
@@ -34,4 +36,5 @@ pub mod net_cmd;
 pub mod output;
 pub mod reencode_cmd;
 pub mod session;
+pub mod set_cmd;
 pub mod terminal;

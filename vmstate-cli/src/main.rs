@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use vmstate_cli::terminal::SafeText;
 use vmstate_cli::{
     check_cmd, compat_cmd, convert_cmd, desc_cmd, diff_cmd, dump_cmd, extract_cmd, net_cmd,
-    reencode_cmd,
+    reencode_cmd, set_cmd,
 };
 
 /// Inspect, check and compare QEMU migration state.
@@ -30,9 +30,15 @@ enum Command {
     Desc(desc_cmd::DescArgs),
     /// Decode every section and write the stream again (byte-identical).
     Reencode(reencode_cmd::ReencodeArgs),
-    /// Convert a whole stream into the self-describing BER format
-    /// (`--to ber`) and back (`--to qemu`, byte-identical).
+    /// Convert a whole stream to a JSON document (`--to json`: the state
+    /// with field names and wire types, RAM and records with their data) or
+    /// to the self-describing BER format (`--to ber`), and either back
+    /// (`--to qemu`), byte for byte.
     Convert(convert_cmd::ConvertArgs),
+    /// Change fields of a stream (`PATH=VALUE`, paths as `dump` prints
+    /// them), keeping every other byte; refuses values that do not fit,
+    /// unknown paths (suggesting near ones) and size changes.
+    Set(set_cmd::SetArgs),
     /// Write every RAM block into its own sparse file in a new directory
     /// (like analyze-migration.py -x); zero pages stay holes.
     ExtractRam(extract_cmd::ExtractRamArgs),
@@ -58,11 +64,14 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     // Names from a stream never reach the terminal raw; only a stream
-    // written to standard output (`reencode -o -`) is binary.
+    // written to standard output (`reencode -o -`, `convert --to qemu -o -`,
+    // `set -o -`) is binary.
     let err = &mut SafeText::new(stderr.lock());
     let binary = match &cli.command {
         Command::Reencode(a) => a.output.as_os_str() == "-",
-        Command::Convert(a) => a.output.as_os_str() == "-",
+        // JSON is text; QEMU streams and BER documents are binary.
+        Command::Convert(a) => a.output.as_os_str() == "-" && a.to != convert_cmd::Format::Json,
+        Command::Set(a) => a.output.as_os_str() == "-",
         _ => false,
     };
     let (mut text, mut raw);
@@ -79,6 +88,7 @@ fn main() -> ExitCode {
         Command::Desc(args) => desc_cmd::run(args, out, err),
         Command::Reencode(args) => reencode_cmd::run(args, out, err),
         Command::Convert(args) => convert_cmd::run(args, out, err),
+        Command::Set(args) => set_cmd::run(args, out, err),
         Command::ExtractRam(args) => extract_cmd::run(args, out, err),
         Command::Check(args) => check_cmd::run(args, out, err),
         Command::Diff(args) => diff_cmd::run(args, out, err),

@@ -33,6 +33,25 @@ pub fn schema<'d>(
     }
 }
 
+/// The vmdesc text the device sections are decoded with: `--vmdesc FILE`'s
+/// (another stream's trailer, or a JSON text), else the input's own, if any.
+pub fn vmdesc_text(input: &Input, vmdesc: Option<&Path>) -> Result<Option<Vec<u8>>, CliError> {
+    let Some(path) = vmdesc else {
+        return Ok(input.vmdesc.as_ref().map(|(_, json)| json.to_vec()));
+    };
+    let bytes = std::fs::read(path).map_err(CliError::file("open", path))?;
+    if !bytes.starts_with(&qemufile::stream::FILE_MAGIC.to_be_bytes()) {
+        return Ok(Some(bytes));
+    }
+    match qemufile::stream::find_vmdesc(&bytes) {
+        Some((_, json)) => Ok(Some(json.to_vec())),
+        None => Err(CliError::Invalid {
+            name: path.display().to_string(),
+            message: "this stream has no vmdesc at its end to lend".into(),
+        }),
+    }
+}
+
 /// The vmdesc of `--vmdesc FILE`: another stream (of the same QEMU and
 /// machine) ending with one, or a vmdesc JSON text (`vmstate desc` output).
 fn vmdesc_file<'d>(arena: &'d DescriptionArena, path: &Path) -> Result<StreamSchema<'d>, CliError> {

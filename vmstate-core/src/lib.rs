@@ -49,7 +49,9 @@
 //! arena's for run-time ones, so derived code pays nothing for it. Every
 //! visitor works on both: [`InputVisitor`], [`OutputVisitor`],
 //! [`PrettyPrinter`], [`vmdesc::VmdescVisitor`], [`analyzer::AnalyzerJson`],
-//! [`tokens::TokenRecorder`].
+//! [`tokens::TokenRecorder`], the JSON visitors of [`json_state`] (state with
+//! field names and wire types, shown, edited and loaded back), and
+//! [`trace::Traced`] around any of them (one `tracing` event per value).
 //!
 //! [`stream`] reads and writes whole migration streams as events: device
 //! sections decoded into dynamic state, loaded into typed models or
@@ -57,6 +59,8 @@
 //! caller reads, copies or skips. [`registry`] loads and saves whole
 //! streams for a VMM's registered devices. [`ram_extract`] writes a
 //! stream's RAM blocks into sparse files (`analyze-migration.py -x`).
+//! [`json_stream`] converts whole streams to JSON and back byte for byte;
+//! [`edit`] changes fields of a stream in place (`vmstate set`).
 //!
 //! # Attributes
 //!
@@ -145,12 +149,15 @@ pub mod compat;
 pub mod drift;
 pub mod dump;
 pub mod dynamic;
+pub mod edit;
 pub mod equivalence;
 mod error;
 mod field;
 pub mod forms;
 mod input;
 pub mod json;
+pub mod json_state;
+pub mod json_stream;
 mod output;
 mod pretty;
 pub mod ram_extract;
@@ -160,6 +167,7 @@ mod state;
 pub mod stream;
 mod timer;
 pub mod tokens;
+pub mod trace;
 mod visitor;
 pub mod vmdesc;
 mod wire;
@@ -168,7 +176,7 @@ pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext, pat
 pub use field::VmStateField;
 pub use input::InputVisitor;
 pub use output::OutputVisitor;
-pub use pretty::{PathStyle, PrettyPrinter};
+pub use pretty::{PathStyle, PathTracker, PrettyPrinter};
 pub use qemufile::{Limit, LimitExceeded, Limits};
 pub use schema::{Description, FieldDescription, Layout, VmdescEntry};
 pub use state::{VmState, Walk, visit_struct, visit_struct_at};

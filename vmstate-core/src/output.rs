@@ -163,6 +163,10 @@ impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
         Ok(())
     }
 
+    fn wire_offset(&self) -> Option<u64> {
+        Some(self.out.position())
+    }
+
     fn locate(&self, error: crate::Error) -> crate::Error {
         error.at_offset(self.out.position())
     }

@@ -41,10 +41,16 @@ pub enum PathStyle {
     Trace,
 }
 
-/// Writes the pretty dump of the values it visits into a [`fmt::Write`].
-#[derive(Debug)]
-pub struct PrettyPrinter<'d, W: Write> {
-    out: W,
+/// The path of the value a walk is at, named as the [`PrettyPrinter`] names
+/// it (`cpu.env.tr.base`, `PIIX3.dev.config[255]`, `i8259/ltim.ltim`).
+///
+/// Feed it a walk's structural calls (the `enter_*`/`leave_*` methods of
+/// [`Visitor`], under the same names) and ask for the path of each scalar
+/// with [`write_path`](Self::write_path). The pretty printer, the
+/// [tracing wrapper](crate::trace::Traced) and [`vmstate set`](crate::edit)
+/// share it, so that one value has one path everywhere.
+#[derive(Debug, Clone)]
+pub struct PathTracker<'d> {
     /// The descriptions of the structs being walked, innermost last.
     descriptions: Vec<&'d Description<'d>>,
     /// Per field being walked: whether it pushed a path segment of its own
@@ -64,16 +70,16 @@ pub struct PrettyPrinter<'d, W: Write> {
     root: Option<String>,
 }
 
-impl<W: Write> PrettyPrinter<'_, W> {
-    /// Writes into `out`, with [`PathStyle::Fields`] paths.
-    pub fn new(out: W) -> Self {
-        Self::with_style(out, PathStyle::Fields)
+impl Default for PathTracker<'_> {
+    fn default() -> Self {
+        Self::new(PathStyle::Fields)
     }
+}
 
-    /// Writes into `out` with the given path style.
-    pub fn with_style(out: W, style: PathStyle) -> Self {
-        PrettyPrinter {
-            out,
+impl<'d> PathTracker<'d> {
+    /// A tracker at the start of a walk, with paths in `style`.
+    pub fn new(style: PathStyle) -> Self {
+        PathTracker {
             descriptions: Vec::new(),
             field_frames: Vec::new(),
             style,
@@ -92,21 +98,44 @@ impl<W: Write> PrettyPrinter<'_, W> {
         self
     }
 
-    /// The output.
-    pub fn into_inner(self) -> W {
-        self.out
+    /// The path style.
+    pub fn style(&self) -> PathStyle {
+        self.style
     }
 
-    /// The output.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
+    /// The description of the innermost struct being walked.
+    pub fn description(&self) -> Option<&'d Description<'d>> {
+        self.descriptions.last().copied()
     }
 
-    fn push(&mut self, segment: fmt::Arguments<'_>) -> Result<()> {
-        self.frames.push((self.prefix.len(), self.in_element, None));
-        self.prefix.write_fmt(segment)?;
-        self.in_element = false;
+    /// Writes the path of the scalar the walk visits now under `name` (the
+    /// name the visitor method got).
+    pub fn write_path<W: Write + ?Sized>(&self, out: &mut W, name: &str) -> fmt::Result {
+        out.write_str(&self.prefix)?;
+        if !self.in_element {
+            if !self.prefix.is_empty() {
+                out.write_char('.')?;
+            }
+            match self.style {
+                PathStyle::Fields => out.write_str(&path_name(name))?,
+                PathStyle::Trace => out.write_str(name)?,
+            }
+        }
         Ok(())
+    }
+
+    /// The path of the scalar the walk visits now under `name`.
+    pub fn path(&self, name: &str) -> String {
+        let mut s = String::new();
+        let _ = self.write_path(&mut s, name);
+        s
+    }
+
+    fn push(&mut self, segment: fmt::Arguments<'_>) {
+        self.frames.push((self.prefix.len(), self.in_element, None));
+        // Writing into a String cannot fail.
+        let _ = self.prefix.write_fmt(segment);
+        self.in_element = false;
     }
 
     fn pop(&mut self) {
@@ -119,17 +148,167 @@ impl<W: Write> PrettyPrinter<'_, W> {
         }
     }
 
-    fn line(&mut self, name: &str, wire: &str, value: fmt::Arguments<'_>) -> Result<()> {
-        self.out.write_str(&self.prefix)?;
-        if !self.in_element {
-            if !self.prefix.is_empty() {
-                self.out.write_char('.')?;
+    /// [`Visitor::enter_field`].
+    pub fn enter_field(&mut self, index: usize) {
+        let alias = match (self.style, self.descriptions.last()) {
+            (PathStyle::Fields, Some(d)) if index < d.fields.len() => match d.unique_name(index) {
+                std::borrow::Cow::Owned(alias) => Some(alias),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
+            _ => None,
+        };
+        match alias {
+            Some(alias) => {
+                let alias = path_name(&alias).into_owned();
+                if self.prefix.is_empty() {
+                    self.push(format_args!("{alias}"));
+                } else {
+                    self.push(format_args!(".{alias}"));
+                }
+                // What the field holds is named by the alias.
+                self.in_element = true;
+                self.field_frames.push(true);
             }
-            match self.style {
-                PathStyle::Fields => self.out.write_str(&path_name(name))?,
-                PathStyle::Trace => self.out.write_str(name)?,
-            }
+            None => self.field_frames.push(false),
         }
+    }
+
+    /// [`Visitor::leave_field`].
+    pub fn leave_field(&mut self) {
+        if self.field_frames.pop() == Some(true) {
+            self.pop();
+        }
+    }
+
+    /// [`Visitor::enter_struct`].
+    pub fn enter_struct(&mut self, name: &str, d: &'d Description<'d>) {
+        self.descriptions.push(d);
+        let subsection = std::mem::take(&mut self.subsection_pending);
+        if subsection {
+            // Named by its full name; a subsection of the root already names
+            // the root ("i8259/ltim"), as error paths do.
+            if self.style == PathStyle::Fields
+                && d.name.starts_with(self.prefix.as_str())
+                && !self.prefix.contains('.')
+            {
+                let saved = std::mem::replace(&mut self.prefix, d.name.to_owned());
+                self.frames.push((0, self.in_element, Some(saved)));
+                self.in_element = false;
+                return;
+            }
+            return self.push(format_args!(".{}", d.name));
+        }
+        if self.in_element {
+            // The element path already names it.
+            self.frames.push((self.prefix.len(), true, None));
+            self.in_element = false;
+        } else if self.prefix.is_empty() && self.frames.is_empty() {
+            match self.root.take() {
+                Some(root) => {
+                    self.push(format_args!("{root}"));
+                    self.root = Some(root);
+                }
+                None => self.push(format_args!("{name}")),
+            }
+        } else if self.prefix.is_empty() {
+            self.push(format_args!("{name}"))
+        } else if self.style == PathStyle::Trace {
+            // The QEMUFile-visitor design names a nested struct by its
+            // description: `PIIX3.PCIDevice.config(256)(1).[255]`.
+            self.push(format_args!(".{}", d.name))
+        } else {
+            self.push(format_args!(".{}", path_name(name)))
+        }
+    }
+
+    /// [`Visitor::leave_struct`].
+    pub fn leave_struct(&mut self) {
+        self.descriptions.pop();
+        self.pop();
+    }
+
+    /// [`Visitor::enter_array`].
+    pub fn enter_array(&mut self, name: &str, len: usize, element_size: usize) {
+        match self.style {
+            PathStyle::Trace if self.in_element => {
+                self.push(format_args!("({len})({element_size})"))
+            }
+            PathStyle::Trace if self.prefix.is_empty() => {
+                self.push(format_args!("{name}({len})({element_size})"))
+            }
+            PathStyle::Trace => self.push(format_args!(".{name}({len})({element_size})")),
+            PathStyle::Fields if self.in_element => self.push(format_args!("")),
+            PathStyle::Fields if self.prefix.is_empty() => self.push(format_args!("{name}")),
+            PathStyle::Fields => self.push(format_args!(".{}", path_name(name))),
+        }
+    }
+
+    /// [`Visitor::leave_array`].
+    pub fn leave_array(&mut self) {
+        self.pop();
+    }
+
+    /// [`Visitor::enter_element`].
+    pub fn enter_element(&mut self, index: usize) {
+        match self.style {
+            PathStyle::Trace => self.push(format_args!(".[{index}]")),
+            PathStyle::Fields => self.push(format_args!("[{index}]")),
+        }
+        self.in_element = true;
+    }
+
+    /// [`Visitor::leave_element`].
+    pub fn leave_element(&mut self) {
+        self.pop();
+    }
+
+    /// [`Visitor::enter_subsection`] (saving), or a subsection that
+    /// [`Visitor::next_subsection`] found (loading): the next struct is it.
+    pub fn enter_subsection(&mut self) {
+        self.subsection_pending = true;
+    }
+}
+
+/// Writes the pretty dump of the values it visits into a [`fmt::Write`].
+#[derive(Debug)]
+pub struct PrettyPrinter<'d, W: Write> {
+    out: W,
+    path: PathTracker<'d>,
+}
+
+impl<W: Write> PrettyPrinter<'_, W> {
+    /// Writes into `out`, with [`PathStyle::Fields`] paths.
+    pub fn new(out: W) -> Self {
+        Self::with_style(out, PathStyle::Fields)
+    }
+
+    /// Writes into `out` with the given path style.
+    pub fn with_style(out: W, style: PathStyle) -> Self {
+        PrettyPrinter {
+            out,
+            path: PathTracker::new(style),
+        }
+    }
+
+    /// Names the root of the walk `root` instead of the name the walk gives
+    /// it (a stream section's idstr, [`crate::stream::section_root`]).
+    pub fn with_root(mut self, root: &str) -> Self {
+        self.path = self.path.with_root(root);
+        self
+    }
+
+    /// The output.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// The output.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    fn line(&mut self, name: &str, wire: &str, value: fmt::Arguments<'_>) -> Result<()> {
+        self.path.write_path(&mut self.out, name)?;
         writeln!(self.out, " = ({wire}) {value}")?;
         Ok(())
     }
@@ -227,113 +406,39 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
     }
 
     fn enter_field(&mut self, index: usize) -> Result<()> {
-        let alias = match (self.style, self.descriptions.last()) {
-            (PathStyle::Fields, Some(d)) if index < d.fields.len() => match d.unique_name(index) {
-                std::borrow::Cow::Owned(alias) => Some(alias),
-                std::borrow::Cow::Borrowed(_) => None,
-            },
-            _ => None,
-        };
-        match alias {
-            Some(alias) => {
-                let alias = path_name(&alias).into_owned();
-                if self.prefix.is_empty() {
-                    self.push(format_args!("{alias}"))?;
-                } else {
-                    self.push(format_args!(".{alias}"))?;
-                }
-                // What the field holds is named by the alias.
-                self.in_element = true;
-                self.field_frames.push(true);
-            }
-            None => self.field_frames.push(false),
-        }
+        self.path.enter_field(index);
         Ok(())
     }
     fn leave_field(&mut self) -> Result<()> {
-        if self.field_frames.pop() == Some(true) {
-            self.pop();
-        }
+        self.path.leave_field();
         Ok(())
     }
     fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
-        self.descriptions.push(d);
-        let subsection = std::mem::take(&mut self.subsection_pending);
-        if subsection {
-            // Named by its full name; a subsection of the root already names
-            // the root ("i8259/ltim"), as error paths do.
-            if self.style == PathStyle::Fields
-                && d.name.starts_with(self.prefix.as_str())
-                && !self.prefix.contains('.')
-            {
-                let saved = std::mem::replace(&mut self.prefix, d.name.to_owned());
-                self.frames.push((0, self.in_element, Some(saved)));
-                self.in_element = false;
-                return Ok(());
-            }
-            return self.push(format_args!(".{}", d.name));
-        }
-        if self.in_element {
-            // The element path already names it.
-            self.frames.push((self.prefix.len(), true, None));
-            self.in_element = false;
-            Ok(())
-        } else if self.prefix.is_empty() && self.frames.is_empty() {
-            match self.root.take() {
-                Some(root) => {
-                    let r = self.push(format_args!("{root}"));
-                    self.root = Some(root);
-                    r
-                }
-                None => self.push(format_args!("{name}")),
-            }
-        } else if self.prefix.is_empty() {
-            self.push(format_args!("{name}"))
-        } else if self.style == PathStyle::Trace {
-            // The QEMUFile-visitor design names a nested struct by its
-            // description: `PIIX3.PCIDevice.config(256)(1).[255]`.
-            self.push(format_args!(".{}", d.name))
-        } else {
-            self.push(format_args!(".{}", path_name(name)))
-        }
+        self.path.enter_struct(name, d);
+        Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
-        self.descriptions.pop();
-        self.pop();
+        self.path.leave_struct();
         Ok(())
     }
     fn enter_array(&mut self, name: &'d str, len: usize, element_size: usize) -> Result<()> {
-        match self.style {
-            PathStyle::Trace if self.in_element => {
-                self.push(format_args!("({len})({element_size})"))
-            }
-            PathStyle::Trace if self.prefix.is_empty() => {
-                self.push(format_args!("{name}({len})({element_size})"))
-            }
-            PathStyle::Trace => self.push(format_args!(".{name}({len})({element_size})")),
-            PathStyle::Fields if self.in_element => self.push(format_args!("")),
-            PathStyle::Fields if self.prefix.is_empty() => self.push(format_args!("{name}")),
-            PathStyle::Fields => self.push(format_args!(".{}", path_name(name))),
-        }
+        self.path.enter_array(name, len, element_size);
+        Ok(())
     }
     fn leave_array(&mut self) -> Result<()> {
-        self.pop();
+        self.path.leave_array();
         Ok(())
     }
     fn enter_element(&mut self, index: usize) -> Result<()> {
-        match self.style {
-            PathStyle::Trace => self.push(format_args!(".[{index}]"))?,
-            PathStyle::Fields => self.push(format_args!("[{index}]"))?,
-        }
-        self.in_element = true;
+        self.path.enter_element(index);
         Ok(())
     }
     fn leave_element(&mut self) -> Result<()> {
-        self.pop();
+        self.path.leave_element();
         Ok(())
     }
     fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
-        self.subsection_pending = true;
+        self.path.enter_subsection();
         Ok(())
     }
 }

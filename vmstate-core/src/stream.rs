@@ -50,6 +50,7 @@ use serde_json::Value as Json;
 
 use crate::dynamic::{DescriptionArena, DynamicState, VmdescDocument};
 use crate::state::owned;
+use crate::trace::{STREAM_TARGET, Traced};
 use crate::{
     Description, Error, InputVisitor, Limit, Limits, PathSegment, Result, VmState, visit_struct_at,
 };
@@ -410,6 +411,23 @@ pub struct StreamDecoder<'s, 'd, R: QemuRead> {
     /// Where each device (idstr, instance) had its FULL section: a second
     /// one is refused.
     devices_seen: HashMap<(Vec<u8>, u32), u64>,
+    /// The current section's span (`vmstate::trace`).
+    span: tracing::Span,
+}
+
+/// The span of one section of a stream being read or written.
+fn section_span(direction: &'static str, h: &SectionHeader, offset: u64) -> tracing::Span {
+    tracing::trace_span!(
+        target: STREAM_TARGET,
+        "section",
+        direction,
+        idstr = %h.idstr,
+        instance = h.instance_id,
+        version = h.version_id,
+        section_id = h.section_id,
+        kind = ?h.kind,
+        offset,
+    )
 }
 
 impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
@@ -461,6 +479,7 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             section: None,
             limits,
             devices_seen: HashMap::new(),
+            span: tracing::Span::none(),
         })
     }
 
@@ -516,9 +535,12 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
                 self.phase = Phase::Items;
                 self.reader.finish_section()?;
                 self.section = None;
+                self.span = tracing::Span::none();
                 return Ok(Some(Event::IterativeEnd));
             }
             Phase::Iterative(kind) => {
+                let span = self.span.clone();
+                let _entered = span.enter();
                 let footers = self.reader.options().send_section_footer;
                 let body = self.reader.body();
                 let (item, ends) = match kind {
@@ -570,6 +592,7 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             }
             Item::Command(c) => Ok(Some(Event::Command(c))),
             Item::Section(h) => {
+                self.span = section_span("read", &h, at);
                 self.section = Some((h.clone(), at));
                 if h.kind != SectionKind::Full {
                     let kind = IterativeKind::of(h.idstr.as_bytes());
@@ -672,6 +695,7 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
         self.reader.finish_section()?;
         self.phase = Phase::Items;
         self.section = None;
+        self.span = tracing::Span::none();
         Ok(())
     }
 
@@ -715,8 +739,13 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
             ));
         }
         let root = section_root(&h);
-        let state = DynamicState::load_as(description, self.reader.body(), version, &root);
-        let state = state.map_err(|e| self.in_section(e))?;
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let mut state = DynamicState::new(description)
+            .map_err(|e| self.in_section(e.within(PathSegment::Root(owned(&root)))))?;
+        let mut v = Traced::with_root(InputVisitor::new(self.reader.body()), &root);
+        visit_struct_at(&mut state, &mut v, description.name, version)
+            .map_err(|e| self.in_section(e.within(PathSegment::Root(owned(&root)))))?;
         self.finish().map_err(|e| self.in_section(e))?;
         Ok(state)
     }
@@ -730,10 +759,13 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// [`section_memory`](Limits::section_memory) bounds.
     pub fn load_section<T: VmState + Clone>(&mut self, value: &mut T) -> Result<u64> {
         let (h, _) = self.body_header()?;
+        let span = self.span.clone();
+        let _entered = span.enter();
         let mut scratch = value.clone();
-        let mut v = InputVisitor::with_limits(self.reader.body(), self.limits);
+        let input = InputVisitor::with_limits(self.reader.body(), self.limits);
+        let mut v = Traced::with_root(input, &section_root(&h));
         let loaded = visit_struct_at(&mut scratch, &mut v, T::DESCRIPTION.name, h.version_id);
-        let allocated = v.allocated();
+        let allocated = v.get_ref().allocated();
         loaded.map_err(|e| self.root(e))?;
         self.finish().map_err(|e| self.in_section(e))?;
         *value = scratch;
@@ -917,6 +949,8 @@ pub struct StreamEncoder<W: QemuWrite> {
     writer: StreamWriter<W>,
     ram: RamWriter,
     stattrib: StattribWriter,
+    /// The open section's span (`vmstate::trace`).
+    span: tracing::Span,
 }
 
 impl<W: QemuWrite> StreamEncoder<W> {
@@ -938,6 +972,7 @@ impl<W: QemuWrite> StreamEncoder<W> {
             writer,
             ram: RamWriter::new(ram),
             stattrib: StattribWriter::new(S390Body::StorageAttributes),
+            span: tracing::Span::none(),
         })
     }
 
@@ -954,13 +989,27 @@ impl<W: QemuWrite> StreamEncoder<W> {
         header: &SectionHeader,
         state: &mut DynamicState<'_>,
     ) -> Result<()> {
-        self.writer.write_section_header(header)?;
+        self.write_section_header(header)?;
+        self.write_dynamic_body(header, state)?;
+        self.write_section_footer()
+    }
+
+    /// Writes the body of the device section whose header was written last
+    /// ([`write_section_header`](Self::write_section_header)): `state`
+    /// through the output visitor. The footer follows with
+    /// [`write_section_footer`](Self::write_section_footer).
+    pub fn write_dynamic_body(
+        &mut self,
+        header: &SectionHeader,
+        state: &mut DynamicState<'_>,
+    ) -> Result<()> {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let d = state.description();
-        let mut v = crate::OutputVisitor::new(self.writer.body());
+        let root = section_root(header);
+        let mut v = Traced::with_root(crate::OutputVisitor::new(self.writer.body()), &root);
         visit_struct_at(state, &mut v, d.name, header.version_id)
-            .map_err(|e| e.within(PathSegment::Root(owned(&section_root(header)))))?;
-        self.writer.write_section_footer()?;
-        Ok(())
+            .map_err(|e| e.within(PathSegment::Root(owned(&root))))
     }
 
     /// Writes a device section from a typed model.
@@ -969,21 +1018,28 @@ impl<W: QemuWrite> StreamEncoder<W> {
         header: &SectionHeader,
         value: &mut T,
     ) -> Result<()> {
-        self.writer.write_section_header(header)?;
-        let mut v = crate::OutputVisitor::new(self.writer.body());
-        visit_struct_at(value, &mut v, T::DESCRIPTION.name, header.version_id)?;
-        self.writer.write_section_footer()?;
-        Ok(())
+        self.write_section_header(header)?;
+        {
+            let span = self.span.clone();
+            let _entered = span.enter();
+            let root = section_root(header);
+            let mut v = Traced::with_root(crate::OutputVisitor::new(self.writer.body()), &root);
+            visit_struct_at(value, &mut v, T::DESCRIPTION.name, header.version_id)?;
+        }
+        self.write_section_footer()
     }
 
     /// Writes a section header (RAM sections: items follow).
     pub fn write_section_header(&mut self, header: &SectionHeader) -> Result<()> {
+        let at = self.writer.get_ref().position();
+        self.span = section_span("write", header, at);
         Ok(self.writer.write_section_header(header)?)
     }
 
     /// Writes an iterative section's record; its payload follows through
     /// [`Self::body`].
     pub fn write_item(&mut self, item: &SectionItem) -> Result<()> {
+        let _entered = self.span.enter();
         let body = self.writer.body();
         match item {
             SectionItem::Ram(item) => self.ram.write_item(body, item)?,
@@ -997,6 +1053,7 @@ impl<W: QemuWrite> StreamEncoder<W> {
 
     /// Writes a section footer.
     pub fn write_section_footer(&mut self) -> Result<()> {
+        self.span = tracing::Span::none();
         Ok(self.writer.write_section_footer()?)
     }
 

@@ -253,6 +253,13 @@ pub trait Visitor<'d> {
     fn input_position(&self) -> Option<u64> {
         None
     }
+    /// The byte offset in the wire stream that this visitor reads or writes
+    /// next, if it has one (the QEMUFile reader and writer do; by default
+    /// the [`input_position`](Visitor::input_position)): what the
+    /// [tracing wrapper](crate::trace::Traced) reports for each value.
+    fn wire_offset(&self) -> Option<u64> {
+        self.input_position()
+    }
     /// Wraps an error from a hook or a check with the visitor's position.
     fn locate(&self, error: crate::Error) -> crate::Error {
         error

@@ -1,0 +1,809 @@
+//! Changing fields of a real stream in place: `vmstate set FILE
+//! PATH=VALUE... -o OUT`.
+//!
+//! [`set_fields`] reads a stream and writes it again byte for byte, except
+//! for the device sections that an assignment names: each of those is
+//! decoded into a [`DynamicState`] with the stream's vmdesc, the fields are
+//! found by the paths [`PathTracker`] gives them (the paths of
+//! `vmstate dump` and of error messages: `mc146818rtc.cmos_index`,
+//! `cpu[1].env.regs[3]`, `i8259/ltim.ltim`), set by a visitor, and the
+//! section is encoded again by the QEMUFile output visitor. Every other
+//! byte (headers, footers, other sections, RAM, the vmdesc) is copied.
+//!
+//! It refuses, with a message naming the field:
+//!
+//! * a value that does not fit the field's wire type (`0x100` for a
+//!   `uint8`, `-1` for a `uint32`, 3 bytes for a 4-byte buffer);
+//! * a path that names no value, with the nearest paths of the stream as
+//!   suggestions;
+//! * a change to the layout: NULL-pointer markers and unused bytes are not
+//!   values, and no edit changes a section's size. A field's size is what
+//!   the destination's device model reads, not what the vmdesc says, so
+//!   there is no way to grow one that a QEMU would load: resizing is
+//!   refused always;
+//! * a section whose bytes the description does not reproduce exactly (so
+//!   that nothing but the edited values can change).
+//!
+//! A byte of a `buffer` (or of a device-specific type known only by its
+//! size, such as `pci config`) is `PATH[i]`: `mc146818rtc.cmos_data[14]=0x20`.
+//!
+//! ```
+//! use vmstate_core::edit::{Assignment, set_fields};
+//! use vmstate_core::dynamic::DescriptionArena;
+//! use vmstate_core::stream::StreamSchema;
+//!
+//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/x86-pc-min.mig");
+//! let bytes = std::fs::read(path)?;
+//! let arena = DescriptionArena::new();
+//! let schema = StreamSchema::from_stream(&arena, &bytes)?.expect("a vmdesc");
+//! let edits = [Assignment::parse("mc146818rtc.cmos_data[14]=0x20")?];
+//! let mut out = Vec::new();
+//! let changes = set_fields(
+//!     qemufile::SliceReader::new(&bytes), &schema, &edits, &mut out, Default::default(),
+//! )?;
+//! assert_eq!(changes[0].old, "0x0");
+//! assert_eq!(changes[0].new, "0x20");
+//! assert_eq!(out.len(), bytes.len());
+//! let offset = changes[0].offset.expect("a byte changed") as usize;
+//! assert_eq!((bytes[offset], out[offset]), (0x00, 0x20));
+//! let differing = bytes.iter().zip(&out).filter(|(a, b)| a != b).count();
+//! assert_eq!(differing, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+
+use qemufile::QemuRead;
+
+use crate::dynamic::{self, DynamicState};
+use crate::json_state::{parse_bool, parse_bytes, parse_double, parse_signed, parse_unsigned};
+use crate::pretty::Hex;
+use crate::stream::{Event, StreamDecoder, StreamSchema, section_root};
+use crate::{Description, Limits, PathTracker, Result, Timer, Visitor, WireType, visit_struct_at};
+
+/// One `PATH=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The field's path, as `vmstate dump` prints it.
+    pub path: String,
+    /// The new value: decimal or hex integers (`32`, `0x20`, `-1`), `true`
+    /// and `false`, hex bytes for buffers (`0x0102...`), a double as a
+    /// number or its IEEE bits in hex.
+    pub value: String,
+}
+
+impl Assignment {
+    /// Parses `PATH=VALUE`: the path ends at the first `=` outside double
+    /// quotes (names with spaces or `=` in them are quoted in paths).
+    pub fn parse(text: &str) -> std::result::Result<Self, EditError> {
+        let mut quoted = false;
+        let mut escaped = false;
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '=' if !quoted => {
+                    let (path, value) = (text[..i].trim(), text[i + 1..].trim());
+                    if path.is_empty() || value.is_empty() {
+                        break;
+                    }
+                    return Ok(Assignment {
+                        path: path.to_owned(),
+                        value: value.to_owned(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Err(EditError::Assignment(format!(
+            "{text:?} is not PATH=VALUE (e.g. mc146818rtc.cmos_index=0x0e)"
+        )))
+    }
+}
+
+impl std::str::FromStr for Assignment {
+    type Err = EditError;
+    fn from_str(s: &str) -> std::result::Result<Self, EditError> {
+        Assignment::parse(s)
+    }
+}
+
+/// One value changed by [`set_fields`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The field's path.
+    pub path: String,
+    /// Its wire type (`uint8`, `buffer`, ...).
+    pub wire_type: String,
+    /// The old value, as `vmstate dump` prints it (a byte of a buffer as `0x..`).
+    pub old: String,
+    /// The new value, printed the same way.
+    pub new: String,
+    /// The offset in the stream of the first byte that changed; `None` when
+    /// the new value is the old one.
+    pub offset: Option<u64>,
+}
+
+/// Why [`set_fields`] refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EditError {
+    /// An argument is not `PATH=VALUE`.
+    Assignment(String),
+    /// No value of the stream has this path.
+    UnknownPath {
+        /// The path given.
+        path: String,
+        /// The section whose values were looked at (its root begins the
+        /// path); `None` when no section's does.
+        section: Option<String>,
+        /// The nearest paths of that section, or the nearest section
+        /// names, nearest first.
+        suggestions: Vec<String>,
+    },
+    /// The value does not fit the field, or the field is not a value.
+    Value {
+        /// The field's path.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The edit would change what the section's bytes are made of.
+    Layout {
+        /// The field's path (or the section's root).
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The stream could not be read or written.
+    Stream(crate::Error),
+}
+
+impl fmt::Display for EditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EditError::Assignment(m) => f.write_str(m),
+            EditError::UnknownPath {
+                path,
+                section: Some(section),
+                suggestions,
+            } => {
+                write!(f, "no value of section {section} has the path {path}")?;
+                match suggestions.as_slice() {
+                    [] => f.write_str(" (`vmstate dump FILE` lists every path)"),
+                    [one] => write!(f, "; did you mean {one}?"),
+                    many => write!(f, "; did you mean one of: {}?", many.join(", ")),
+                }
+            }
+            EditError::UnknownPath {
+                path,
+                section: None,
+                suggestions,
+            } => {
+                write!(f, "no section of the stream begins the path {path}")?;
+                match suggestions.as_slice() {
+                    [] => f.write_str(" (the stream has no device section)"),
+                    names => write!(
+                        f,
+                        " (the nearest section names: {}; `vmstate dump FILE` lists every path)",
+                        names.join(", ")
+                    ),
+                }
+            }
+            EditError::Value { path, message } => write!(f, "{path}: {message}"),
+            EditError::Layout { path, message } => write!(f, "{path}: {message}"),
+            EditError::Stream(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EditError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EditError::Stream(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::Error> for EditError {
+    fn from(e: crate::Error) -> Self {
+        EditError::Stream(e)
+    }
+}
+
+impl From<qemufile::Error> for EditError {
+    fn from(e: qemufile::Error) -> Self {
+        EditError::Stream(e.into())
+    }
+}
+
+/// How many suggestions an unknown path gets.
+const SUGGESTIONS: usize = 3;
+
+/// An assignment being looked for in one section.
+#[derive(Debug)]
+struct Target<'a> {
+    assignment: &'a Assignment,
+    /// `PATH` and `i` of `PATH[i]`: a byte of a buffer.
+    byte: Option<(&'a str, usize)>,
+    found: bool,
+    change: Option<Change>,
+    /// The nearest paths seen, by distance.
+    near: Vec<(usize, String)>,
+}
+
+impl<'a> Target<'a> {
+    fn new(assignment: &'a Assignment) -> Self {
+        let byte = assignment
+            .path
+            .strip_suffix(']')
+            .and_then(|p| p.rsplit_once('['))
+            .and_then(|(base, i)| {
+                let i = parse_unsigned(i, 32, "an index").ok()?;
+                Some((base, usize::try_from(i).ok()?))
+            });
+        Target {
+            assignment,
+            byte,
+            found: false,
+            change: None,
+            near: Vec::new(),
+        }
+    }
+
+    fn consider(&mut self, path: &str) {
+        if self.found {
+            return;
+        }
+        let want = self.assignment.path.as_str();
+        let worst = match self.near.len() {
+            n if n < SUGGESTIONS => usize::MAX,
+            _ => self.near.last().map_or(usize::MAX, |n| n.0),
+        };
+        if path.len().abs_diff(want.len()) >= worst {
+            return;
+        }
+        let d = distance(path.as_bytes(), want.as_bytes());
+        if d < worst && !self.near.iter().any(|(_, p)| p == path) {
+            let at = self.near.partition_point(|(x, _)| *x <= d);
+            self.near.insert(at, (d, path.to_owned()));
+            self.near.truncate(SUGGESTIONS);
+        }
+    }
+}
+
+/// Levenshtein distance.
+fn distance(a: &[u8], b: &[u8]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(x != y));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The visitor that finds the targets' fields and sets them.
+struct Setter<'t, 'a, 'd> {
+    path: PathTracker<'d>,
+    targets: &'t mut [Target<'a>],
+    /// The first refusal.
+    error: Option<EditError>,
+}
+
+impl<'d> Setter<'_, '_, 'd> {
+    /// Offers the value at `path` to every target; `apply` parses and sets
+    /// the new value for the target whose path this is, returning the old
+    /// and new value as shown.
+    fn offer(
+        &mut self,
+        name: &str,
+        wire: &str,
+        mut apply: impl FnMut(&str) -> std::result::Result<(String, String), String>,
+    ) {
+        let path = self.path.path(name);
+        for t in self.targets.iter_mut() {
+            if t.found || t.assignment.path != path {
+                t.consider(&path);
+                continue;
+            }
+            t.found = true;
+            match apply(&t.assignment.value) {
+                Ok((old, new)) => {
+                    t.change = Some(Change {
+                        path: path.clone(),
+                        wire_type: wire.to_owned(),
+                        old,
+                        new,
+                        offset: None,
+                    });
+                }
+                Err(message) => {
+                    if self.error.is_none() {
+                        self.error = Some(EditError::Value {
+                            path: path.clone(),
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn refuse(&mut self, name: &str, message: &str) {
+        let path = self.path.path(name);
+        for t in self.targets.iter_mut() {
+            if !t.found && t.assignment.path == path {
+                t.found = true;
+                if self.error.is_none() {
+                    self.error = Some(EditError::Layout {
+                        path: path.clone(),
+                        message: message.to_owned(),
+                    });
+                }
+            } else {
+                t.consider(&path);
+            }
+        }
+    }
+
+    /// A buffer: the whole of it (`PATH=0x...`) or one byte (`PATH[i]=..`).
+    fn bytes(&mut self, name: &str, wire: &str, bytes: &mut [u8]) {
+        let path = self.path.path(name);
+        let len = bytes.len();
+        for t in self.targets.iter_mut() {
+            if t.found {
+                continue;
+            }
+            let byte = match t.byte {
+                Some((base, i)) if base == path => Some(i),
+                _ if t.assignment.path == path => None,
+                _ => {
+                    t.consider(&path);
+                    if len > 0 {
+                        t.consider(&format!("{path}[{}]", len - 1));
+                    }
+                    continue;
+                }
+            };
+            t.found = true;
+            let result = match byte {
+                None => parse_bytes(&t.assignment.value, len, wire).map(|new| {
+                    let old = format!("0x{}", Hex(bytes));
+                    bytes.copy_from_slice(&new);
+                    (old, format!("0x{}", Hex(bytes)))
+                }),
+                Some(i) if i < len => {
+                    parse_unsigned(&t.assignment.value, 8, "a byte (uint8)").map(|new| {
+                        let old = format!("{:#x}", bytes[i]);
+                        bytes[i] = new as u8;
+                        (old, format!("{new:#x}"))
+                    })
+                }
+                Some(i) => Err(format!(
+                    "the {wire} has {len} byte(s): there is no byte {i} (0..={})",
+                    len.saturating_sub(1)
+                )),
+            };
+            match result {
+                Ok((old, new)) => {
+                    t.change = Some(Change {
+                        path: t.assignment.path.clone(),
+                        wire_type: if byte.is_some() {
+                            format!("byte of {wire}")
+                        } else {
+                            wire.to_owned()
+                        },
+                        old,
+                        new,
+                        offset: None,
+                    })
+                }
+                Err(message) => {
+                    if self.error.is_none() {
+                        self.error = Some(EditError::Value {
+                            path: t.assignment.path.clone(),
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+macro_rules! set_unsigned {
+    ($name:ident, $t:ty, $bits:expr, $wire:ident) => {
+        fn $name(&mut self, name: &'d str, v: &mut $t) -> Result<()> {
+            let wire = WireType::$wire.name();
+            self.offer(name, wire, |text| {
+                let new = parse_unsigned(text, $bits, wire)? as $t;
+                let old = format!("{:#x}", *v);
+                *v = new;
+                Ok((old, format!("{new:#x}")))
+            });
+            Ok(())
+        }
+    };
+}
+
+macro_rules! set_signed {
+    ($name:ident, $t:ty, $u:ty, $bits:expr, $wire:ident) => {
+        fn $name(&mut self, name: &'d str, v: &mut $t) -> Result<()> {
+            let wire = WireType::$wire.name();
+            self.offer(name, wire, |text| {
+                let new = parse_signed(text, $bits, wire)? as $t;
+                let old = format!("{:#x}", *v as $u);
+                *v = new;
+                Ok((old, format!("{:#x}", new as $u)))
+            });
+            Ok(())
+        }
+    };
+}
+
+impl<'d> Visitor<'d> for Setter<'_, '_, 'd> {
+    const LOADING: bool = false;
+
+    fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()> {
+        self.offer(name, WireType::Bool.name(), |text| {
+            let new = parse_bool(text)?;
+            let old = format!("{:#x}", u8::from(*v));
+            *v = new;
+            Ok((old, format!("{:#x}", u8::from(new))))
+        });
+        Ok(())
+    }
+    set_signed!(visit_i8, i8, u8, 8, Int8);
+    set_signed!(visit_i16, i16, u16, 16, Int16);
+    set_signed!(visit_i32, i32, u32, 32, Int32);
+    set_signed!(visit_i64, i64, u64, 64, Int64);
+    set_signed!(visit_i32_equal, i32, u32, 32, Int32Equal);
+    set_signed!(visit_i32_le, i32, u32, 32, Int32Le);
+    set_unsigned!(visit_u8, u8, 8, Uint8);
+    set_unsigned!(visit_u16, u16, 16, Uint16);
+    set_unsigned!(visit_u32, u32, 32, Uint32);
+    set_unsigned!(visit_u64, u64, 64, Uint64);
+    set_unsigned!(visit_u8_equal, u8, 8, Uint8Equal);
+    set_unsigned!(visit_u16_equal, u16, 16, Uint16Equal);
+    set_unsigned!(visit_u32_equal, u32, 32, Uint32Equal);
+    set_unsigned!(visit_u64_equal, u64, 64, Uint64Equal);
+    set_unsigned!(visit_bitmap_word, u64, 64, Bitmap);
+
+    fn visit_f64(&mut self, name: &'d str, v: &mut f64) -> Result<()> {
+        self.offer(name, WireType::CpuDouble.name(), |text| {
+            let new = parse_double(text)?;
+            let old = format!("{:#x}", v.to_bits());
+            *v = new;
+            Ok((old, format!("{:#x}", new.to_bits())))
+        });
+        Ok(())
+    }
+    fn visit_timer(&mut self, name: &'d str, v: &mut Timer) -> Result<()> {
+        let wire = WireType::Timer.name();
+        self.offer(name, wire, |text| {
+            let new = parse_signed(text, 64, wire)?;
+            let old = format!("{:#x}", v.raw() as u64);
+            *v = Timer::from_raw(new);
+            Ok((old, format!("{:#x}", new as u64)))
+        });
+        Ok(())
+    }
+    fn visit_buffer(&mut self, name: &'d str, bytes: &mut [u8]) -> Result<()> {
+        self.bytes(name, WireType::Buffer.name(), bytes);
+        Ok(())
+    }
+    fn visit_opaque(
+        &mut self,
+        name: &'d str,
+        type_name: &'d str,
+        bytes: &mut Vec<u8>,
+        len: usize,
+    ) -> Result<()> {
+        let n = len.min(bytes.len());
+        self.bytes(name, type_name, &mut bytes[..n]);
+        Ok(())
+    }
+    fn visit_unused(&mut self, name: &'d str, _: usize) -> Result<()> {
+        self.refuse(
+            name,
+            "unused bytes are not a value: QEMU writes zeros there and skips them on load",
+        );
+        Ok(())
+    }
+    fn visit_ptr_marker(&mut self, name: &'d str, _: &mut bool, _: bool) -> Result<()> {
+        self.refuse(
+            name,
+            "a pointer marker is not a value: changing it would change which fields the \
+             section has, and its size",
+        );
+        Ok(())
+    }
+    fn visit_list_marker(&mut self, _: &'d str, _: &mut bool) -> Result<()> {
+        Ok(())
+    }
+
+    fn enter_field(&mut self, index: usize) -> Result<()> {
+        self.path.enter_field(index);
+        Ok(())
+    }
+    fn leave_field(&mut self) -> Result<()> {
+        self.path.leave_field();
+        Ok(())
+    }
+    fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
+        self.path.enter_struct(name, d);
+        Ok(())
+    }
+    fn leave_struct(&mut self) -> Result<()> {
+        self.path.leave_struct();
+        Ok(())
+    }
+    fn enter_array(&mut self, name: &'d str, len: usize, size: usize) -> Result<()> {
+        self.path.enter_array(name, len, size);
+        Ok(())
+    }
+    fn leave_array(&mut self) -> Result<()> {
+        self.path.leave_array();
+        Ok(())
+    }
+    fn enter_element(&mut self, index: usize) -> Result<()> {
+        self.path.enter_element(index);
+        Ok(())
+    }
+    fn leave_element(&mut self) -> Result<()> {
+        self.path.leave_element();
+        Ok(())
+    }
+    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
+        self.path.enter_subsection();
+        Ok(())
+    }
+}
+
+/// Sets the fields that `assignments` name in `state`, the state of the
+/// section whose paths start at `root` ([`section_root`]); returns what
+/// changed, in the order of the assignments. Assignments whose paths name no
+/// value of it are left out; [`set_fields`] reports those.
+pub fn set_in_state(
+    state: &mut DynamicState<'_>,
+    root: &str,
+    assignments: &[Assignment],
+) -> std::result::Result<Vec<Change>, EditError> {
+    let mut targets: Vec<Target<'_>> = assignments.iter().map(Target::new).collect();
+    apply(state, root, &mut targets)?;
+    Ok(targets.into_iter().filter_map(|t| t.change).collect())
+}
+
+fn apply(
+    state: &mut DynamicState<'_>,
+    root: &str,
+    targets: &mut [Target<'_>],
+) -> std::result::Result<(), EditError> {
+    let d = state.description();
+    let mut setter = Setter {
+        path: PathTracker::default().with_root(root),
+        targets,
+        error: None,
+    };
+    visit_struct_at(state, &mut setter, d.name, d.version_id)?;
+    match setter.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// True if `path` may name a value of the section whose paths start at `root`.
+fn under(path: &str, root: &str) -> bool {
+    path.strip_prefix(root)
+        .is_some_and(|rest| rest.starts_with(['.', '/', '[']))
+}
+
+/// Reads the stream from `input` and writes it to `out` with the values
+/// that `assignments` name set, every other byte copied (see the
+/// [module](self)). The sections are decoded with `schema` (the stream's
+/// vmdesc). Returns the changes, in the order of the assignments.
+///
+/// On an error, `out` has a part of the stream: write to a temporary file
+/// and keep it only on success.
+pub fn set_fields<R: QemuRead, W: std::io::Write>(
+    input: R,
+    schema: &StreamSchema<'_>,
+    assignments: &[Assignment],
+    out: W,
+    limits: Limits,
+) -> std::result::Result<Vec<Change>, EditError> {
+    let mut targets: Vec<Target<'_>> = assignments.iter().map(Target::new).collect();
+    let mut roots: Vec<String> = Vec::new();
+    // Per assignment: the last section whose root begins its path.
+    let mut searched: Vec<Option<String>> = vec![None; assignments.len()];
+    let reader = CopyReader::new(input, out);
+    let mut dec = StreamDecoder::open_with_limits(reader, Some(schema), limits)?;
+    while let Some(event) = dec.next_event()? {
+        let Event::Section(h) = event else { continue };
+        let root = section_root(&h);
+        let mine: Vec<usize> = (0..targets.len())
+            .filter(|&i| under(&targets[i].assignment.path, &root))
+            .collect();
+        roots.push(root.clone());
+        for &i in &mine {
+            searched[i] = Some(root.clone());
+        }
+        if mine.is_empty() {
+            // Copied as it is read (the next event skips the body).
+            continue;
+        }
+        let body_start = dec.position();
+        dec.get_mut().capture = Some(Vec::new());
+        let decoded = dec.decode_section();
+        let captured = dec.get_mut().capture.take().unwrap_or_default();
+        let mut state = decoded?;
+        let original = dynamic::save_to_vec(&mut state)?;
+        if !captured.starts_with(&original) {
+            return Err(EditError::Layout {
+                path: root,
+                message: "this section does not encode back to its own bytes with its \
+                          vmdesc, so an edit could change more than the value"
+                    .into(),
+            });
+        }
+        let footer = captured[original.len()..].to_vec();
+        // One assignment at a time, so that each change knows its bytes.
+        let mut edited = original.clone();
+        for &i in &mine {
+            let mut one = [Target::new(targets[i].assignment)];
+            apply(&mut state, &root, &mut one)?;
+            let [mut t] = one;
+            let before = std::mem::replace(&mut edited, dynamic::save_to_vec(&mut state)?);
+            if edited.len() != before.len() {
+                return Err(EditError::Layout {
+                    path: t.assignment.path.clone(),
+                    message: format!(
+                        "the edit changes the size of section {root} from {} to {} bytes",
+                        before.len(),
+                        edited.len()
+                    ),
+                });
+            }
+            if let Some(change) = &mut t.change {
+                change.offset = before
+                    .iter()
+                    .zip(&edited)
+                    .position(|(a, b)| a != b)
+                    .map(|k| body_start + k as u64);
+            }
+            let keep = &mut targets[i];
+            if t.found {
+                keep.found = true;
+                keep.change = t.change;
+            } else {
+                for (_, p) in t.near {
+                    keep.consider(&p);
+                }
+            }
+        }
+        let w = &mut dec.get_mut().out;
+        w.write_all(&edited)
+            .and_then(|()| w.write_all(&footer))
+            .map_err(|e| io_error(body_start, e))?;
+    }
+    let rest = copy_rest(dec.get_mut());
+    rest?;
+    dec.get_mut().out.flush().map_err(|e| io_error(0, e))?;
+    let mut changes = Vec::with_capacity(targets.len());
+    for (t, section) in targets.into_iter().zip(searched) {
+        if let Some(c) = t.change {
+            changes.push(c);
+            continue;
+        }
+        let path = t.assignment.path.clone();
+        let suggestions = match &section {
+            Some(_) => t.near.into_iter().map(|(_, p)| p).collect(),
+            None => nearest_roots(&path, &roots),
+        };
+        return Err(EditError::UnknownPath {
+            path,
+            section,
+            suggestions,
+        });
+    }
+    Ok(changes)
+}
+
+/// The section names nearest to the start of `path`.
+fn nearest_roots(path: &str, roots: &[String]) -> Vec<String> {
+    let head = path.split(['.', '[']).next().unwrap_or(path);
+    let mut near: Vec<(usize, &String)> = roots
+        .iter()
+        .map(|r| {
+            let whole = distance(head.as_bytes(), r.as_bytes());
+            // A root with dots of its own (`0000:00:01.0/PIIX3`): its length of the path.
+            let prefix: String = path.chars().take(r.chars().count()).collect();
+            (whole.min(distance(prefix.as_bytes(), r.as_bytes())), r)
+        })
+        .collect();
+    near.sort();
+    near.dedup_by(|a, b| a.1 == b.1);
+    near.into_iter()
+        .take(SUGGESTIONS)
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
+fn io_error(at: u64, e: std::io::Error) -> EditError {
+    EditError::Stream(qemufile::Error::new(at, qemufile::ErrorKind::Io(e)).into())
+}
+
+fn copy_rest<R: QemuRead, W: std::io::Write>(
+    r: &mut CopyReader<R, W>,
+) -> std::result::Result<(), EditError> {
+    loop {
+        let n = r.peek(0, 1 << 14)?.len();
+        if n == 0 {
+            return Ok(());
+        }
+        r.skip(n as u64)?;
+    }
+}
+
+/// A reader that copies every byte it consumes to `out`, or into `capture`
+/// while that is set.
+struct CopyReader<R, W> {
+    inner: R,
+    out: W,
+    capture: Option<Vec<u8>>,
+}
+
+impl<R: QemuRead, W: std::io::Write> CopyReader<R, W> {
+    fn new(inner: R, out: W) -> Self {
+        CopyReader {
+            inner,
+            out,
+            capture: None,
+        }
+    }
+
+    fn sink(&mut self, bytes: &[u8], at: u64) -> qemufile::Result<()> {
+        match &mut self.capture {
+            Some(c) => {
+                c.extend_from_slice(bytes);
+                Ok(())
+            }
+            None => self
+                .out
+                .write_all(bytes)
+                .map_err(|e| qemufile::Error::new(at, qemufile::ErrorKind::Io(e))),
+        }
+    }
+}
+
+impl<R: QemuRead, W: std::io::Write> QemuRead for CopyReader<R, W> {
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+    fn read_into(&mut self, buf: &mut [u8]) -> qemufile::Result<()> {
+        let at = self.inner.position();
+        self.inner.read_into(buf)?;
+        self.sink(buf, at)
+    }
+    fn skip(&mut self, mut n: u64) -> qemufile::Result<()> {
+        let mut buf = [0u8; 8192];
+        while n > 0 {
+            let k = n.min(buf.len() as u64) as usize;
+            self.read_into(&mut buf[..k])?;
+            n -= k as u64;
+        }
+        Ok(())
+    }
+    fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
+        self.inner.peek(offset, len)
+    }
+}
