@@ -59,9 +59,11 @@ impl LessOrEqualField for i32 {
 
 /// Integer types that can hold the element count of a variable array or the
 /// length of a variable buffer: `u8`, `u16`, `u32` and `i32`, the widths QEMU's
-/// `VMSTATE_VARRAY_*` macros read.
+/// `VMSTATE_VARRAY_*` macros read (a migrated count field is one of them),
+/// and for counts that are not migrated (a `skip` field, an expression) also
+/// `u64` and `usize`.
 #[diagnostic::on_unimplemented(
-    message = "a count field must be u8, u16, u32 or i32, not `{Self}`",
+    message = "a count must be an integer (u8, u16, u32, i32; u64 or usize if it is not migrated), not `{Self}`",
     label = "not a count type"
 )]
 pub trait CountField: Copy {
@@ -86,6 +88,36 @@ macro_rules! count_unsigned {
     )*};
 }
 count_unsigned!(u8, u16, u32);
+
+/// The count of a `skip` field, a constant or an expression (not read from
+/// the wire, so any width): `usize` as is.
+impl CountField for usize {
+    #[inline]
+    fn to_len(self, _: &'static str) -> Result<usize> {
+        Ok(self)
+    }
+    fn to_u64(self) -> u64 {
+        self as u64
+    }
+}
+
+/// A 64-bit count (of a `skip` field or an expression); refused if it does
+/// not fit the host's `usize`.
+impl CountField for u64 {
+    #[inline]
+    fn to_len(self, count_field: &'static str) -> Result<usize> {
+        usize::try_from(self).map_err(|_| {
+            Error::new(ErrorKind::CountTooLarge {
+                count_field: count_field.into(),
+                count: i128::from(self),
+                capacity: usize::MAX,
+            })
+        })
+    }
+    fn to_u64(self) -> u64 {
+        self
+    }
+}
 
 impl CountField for i32 {
     /// QEMU's element loop (`for (i = 0; i < n_elems; i++)` with an `int`
@@ -814,5 +846,215 @@ impl<B: FixedBuffer + ?Sized> FixedBuffer for Box<B> {
     #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         (**self).bytes_mut()
+    }
+}
+
+/// Fields a view can show part of (`#[vmstate(view = field, ...)]`): arrays
+/// `[T; N]`, `Vec<T>`, and either boxed.
+#[diagnostic::on_unimplemented(
+    message = "`view` shows part of an array: `{Self}` is not `[T; N]` or `Vec<T>` (or either boxed)",
+    label = "not an array"
+)]
+pub trait ArrayView {
+    /// The element type.
+    type Element: VmStateField;
+    /// The number of elements, if fixed.
+    const LEN: Option<usize>;
+    /// The elements.
+    fn elements(&mut self) -> &mut [Self::Element];
+}
+
+impl<T: VmStateField, const N: usize> ArrayView for [T; N] {
+    type Element = T;
+    const LEN: Option<usize> = Some(N);
+    #[inline]
+    fn elements(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T: VmStateField> ArrayView for Vec<T> {
+    type Element = T;
+    const LEN: Option<usize> = None;
+    #[inline]
+    fn elements(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<A: ArrayView + ?Sized> ArrayView for Box<A> {
+    type Element = A::Element;
+    const LEN: Option<usize> = A::LEN;
+    #[inline]
+    fn elements(&mut self) -> &mut [A::Element] {
+        (**self).elements()
+    }
+}
+
+/// The length of a view `start..start + len` (or `start..` to the end of a
+/// fixed array when `len` is `None`), for its description; 0 where it cannot
+/// be known (the derive refuses those at compile time).
+pub const fn view_len(array_len: Option<usize>, start: usize, len: Option<usize>) -> usize {
+    match (len, array_len) {
+        (Some(n), _) => n,
+        (None, Some(total)) if total >= start => total - start,
+        _ => 0,
+    }
+}
+
+/// True if the view `start..start + len` fits an array of `array_len`
+/// elements (always for a `Vec`, checked when walked).
+pub const fn view_fits(array_len: Option<usize>, start: usize, len: Option<usize>) -> bool {
+    match (array_len, len) {
+        (Some(total), Some(n)) => match start.checked_add(n) {
+            Some(end) => end <= total,
+            None => false,
+        },
+        (Some(total), None) => start <= total,
+        (None, Some(_)) => true,
+        (None, None) => false,
+    }
+}
+
+fn view_out_of_range<'d, V: Visitor<'d>>(
+    v: &V,
+    start: usize,
+    len: usize,
+    available: usize,
+) -> Error {
+    v.locate(Error::msg(format!(
+        "the view of elements {start}..{} is outside the {available} element(s) of the array",
+        start.saturating_add(len)
+    )))
+}
+
+/// One element of an array as a wire field of its own
+/// (`#[vmstate(view = mac_reg, index = RDT)]`, QEMU's
+/// `VMSTATE_UINT32(mac_reg[RDT], E1000State)`).
+#[inline]
+pub fn view_element<'d, A: ArrayView + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    index: usize,
+) -> Result<()> {
+    let elements = array.elements();
+    let available = elements.len();
+    match elements.get_mut(index) {
+        Some(element) => element.visit(v, name),
+        None => Err(view_out_of_range(v, index, 1, available)),
+    }
+}
+
+/// A run of elements of an array, `start..start + len`, as an array field
+/// (`#[vmstate(view = mac_reg, start = RA, len = 32)]`, QEMU's
+/// `VMSTATE_UINT32_SUB_ARRAY`).
+#[inline]
+pub fn view_range<'d, A: ArrayView + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    start: usize,
+    len: Option<usize>,
+) -> Result<()> {
+    let elements = array.elements();
+    let available = elements.len();
+    let len = len.unwrap_or(available.saturating_sub(start));
+    let Some(run) = start
+        .checked_add(len)
+        .and_then(|end| elements.get_mut(start..end))
+    else {
+        return Err(view_out_of_range(v, start, len, available));
+    };
+    v.enter_array(name, len, element_size::<A::Element>())?;
+    A::Element::visit_elements(run, v, name)?;
+    v.leave_array()
+}
+
+/// A run of the bytes of a byte array as a `buffer`,
+/// `start..start + len` (`#[vmstate(view = buf, buffer, start = 4)]`,
+/// QEMU's `VMSTATE_BUFFER_START_MIDDLE`, `VMSTATE_PARTIAL_BUFFER`,
+/// `VMSTATE_STATIC_BUFFER`).
+#[inline]
+pub fn view_bytes<'d, A: ArrayView<Element = u8> + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    start: usize,
+    len: Option<usize>,
+) -> Result<()> {
+    let bytes = array.elements();
+    let available = bytes.len();
+    let len = len.unwrap_or(available.saturating_sub(start));
+    let Some(run) = start
+        .checked_add(len)
+        .and_then(|end| bytes.get_mut(start..end))
+    else {
+        return Err(view_out_of_range(v, start, len, available));
+    };
+    v.visit_buffer(name, run)
+}
+
+/// A hook of an inline subsection (`#[vmstate(subsection = "dev/sub", ...)]`
+/// on a `()` field), run on the struct it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `pre_save`.
+    PreSave,
+    /// `post_save`.
+    PostSave,
+    /// `pre_load`.
+    PreLoad,
+    /// `post_load`, with the version loaded.
+    PostLoad(u32),
+}
+
+/// Subsection `index` of `parent` when it is an inline subsection: a
+/// description of its own over the parent's fields (QEMU's subsections
+/// share the parent's `opaque`). The derive walks it with
+/// [`visit_struct_at`](crate::visit_struct_at).
+pub struct Inline<'a, P> {
+    parent: &'a mut P,
+    index: usize,
+}
+
+impl<'a, P: VmState> Inline<'a, P> {
+    /// Subsection `index` of `parent`.
+    #[inline]
+    pub fn new(parent: &'a mut P, index: usize) -> Self {
+        Inline { parent, index }
+    }
+}
+
+impl<'d, P: VmState> crate::Walk<'d> for Inline<'_, P> {
+    #[inline]
+    fn description(&self) -> &'d Description<'d> {
+        P::DESCRIPTION.subsections[self.index]
+    }
+    #[inline]
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()> {
+        self.parent.__inline_fields(self.index, v, version_id)
+    }
+    fn walk_subsection_needed(&self, _: usize) -> bool {
+        false
+    }
+    fn walk_subsection<V: Visitor<'d>>(&mut self, _: &mut V, index: usize, _: u32) -> Result<()> {
+        Err(Error::msg(format!(
+            "{} has no subsection number {index}",
+            P::DESCRIPTION.subsections[self.index].name
+        )))
+    }
+    fn walk_pre_save(&mut self) -> Result<()> {
+        self.parent.__inline_hook(self.index, Hook::PreSave)
+    }
+    fn walk_post_save(&mut self) {
+        let _ = self.parent.__inline_hook(self.index, Hook::PostSave);
+    }
+    fn walk_pre_load(&mut self) -> Result<()> {
+        self.parent.__inline_hook(self.index, Hook::PreLoad)
+    }
+    fn walk_post_load(&mut self, version_id: u32) -> Result<()> {
+        self.parent
+            .__inline_hook(self.index, Hook::PostLoad(version_id))
     }
 }

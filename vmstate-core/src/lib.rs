@@ -141,6 +141,7 @@
 
 pub mod analyzer;
 pub mod compat;
+pub mod context;
 pub mod drift;
 pub mod dump;
 pub mod dynamic;
@@ -162,6 +163,7 @@ mod visitor;
 pub mod vmdesc;
 mod wire;
 
+pub use context::{ContextField, InContext, VmStateIn};
 pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext, path_name};
 pub use field::VmStateField;
 pub use input::InputVisitor;
@@ -357,8 +359,8 @@ pub fn pretty_print_with<T: VmState>(value: &mut T, style: PathStyle) -> Result<
 pub mod __private {
     pub use crate::forms;
     pub use crate::{
-        Description, Error, FieldDescription, Layout, PathSegment, Result, Visitor, VmState,
-        VmStateField, WireType, visit_struct, visit_struct_at,
+        ContextField, Description, Error, FieldDescription, InContext, Layout, PathSegment, Result,
+        Visitor, VmState, VmStateField, VmStateIn, WireType, visit_struct, visit_struct_at,
     };
     pub use core::option::Option::{None, Some};
     pub use core::result::Result::{Err, Ok};
