@@ -131,6 +131,14 @@ impl CountField for i32 {
     }
 }
 
+/// The count of a variable array, buffer or bitmap as a length (what the
+/// derive calls where the count is written, `len = ..`, `bits = ..`, so
+/// that a count of the wrong type is reported there).
+#[inline]
+pub fn count_len<C: CountField>(count: C, count_field: &'static str) -> Result<usize> {
+    count.to_len(count_field)
+}
+
 /// Containers for a variable array (`#[vmstate(len = count_field)]`): a fixed
 /// array of which the first `count` elements are migrated (count larger than
 /// the array is refused), or a `Vec` that holds exactly `count` elements;

@@ -12,7 +12,7 @@ use crate::{Description, Error, ErrorKind, Name, PathSegment, Result, VersionCon
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a VmState struct",
     label = "needs #[derive(VmState)]",
-    note = "`subsection`, `struct_version` and `tmp` need a struct with #[derive(VmState)]"
+    note = "`subsection`, `struct_version` and `tmp` need a struct with #[derive(VmState)]; a struct with #[vmstate(context = C)] is walked by its parent, which passes the context (or alone with `visit_struct(&mut InContext::new(&mut value, &context), ..)`)"
 )]
 pub trait VmState {
     /// The static wire schema: name, versions, fields, subsections.

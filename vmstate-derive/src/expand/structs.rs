@@ -106,16 +106,17 @@ pub fn count_name(fields: &[Field<'_>], count: &Count) -> TokenStream {
     }
 }
 
-/// The count's value when the counted field is walked.
-fn count_value(count: &Count) -> TokenStream {
+/// The count as a length (`Result<usize>`) when the counted field is
+/// walked, its type checked where the count is written.
+fn count_len(count: &Count, name: &TokenStream) -> TokenStream {
     hygienic!(__n);
     match count {
-        Count::Field(m) => quote!(self.#m),
+        Count::Field(m) => quote_spanned!(m.span()=> __vm::forms::count_len(self.#m, #name)),
         Count::Const(e) => {
             let bind = quote_spanned!(e.span()=> let #__n: ::core::primitive::usize = #e;);
-            quote!({ #bind #__n })
+            quote!(__vm::Ok::<::core::primitive::usize, __vm::Error>({ #bind #__n }))
         }
-        Count::Expr(e) => quote!((#e)),
+        Count::Expr(e) => quote_spanned!(e.span()=> __vm::forms::count_len(#e, #name)),
     }
 }
 
@@ -131,12 +132,15 @@ fn mentions(ty: &TokenStream, params: &[String]) -> bool {
 fn field_bound(f: &Field<'_>, self_ty: &TokenStream) -> Option<TokenStream> {
     let ty = f.ty;
     Some(match &f.kind {
-        FieldKind::Plain if f.context.is_some() => quote!(#ty: __vm::ContextField),
+        // A bound `T: ContextField` would hide the impls that give its
+        // `Context`, which the field's context expression must match: such
+        // fields get no inferred bound (write the element's bounds on the
+        // struct).
+        FieldKind::Plain | FieldKind::Subsection if f.context.is_some() => return None,
         FieldKind::Plain => quote!(#ty: __vm::VmStateField),
         FieldKind::Equal => quote!(#ty: __vm::forms::EqualField),
         FieldKind::VarArray { .. } => quote!(#ty: __vm::forms::VarArray),
         FieldKind::VarBuffer { .. } => quote!(#ty: __vm::forms::VarBuffer),
-        FieldKind::Subsection if f.context.is_some() => quote!(#ty: __vm::VmStateIn),
         FieldKind::Subsection | FieldKind::Pinned(_) => quote!(#ty: __vm::VmState),
         FieldKind::List { .. } => quote!(#ty: __vm::forms::ListContainer),
         FieldKind::Tree => quote!(#ty: __vm::forms::TreeContainer),
@@ -144,7 +148,12 @@ fn field_bound(f: &Field<'_>, self_ty: &TokenStream) -> Option<TokenStream> {
         FieldKind::Tmp(t) => quote!(#t: __vm::forms::TmpState<#self_ty>),
         FieldKind::View(view) => {
             let t = &view.target_ty;
-            quote!(#t: __vm::forms::ArrayView)
+            match view.select {
+                Select::Whole if !view.buffer => {
+                    quote!(#t: __vm::forms::ArrayView + __vm::VmStateField)
+                }
+                _ => quote!(#t: __vm::forms::ArrayView),
+            }
         }
         _ => return None,
     })
@@ -763,7 +772,7 @@ fn hooks(g: &Gen<'_>) -> TokenStream {
 /// The walk of one wire field of `f` (its `part`-th, for a view of several
 /// elements), as an expression of type `Result<()>`.
 fn field_call(g: &Gen<'_>, f: &Field<'_>, part: usize, name: &TokenStream) -> TokenStream {
-    hygienic!(__check, __count, __i, __v, __version);
+    hygienic!(__check, __count, __e, __i, __v, __version);
     let m = &f.member;
     let ty = f.ty;
     let span = ty.span();
@@ -792,31 +801,31 @@ fn field_call(g: &Gen<'_>, f: &Field<'_>, part: usize, name: &TokenStream) -> To
         },
         FieldKind::VarBuffer { len } => {
             let count = count_name(fields, len);
-            let value = count_value(len);
+            let value = count_len(len, &count);
             quote_spanned! {span=>
-                {
-                    let #__count = #value;
-                    __vm::forms::var_buffer(#__v, #name, &mut self.#m, #__count, #count)
+                match #value {
+                    __vm::Ok(#__count) => __vm::forms::var_buffer(#__v, #name, &mut self.#m, #__count, #count),
+                    __vm::Err(#__e) => __vm::Err(__vm::Visitor::locate(#__v, #__e)),
                 }
             }
         }
         FieldKind::VarArray { len } => {
             let count = count_name(fields, len);
-            let value = count_value(len);
+            let value = count_len(len, &count);
             quote_spanned! {span=>
-                {
-                    let #__count = #value;
-                    __vm::forms::var_array(#__v, #name, &mut self.#m, #__count, #count)
+                match #value {
+                    __vm::Ok(#__count) => __vm::forms::var_array(#__v, #name, &mut self.#m, #__count, #count),
+                    __vm::Err(#__e) => __vm::Err(__vm::Visitor::locate(#__v, #__e)),
                 }
             }
         }
         FieldKind::Bitmap { bits } => {
             let count = count_name(fields, bits);
-            let value = count_value(bits);
+            let value = count_len(bits, &count);
             quote_spanned! {span=>
-                {
-                    let #__count = #value;
-                    __vm::forms::bitmap(#__v, #name, &mut self.#m, #__count, #count)
+                match #value {
+                    __vm::Ok(#__count) => __vm::forms::bitmap(#__v, #name, &mut self.#m, #__count, #count),
+                    __vm::Err(#__e) => __vm::Err(__vm::Visitor::locate(#__v, #__e)),
                 }
             }
         }
@@ -982,6 +991,21 @@ fn default_impl(
         return TokenStream::new();
     }
     let ident = c.ident;
+    // As `#[derive(Default)]`: every type parameter is `Default`.
+    let mut predicates: Vec<TokenStream> =
+        match syn::parse2::<syn::WhereClause>(where_clause.clone()) {
+            Ok(w) => w.predicates.iter().map(|p| p.to_token_stream()).collect(),
+            Err(_) => Vec::new(),
+        };
+    predicates.extend(c.generics.type_params().map(|p| {
+        let t = &p.ident;
+        quote!(#t: ::core::default::Default)
+    }));
+    let where_clause = if predicates.is_empty() {
+        quote!()
+    } else {
+        quote!(where #(#predicates,)*)
+    };
     let values = fields.iter().map(|f| {
         let value = match f.attrs.default.get() {
             Some(e) => quote_spanned!(e.span()=> #e),

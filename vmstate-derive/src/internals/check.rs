@@ -887,6 +887,23 @@ fn resolve_views(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 }
             }
         };
+        if a.buffer.is_set() {
+            let bytes = match shape(t.ty) {
+                Shape::Array(e) | Shape::Vec(e) => is_scalar(e, &["u8"]),
+                _ => true,
+            };
+            if !bytes {
+                cx.error_spanned_by(
+                    a.buffer.tokens(),
+                    format!(
+                        "`buffer` sends bytes, but `{name}` is `{}`: remove `buffer` to send the \
+                         elements in their own form",
+                        show(t.ty)
+                    ),
+                );
+                continue;
+            }
+        }
         let view = View {
             target: t.member.clone(),
             target_ty: t.ty.clone(),
