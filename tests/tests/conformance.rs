@@ -2193,3 +2193,46 @@ fn looking_at_state_runs_no_save_hooks() {
     vmstate_core::vmdesc::save_with_vmdesc(&mut dev, Vec::new()).unwrap();
     assert_eq!((dev.saves, dev.post_saves, dev.reg_vmstate), (2, 2, 0x82));
 }
+
+// ---------------------------------------------------------------- GByteArray
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "gba", version = 1)]
+struct WithByteArray {
+    a: u8,
+    /// `VMSTATE_GBYTEARRAY`: be32 length, then the bytes.
+    blob: vmstate_core::forms::GByteArray,
+    b: u8,
+}
+
+const WIRE_GBA: &[u8] = &[
+    1, // a
+    0, 0, 0, 3, b'x', b'y', b'z', // blob
+    2,    // b
+    0,    // QEMU_VM_EOF
+];
+
+#[test]
+fn g_byte_array() {
+    let mut obj = WithByteArray {
+        a: 1,
+        blob: vmstate_core::forms::GByteArray(b"xyz".to_vec()),
+        b: 2,
+    };
+    assert_eq!(vmstate_core::save_to_vec(&mut obj).unwrap(), body(WIRE_GBA));
+    let back: WithByteArray = vmstate_core::load_new(body(WIRE_GBA), 1).unwrap();
+    assert_eq!(back, obj);
+    check_truncations(&WithByteArray::default(), WIRE_GBA, 1);
+    // A claimed length past the input fails on the missing bytes; a huge
+    // one at the memory limit, before anything is allocated.
+    let err = vmstate_core::load_new::<WithByteArray>(&[1, 0, 0, 1, 0, 0], 1).unwrap_err();
+    assert!(err.is_eof(), "{err}");
+    let err =
+        vmstate_core::load_new::<WithByteArray>(&[1, 0xff, 0xff, 0xff, 0xff, 0], 1).unwrap_err();
+    assert!(err.to_string().contains("section_memory"), "{err}");
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut obj, Vec::new()).unwrap();
+    assert!(
+        json.contains(r#"{"name": "blob", "type": "GByteArray", "size": 7}"#),
+        "{json}"
+    );
+}

@@ -18,8 +18,8 @@ use vmstate_tests::devices::i8254::I8254;
 use vmstate_tests::devices::i8259::I8259;
 use vmstate_tests::devices::ich9_lpc::Ich9Lpc;
 use vmstate_tests::devices::kvmclock::KvmClock;
-use vmstate_tests::devices::pckbd::IsaKbd;
 use vmstate_tests::devices::mc146818rtc::Mc146818Rtc;
+use vmstate_tests::devices::pckbd::IsaKbd;
 use vmstate_tests::devices::piix3::{PciIrqLevel, Piix3};
 use vmstate_tests::devices::pl011::Pl011;
 use vmstate_tests::devices::pl031::Pl031;
@@ -146,7 +146,11 @@ fn check_section_cuts<T: VmState + Clone + Default + Debug + PartialEq>(
         let mut cuts: Vec<usize> = (0..2048)
             .chain(body.len() - 2048..body.len())
             .chain((0..body.len()).step_by(61))
-            .chain(accepted_cuts.iter().flat_map(|&c| c.saturating_sub(8)..c + 8))
+            .chain(
+                accepted_cuts
+                    .iter()
+                    .flat_map(|&c| c.saturating_sub(8)..c + 8),
+            )
             .filter(|&c| c < body.len())
             .collect();
         cuts.sort_unstable();
@@ -753,7 +757,16 @@ fn serial_16550() {
     bad.state.tsr_retry = 1;
     let bytes = vmstate_core::save_to_vec(&mut bad).unwrap();
     let err = vmstate_core::load_new::<IsaSerial>(&bytes, 3).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Hook { hook: "post_load", .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -833,9 +846,16 @@ fn fdc_with_a_context_for_its_drives() {
     };
     let mut out = Vec::new();
     let mut v = vmstate_core::OutputVisitor::new(&mut out);
-    vmstate_core::visit_struct(&mut vmstate_core::InContext::new(&mut drive, &cx), &mut v, "fdrive")
-        .unwrap();
-    assert_eq!(out, b"\x00\x00\x00\x05\x11fdrive/media_rate\x00\x00\x00\x01\x00");
+    vmstate_core::visit_struct(
+        &mut vmstate_core::InContext::new(&mut drive, &cx),
+        &mut v,
+        "fdrive",
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        b"\x00\x00\x00\x05\x11fdrive/media_rate\x00\x00\x00\x01\x00"
+    );
     // A destination with a smaller FIFO reads fewer bytes: the stream no
     // longer parses as this section.
     let mut small = IsaFdc::default();
@@ -893,7 +913,10 @@ fn e1000_mac_registers_as_views() {
         nonzero += usize::from(sent != 0);
     }
     assert_eq!(nonzero, 6, "nonzero registers compared");
-    for (k, r) in [reg::RDTR, reg::RADV, reg::TADV, reg::ITR].into_iter().enumerate() {
+    for (k, r) in [reg::RDTR, reg::RADV, reg::TADV, reg::ITR]
+        .into_iter()
+        .enumerate()
+    {
         assert_eq!(be32(&body[main + 2 + 15 + 4..], k), be32(full_regs, r));
     }
     assert_eq!(dev.mac_reg[reg::STATUS], be32(full_regs, reg::STATUS));
@@ -922,7 +945,16 @@ fn usb_tablet() {
     let mut bad = body.to_vec();
     bad[13..17].copy_from_slice(&4096i32.to_be_bytes()); // setup_len
     let err = vmstate_core::load_new::<UsbPtr>(&bad, 1).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Hook { hook: "post_load", .. }), "{err}");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(err.path_string(), "usb-ptr.dev");
 }
 
@@ -935,7 +967,11 @@ fn ich9_lpc_with_ich9_pm() {
     // sw_irq_gen 0x3, tco expire_time -1; no cpuhp (legacy CPU hotplug).
     assert_eq!(dev.pm.pm1_evt_sts, 1);
     assert_eq!(
-        (dev.pm.tco_regs.cnt2, dev.pm.tco_regs.tmr, dev.pm.tco_regs.sw_irq_gen),
+        (
+            dev.pm.tco_regs.cnt2,
+            dev.pm.tco_regs.tmr,
+            dev.pm.tco_regs.sw_irq_gen
+        ),
         (8, 4, 3)
     );
     assert_eq!(dev.pm.tco_regs.expire_time, -1);

@@ -12,6 +12,9 @@ pub const APIC_LVT_MASKED: u32 = 1 << 16;
 #[derive(VmState, Clone, Debug, PartialEq, Eq)]
 #[vmstate(name = "apic", version = 3, minimum_version = 3, default,
           pre_load = Apic::pre_load)]
+// The one private field is the `()` marker of an inline subsection, not a
+// non-exhaustive marker.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct Apic {
     /// `IA32_APIC_BASE` (a uint32 on the wire in QEMU 10.0).
     #[vmstate(default = 0xfee0_0900)]

@@ -89,7 +89,12 @@ pub struct CpuHotplugState {
 
 /// The TCO watchdog: nested struct `tco io device status`.
 #[derive(VmState, Clone, Debug, PartialEq, Eq)]
-#[vmstate(name = "tco io device status", version = 1, minimum_version = 1, default)]
+#[vmstate(
+    name = "tco io device status",
+    version = 1,
+    minimum_version = 1,
+    default
+)]
 pub struct TcoIoState {
     /// Timer reload.
     #[vmstate(name = "tco.rld", default = 0x0004)]

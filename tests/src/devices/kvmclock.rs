@@ -7,6 +7,9 @@ use vmstate_core::VmState;
 #[derive(VmState, Clone, Debug, PartialEq, Eq)]
 #[vmstate(name = "kvmclock", version = 1, minimum_version = 1, default,
           pre_load = KvmClock::pre_load)]
+// The one private field is the `()` marker of an inline subsection, not a
+// non-exhaustive marker.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct KvmClock {
     /// The guest's clock (ns), read from KVM when the guest stops.
     pub clock: u64,
