@@ -1484,3 +1484,755 @@ fn truncation_inside_a_subsection_header_is_an_end_of_input() {
         assert_eq!(dest.a, 9, "a failed load changed the destination");
     }
 }
+
+// ---------------------------------------------------------------- counts not migrated
+
+/// QEMU's `Fifo8` (`util/fifo8.c`, `vmstate_fifo8`):
+/// `VMSTATE_VBUFFER_UINT32(data, Fifo8, 1, NULL, capacity)`, head, num. The
+/// `capacity` is configuration both sides know: it is not migrated, and the
+/// destination reads as many bytes as its own capacity says.
+#[derive(VmState, Clone, Debug, PartialEq)]
+#[vmstate(name = "Fifo8", version = 1, minimum_version = 1)]
+struct Fifo8 {
+    #[vmstate(buffer, len = capacity, since = 1)]
+    data: Vec<u8>,
+    head: u32,
+    num: u32,
+    /// After the buffer, as in QEMU's struct: a count that is not on the
+    /// wire is not read, so it may be declared anywhere.
+    #[vmstate(skip)]
+    capacity: u32,
+}
+
+impl Fifo8 {
+    fn with_capacity(capacity: u32) -> Self {
+        Fifo8 {
+            data: vec![0; capacity as usize],
+            head: 0,
+            num: 0,
+            capacity,
+        }
+    }
+}
+
+const WIRE_FIFO8: &[u8] = &[
+    b'a', b'b', b'c', b'd', // data, `capacity` (4) bytes, no length on the wire
+    0, 0, 0, 1, // head
+    0, 0, 0, 2, // num
+    0, // QEMU_VM_EOF
+];
+
+#[test]
+fn count_of_a_skip_field_is_configuration() {
+    let mut fifo = Fifo8 {
+        data: b"abcd".to_vec(),
+        head: 1,
+        num: 2,
+        capacity: 4,
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut fifo).unwrap(),
+        body(WIRE_FIFO8)
+    );
+    let dest = Fifo8::with_capacity(4);
+    let mut loaded = dest.clone();
+    vmstate_core::load_from_slice(&mut loaded, body(WIRE_FIFO8), 1).unwrap();
+    assert_eq!(loaded, fifo);
+    check_truncations(&dest, WIRE_FIFO8, 1);
+    // A destination configured with another capacity reads another number
+    // of bytes, as QEMU's does: here it runs out of input.
+    let mut bigger = Fifo8::with_capacity(16);
+    let err = vmstate_core::load_from_slice(&mut bigger, body(WIRE_FIFO8), 1).unwrap_err();
+    assert!(err.is_eof(), "{err}");
+    assert_eq!(
+        bigger,
+        Fifo8::with_capacity(16),
+        "a failed load changes nothing"
+    );
+    // The description names the count; vmdesc shows the bytes sent.
+    let d = <Fifo8 as VmState>::DESCRIPTION;
+    assert_eq!(
+        d.fields[0].layout,
+        vmstate_core::Layout::VarBuffer {
+            len_field: "capacity"
+        }
+    );
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut fifo, Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "Fifo8", "version": 1, "fields": [{"name": "data", "type": "buffer", "size": 4}, {"name": "head", "type": "uint32", "size": 4}, {"name": "num", "type": "uint32", "size": 4}]"#
+    );
+}
+
+/// The fdc's command FIFO (`VMSTATE_VARRAY_INT32(fifo, FDCtrl, fifo_size,
+/// ...)` with the unmigrated `fifo_size`), a constant count, and a count
+/// computed from the struct.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "counts", version = 1)]
+struct Counts {
+    #[vmstate(skip)]
+    fifo_size: i32,
+    #[vmstate(len = fifo_size)]
+    fifo: Vec<u8>,
+    /// A constant: a fixed-length array in the description (QEMU's
+    /// `VMSTATE_STRUCT_VARRAY_POINTER_KNOWN`, `num` known).
+    #[vmstate(len = REGS)]
+    regs: Vec<u16>,
+    /// The first bytes of a larger array (QEMU's `VMSTATE_PARTIAL_BUFFER`).
+    #[vmstate(buffer, len = 2)]
+    partial: [u8; 4],
+    #[vmstate(skip)]
+    ports: u8,
+    /// An expression of `self` (a `u64`: counts that are not migrated may
+    /// have any integer width).
+    #[vmstate(len = self.ports_in_use())]
+    port: [u32; 4],
+}
+
+const REGS: usize = 3;
+
+impl Counts {
+    fn ports_in_use(&self) -> u64 {
+        u64::from(self.ports) / 2
+    }
+}
+
+const WIRE_COUNTS: &[u8] = &[
+    9, 8, // fifo: fifo_size (2) elements
+    0, 1, 0, 2, 0, 3, // regs: REGS elements
+    7, 7, // partial[..2]
+    0, 0, 0, 5, // port[0], ports_in_use() = 1
+    0, // QEMU_VM_EOF
+];
+
+#[test]
+fn constant_and_computed_counts() {
+    let mut obj = Counts {
+        fifo_size: 2,
+        fifo: vec![9, 8],
+        regs: vec![1, 2, 3],
+        partial: [7, 7, 0, 0],
+        ports: 3,
+        port: [5, 0, 0, 0],
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut obj).unwrap(),
+        body(WIRE_COUNTS)
+    );
+    let dest = Counts {
+        fifo_size: 2,
+        ports: 3,
+        ..Counts::default()
+    };
+    let mut loaded = dest.clone();
+    vmstate_core::load_from_slice(&mut loaded, body(WIRE_COUNTS), 1).unwrap();
+    assert_eq!(loaded, obj);
+    check_truncations(&dest, WIRE_COUNTS, 1);
+    // A vector must hold exactly the constant count to be saved.
+    let mut short = obj.clone();
+    short.regs.pop();
+    let err = vmstate_core::save_to_vec(&mut short).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::CountMismatch {
+                count: 3,
+                len: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    use vmstate_core::Layout;
+    let d = <Counts as VmState>::DESCRIPTION;
+    let layouts: Vec<_> = d.fields.iter().map(|f| (f.name, f.layout)).collect();
+    assert_eq!(
+        layouts,
+        [
+            (
+                "fifo",
+                Layout::VarArray {
+                    count_field: "fifo_size",
+                    capacity: None,
+                    element: &Layout::Scalar(vmstate_core::WireType::Uint8)
+                }
+            ),
+            (
+                "regs",
+                Layout::Array {
+                    len: 3,
+                    element: &Layout::Scalar(vmstate_core::WireType::Uint16)
+                }
+            ),
+            ("partial", Layout::Buffer(2)),
+            (
+                "port",
+                Layout::VarArray {
+                    count_field: "self.ports_in_use()",
+                    capacity: Some(4),
+                    element: &Layout::Scalar(vmstate_core::WireType::Uint32)
+                }
+            ),
+        ]
+    );
+    // -dump-vmstate: the constant array has its `num`, as VMS_ARRAY fields
+    // do in QEMU's dump; the variable ones have none.
+    let dump = vmstate_core::dump::DumpDescription::from_static(d);
+    let nums: Vec<_> = dump
+        .fields
+        .unwrap()
+        .iter()
+        .map(|f| (f.num, f.size))
+        .collect();
+    assert_eq!(
+        nums,
+        [
+            (None, Some(1)),
+            (Some(3), Some(2)),
+            (None, Some(2)),
+            (None, Some(4))
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- views and inline subsections
+
+const CTRL: usize = 0;
+const STATUS: usize = 2;
+const RA: usize = 8;
+const MTA: usize = 12;
+const ITR: usize = 20;
+
+/// One register file sent the ways e1000 sends `mac_reg`: single registers
+/// (`VMSTATE_UINT32(mac_reg[CTRL], ..)`), runs (`VMSTATE_UINT32_SUB_ARRAY`),
+/// and in subsections over the same struct (`e1000/mit_state`,
+/// `e1000/full_mac_state`) a register again and the whole file again. One
+/// Rust field; every wire field is a view of it.
+#[derive(VmState, Clone, Debug, PartialEq)]
+#[vmstate(name = "nic", version = 2, default)]
+struct Nic {
+    #[vmstate(skip)]
+    mac_reg: Box<[u32; 32]>,
+    #[vmstate(view = mac_reg, index = [CTRL, STATUS])]
+    _regs: (),
+    #[vmstate(view = mac_reg, start = RA, len = 2)]
+    _ra: (),
+    #[vmstate(view = mac_reg, start = MTA, len = 3)]
+    _mta: (),
+    #[vmstate(subsection = "nic/mit_state", version = 1, needed = Nic::mit_needed,
+              pre_save = Nic::mit_pre_save, post_load = Nic::mit_post_load)]
+    _mit_state: (),
+    #[vmstate(view = mac_reg, index = ITR)]
+    _itr: (),
+    mit_irq_level: bool,
+    #[vmstate(subsection = "nic/full_mac_state", version = 1, needed = Nic::full_needed)]
+    _full_mac_state: (),
+    #[vmstate(view = mac_reg)]
+    _mac_reg: (),
+    #[vmstate(skip)]
+    mit_on: bool,
+    #[vmstate(skip, default = true)]
+    full_on: bool,
+    #[vmstate(skip)]
+    log: Vec<&'static str>,
+}
+
+impl Nic {
+    fn mit_needed(&self) -> bool {
+        self.mit_on
+    }
+    fn full_needed(&self) -> bool {
+        self.full_on
+    }
+    fn mit_pre_save(&mut self) -> Result<(), String> {
+        self.log.push("mit pre_save");
+        Ok(())
+    }
+    fn mit_post_load(&mut self, version_id: u32) -> Result<(), String> {
+        assert_eq!(version_id, 1);
+        self.log.push("mit post_load");
+        Ok(())
+    }
+}
+
+fn nic() -> Nic {
+    let mut nic = Nic {
+        mit_on: true,
+        full_on: false,
+        ..Nic::default()
+    };
+    for (i, r) in nic.mac_reg.iter_mut().enumerate() {
+        *r = i as u32;
+    }
+    nic.mit_irq_level = true;
+    nic
+}
+
+const WIRE_NIC: &[u8] = &[
+    0, 0, 0, 0, // mac_reg[CTRL]
+    0, 0, 0, 2, // mac_reg[STATUS]
+    0, 0, 0, 8, 0, 0, 0, 9, // mac_reg[RA..RA + 2]
+    0, 0, 0, 12, 0, 0, 0, 13, 0, 0, 0, 14, // mac_reg[MTA..MTA + 3]
+    0x05, 13, b'n', b'i', b'c', b'/', b'm', b'i', b't', b'_', b's', b't', b'a', b't', b'e', 0, 0,
+    0, 1, // subsection nic/mit_state, version 1
+    0, 0, 0, 20, // mac_reg[ITR]
+    1,  // mit_irq_level
+    0,  // QEMU_VM_EOF
+];
+
+#[test]
+fn views_of_one_field_and_inline_subsections() {
+    let mut src = nic();
+    assert_eq!(vmstate_core::save_to_vec(&mut src).unwrap(), body(WIRE_NIC));
+    assert_eq!(src.log, ["mit pre_save"]);
+    let mut dest = Nic::default();
+    vmstate_core::load_from_slice(&mut dest, body(WIRE_NIC), 2).unwrap();
+    assert_eq!(dest.log, ["mit post_load"]);
+    for i in [CTRL, STATUS, RA, RA + 1, MTA, MTA + 1, MTA + 2, ITR] {
+        assert_eq!(dest.mac_reg[i], i as u32, "mac_reg[{i}]");
+    }
+    assert_eq!(
+        dest.mac_reg[1], 0,
+        "registers outside every view are not sent"
+    );
+    assert!(dest.mit_irq_level);
+    check_truncations(&Nic::default(), WIRE_NIC, 2);
+
+    // The whole register file again, in its own subsection.
+    let mut full = nic();
+    full.mit_on = false;
+    full.full_on = true;
+    let bytes = vmstate_core::save_to_vec(&mut full).unwrap();
+    let tail = &bytes[28..];
+    assert_eq!(&tail[..2], [0x05, 18]);
+    assert_eq!(&tail[2..20], b"nic/full_mac_state");
+    assert_eq!(&tail[20..24], [0, 0, 0, 1]);
+    assert_eq!(tail.len(), 24 + 32 * 4);
+    let back: Nic = vmstate_core::load_new(&bytes, 2).unwrap();
+    assert_eq!(back.mac_reg, full.mac_reg);
+
+    // Descriptions: QEMU's names (stringify of `mac_reg[CTRL]`, the field
+    // name for runs, numbered where repeated), one description per
+    // subsection.
+    let d = <Nic as VmState>::DESCRIPTION;
+    let names: Vec<_> = (0..d.fields.len()).map(|i| d.unique_name(i)).collect();
+    assert_eq!(
+        names,
+        [
+            "mac_reg[CTRL]",
+            "mac_reg[STATUS]",
+            "mac_reg[0]",
+            "mac_reg[1]"
+        ]
+    );
+    let subs: Vec<_> = d
+        .subsections
+        .iter()
+        .map(|s| (s.name, s.version_id, s.fields.len()))
+        .collect();
+    assert_eq!(
+        subs,
+        [("nic/mit_state", 1, 2), ("nic/full_mac_state", 1, 1)]
+    );
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut nic(), Vec::new()).unwrap();
+    assert_eq!(
+        json,
+        r#""vmsd_name": "nic", "version": 2, "fields": [{"name": "mac_reg[CTRL]", "type": "uint32", "size": 4}, {"name": "mac_reg[STATUS]", "type": "uint32", "size": 4}, {"name": "mac_reg[0]", "array_len": 2, "type": "uint32", "size": 4}, {"name": "mac_reg[1]", "array_len": 3, "type": "uint32", "size": 4}], "subsections": [{"vmsd_name": "nic/mit_state", "version": 1, "fields": [{"name": "mac_reg[ITR]", "type": "uint32", "size": 4}, {"name": "mit_irq_level", "type": "bool", "size": 1}]}]"#
+    );
+    // Errors name the view's wire field.
+    let err = vmstate_core::load_new::<Nic>(&body(WIRE_NIC)[..10], 2).unwrap_err();
+    assert_eq!(err.path_string(), "nic.mac_reg[0][0]");
+    let err = vmstate_core::load_new::<Nic>(&body(WIRE_NIC)[..50], 2).unwrap_err();
+    // (a name with an index of its own is quoted in paths)
+    assert_eq!(err.path_string(), r#"nic/mit_state."mac_reg[ITR]""#);
+}
+
+/// Byte runs of one buffer: `VMSTATE_BUFFER_START_MIDDLE` (from `start` to
+/// the end) and `VMSTATE_PARTIAL_BUFFER` (the first bytes), as views.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "bufs", version = 1)]
+struct ByteViews {
+    #[vmstate(skip)]
+    config: [u8; 6],
+    #[vmstate(view = config, buffer, start = 4)]
+    _tail: (),
+    #[vmstate(view = config, buffer, len = 2)]
+    _head: (),
+    #[vmstate(view = config, start = 2, len = 2)]
+    _middle: (),
+}
+
+#[test]
+fn byte_views() {
+    let mut obj = ByteViews {
+        config: [1, 2, 3, 4, 5, 6],
+        ..ByteViews::default()
+    };
+    let bytes = vmstate_core::save_to_vec(&mut obj).unwrap();
+    assert_eq!(bytes, [5, 6, 1, 2, 3, 4]);
+    let back: ByteViews = vmstate_core::load_new(&bytes, 1).unwrap();
+    assert_eq!(back, obj);
+    use vmstate_core::Layout;
+    let layouts: Vec<_> = <ByteViews as VmState>::DESCRIPTION
+        .fields
+        .iter()
+        .map(|f| (f.name, f.layout))
+        .collect();
+    assert_eq!(
+        layouts,
+        [
+            ("config", Layout::Buffer(2)),
+            ("config", Layout::Buffer(2)),
+            (
+                "config",
+                Layout::Array {
+                    len: 2,
+                    element: &Layout::Scalar(vmstate_core::WireType::Uint8)
+                }
+            ),
+        ]
+    );
+}
+
+/// A view of a `Vec` is checked when walked: a view past its end is an
+/// error, not a panic.
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "vecview", version = 1)]
+struct VecView {
+    #[vmstate(skip)]
+    regs: Vec<u16>,
+    #[vmstate(view = regs, index = 3)]
+    _r3: (),
+    #[vmstate(view = regs, start = 1, len = 2)]
+    _r12: (),
+}
+
+#[test]
+fn views_of_a_vec_are_checked_when_walked() {
+    let mut ok = VecView {
+        regs: vec![0, 1, 2, 3],
+        ..VecView::default()
+    };
+    assert_eq!(
+        vmstate_core::save_to_vec(&mut ok).unwrap(),
+        [0, 3, 0, 1, 0, 2]
+    );
+    let mut short = VecView {
+        regs: vec![0, 1],
+        ..VecView::default()
+    };
+    let err = vmstate_core::save_to_vec(&mut short).unwrap_err();
+    assert!(
+        err.to_string().contains("outside the 2 element(s)"),
+        "{err}"
+    );
+    assert_eq!(err.path_string(), "vecview.regs[3]");
+    let mut dest = VecView::default();
+    let err = vmstate_core::load_from_slice(&mut dest, &[0, 3, 0, 1, 0, 2], 1).unwrap_err();
+    assert!(
+        err.to_string().contains("outside the 0 element(s)"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------- context
+
+/// What the drives' hooks and predicates know of their controller (QEMU:
+/// `drive->fdctrl->...`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Controller {
+    check_media_rate: bool,
+    version: u8,
+}
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "drive", version = 1, context = Controller,
+          post_load = Drive::post_load, pre_save = Drive::pre_save)]
+struct Drive {
+    head: u8,
+    /// Present when the controller says so.
+    #[vmstate(exists = Drive::has_sect)]
+    sect: u8,
+    #[vmstate(subsection, needed = Drive::media_rate_needed)]
+    media_rate: DriveMediaRate,
+    /// The nested struct sees the same context.
+    #[vmstate(context)]
+    geometry: Geometry,
+    #[vmstate(skip)]
+    seen: Vec<String>,
+}
+
+impl Drive {
+    fn has_sect(&self, _version_id: u32, controller: &Controller) -> bool {
+        controller.version >= 2
+    }
+    fn media_rate_needed(&self, controller: &Controller) -> bool {
+        controller.check_media_rate
+    }
+    fn pre_save(&mut self, controller: &Controller) -> Result<(), String> {
+        self.seen.push(format!("pre_save v{}", controller.version));
+        Ok(())
+    }
+    fn post_load(&mut self, version_id: u32, controller: &Controller) -> Result<(), String> {
+        self.seen
+            .push(format!("post_load {version_id} v{}", controller.version));
+        Ok(())
+    }
+}
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "drive/media_rate", version = 1)]
+struct DriveMediaRate {
+    media_rate: u8,
+}
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "geometry", version = 1, context = Controller)]
+struct Geometry {
+    #[vmstate(validate = Geometry::fits)]
+    _fits: (),
+    tracks: u8,
+}
+
+impl Geometry {
+    fn fits(&self, _version_id: u32, controller: &Controller) -> bool {
+        controller.version < 9 || self.tracks > 0
+    }
+}
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "ctrl", version = 1)]
+struct Ctrl {
+    #[vmstate(skip)]
+    check_media_rate: bool,
+    version: u8,
+    #[vmstate(context = Controller { check_media_rate: self.check_media_rate, version: self.version })]
+    drives: [Drive; 2],
+    /// A box of one, with a context that is another field.
+    #[vmstate(context = self.spare_controller)]
+    spare: Box<Drive>,
+    #[vmstate(skip)]
+    spare_controller: Controller,
+}
+
+impl Default for Controller {
+    fn default() -> Self {
+        Controller {
+            check_media_rate: false,
+            version: 1,
+        }
+    }
+}
+
+#[test]
+fn context_reaches_hooks_and_predicates_of_nested_structs() {
+    let mut ctrl = Ctrl {
+        check_media_rate: true,
+        version: 2,
+        ..Ctrl::default()
+    };
+    ctrl.drives[0].head = 1;
+    ctrl.drives[0].sect = 2;
+    ctrl.drives[1].media_rate.media_rate = 3;
+    ctrl.spare.head = 4;
+    let bytes = vmstate_core::save_to_vec(&mut ctrl).unwrap();
+    let sub: &[u8] = b"\x05\x10drive/media_rate\x00\x00\x00\x01";
+    let mut wire = vec![2u8]; // version
+    wire.extend([1, 2]); // drives[0]: head, sect (controller version 2)
+    wire.push(0); // geometry.tracks
+    wire.extend(sub);
+    wire.push(0); // media_rate
+    wire.extend([0, 0, 0]); // drives[1]: head, sect, tracks
+    wire.extend(sub);
+    wire.push(3);
+    wire.extend([4, 0]); // spare: head, tracks (its controller: version 1, no media rate)
+    assert_eq!(bytes, wire);
+    assert_eq!(ctrl.drives[0].seen, ["pre_save v2"]);
+    assert_eq!(ctrl.spare.seen, ["pre_save v1"]);
+
+    let mut dest = Ctrl {
+        check_media_rate: true,
+        ..Ctrl::default()
+    };
+    vmstate_core::load_from_slice(&mut dest, &bytes, 1).unwrap();
+    assert_eq!(dest.version, 2);
+    assert_eq!((dest.drives[0].head, dest.drives[0].sect), (1, 2));
+    assert_eq!(dest.drives[1].media_rate.media_rate, 3);
+    // The drives' context is computed when they are walked: after
+    // `version` was loaded.
+    assert_eq!(dest.drives[0].seen, ["post_load 1 v2"]);
+    assert_eq!(dest.spare.head, 4);
+
+    // The description is the structs' own: nothing of the context.
+    let d = <Ctrl as VmState>::DESCRIPTION;
+    assert_eq!(d.fields[1].name, "drives");
+    let vmstate_core::Layout::Array { len: 2, element } = d.fields[1].layout else {
+        panic!("{:?}", d.fields[1].layout);
+    };
+    assert_eq!(
+        element.description().unwrap().name,
+        "drive",
+        "an array of the drive's description"
+    );
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut ctrl, Vec::new()).unwrap();
+    assert!(
+        json.contains(r#""subsections": [{"vmsd_name": "drive/media_rate""#),
+        "{json}"
+    );
+
+    // A validate check with the context fails the load.
+    let mut strict = Ctrl {
+        spare_controller: Controller {
+            check_media_rate: false,
+            version: 9,
+        },
+        ..Ctrl::default()
+    };
+    let err = vmstate_core::load_from_slice(&mut strict, &bytes, 1).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Validation(_)), "{err}");
+    assert_eq!(err.path_string(), "ctrl.spare.geometry._fits");
+}
+
+// ---------------------------------------------------------------- default
+
+/// `#[vmstate(default)]`: `Default` for arrays of any length (Rust's own
+/// stops at 32), boxed ones built in place, and per-field values.
+#[derive(VmState, Clone, Debug, PartialEq)]
+#[vmstate(name = "big", version = 1, default)]
+struct Big {
+    regs: [u32; 0x100],
+    #[vmstate(buffer)]
+    data: Box<[u8; 0x10000]>,
+    grid: [[u16; 40]; 40],
+    #[vmstate(default = -1)]
+    write_cmd: i32,
+    #[vmstate(default = Timer::not_armed())]
+    timer: Timer,
+    small: [u8; 4],
+    nested: [Segment; 33],
+    #[vmstate(skip)]
+    name: String,
+}
+
+#[derive(VmState, Clone, Debug, PartialEq)]
+#[vmstate(name = "seg", version = 1, default)]
+struct Segment {
+    #[vmstate(default = 0xffff)]
+    limit: u32,
+}
+
+#[test]
+fn default_for_arrays_of_any_length() {
+    let big = Big::default();
+    assert!(big.regs.iter().all(|&r| r == 0));
+    assert_eq!(big.data.len(), 0x10000);
+    assert_eq!(big.grid[39][39], 0);
+    assert_eq!(big.write_cmd, -1);
+    assert_eq!(big.timer, Timer::not_armed());
+    assert!(big.nested.iter().all(|s| s.limit == 0xffff));
+    assert!(big.name.is_empty());
+    let bytes = vmstate_core::save_to_vec(&mut big.clone()).unwrap();
+    assert_eq!(
+        bytes.len(),
+        0x400 + 0x10000 + 40 * 40 * 2 + 4 + 8 + 4 + 33 * 4
+    );
+    let back: Big = vmstate_core::load_new(&bytes, 1).unwrap();
+    assert_eq!(back, big);
+}
+
+// ---------------------------------------------------------------- looking runs no hooks
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "counted", version = 1, pre_save = Counted::pre_save,
+          post_save = Counted::post_save)]
+struct Counted {
+    /// A wire field `pre_save` computes (like fdc's `dor_vmstate`).
+    reg_vmstate: u8,
+    #[vmstate(skip)]
+    reg: u8,
+    #[vmstate(skip)]
+    saves: u32,
+    #[vmstate(skip)]
+    post_saves: u32,
+}
+
+impl Counted {
+    fn pre_save(&mut self) -> Result<(), String> {
+        self.saves += 1;
+        self.reg_vmstate = self.reg | 0x80;
+        Ok(())
+    }
+    fn post_save(&mut self) {
+        self.post_saves += 1;
+    }
+}
+
+/// Item 5 of issue 8: printing, recording and describing a device do not
+/// run its save hooks; saving does.
+#[test]
+fn looking_at_state_runs_no_save_hooks() {
+    let mut dev = Counted {
+        reg: 1,
+        ..Counted::default()
+    };
+    vmstate_core::save_to_vec(&mut dev).unwrap();
+    assert_eq!((dev.saves, dev.post_saves, dev.reg_vmstate), (1, 1, 0x81));
+    dev.reg = 2;
+    let before = dev.clone();
+    let text = vmstate_core::pretty_print(&mut dev).unwrap();
+    assert_eq!(
+        text, "counted.reg_vmstate = (uint8) 0x81\n",
+        "as the struct holds it"
+    );
+    vmstate_core::tokens::tokens(&mut dev).unwrap();
+    vmstate_core::analyzer::to_json_string(&mut dev).unwrap();
+    vmstate_core::pretty_print_with(&mut dev, vmstate_core::PathStyle::Trace).unwrap();
+    assert_eq!(dev, before, "looking changed nothing");
+    // Saving (also with vmdesc) runs them.
+    vmstate_core::vmdesc::save_with_vmdesc(&mut dev, Vec::new()).unwrap();
+    assert_eq!((dev.saves, dev.post_saves, dev.reg_vmstate), (2, 2, 0x82));
+}
+
+// ---------------------------------------------------------------- GByteArray
+
+#[derive(VmState, Clone, Debug, PartialEq, Default)]
+#[vmstate(name = "gba", version = 1)]
+struct WithByteArray {
+    a: u8,
+    /// `VMSTATE_GBYTEARRAY`: be32 length, then the bytes.
+    blob: vmstate_core::forms::GByteArray,
+    b: u8,
+}
+
+const WIRE_GBA: &[u8] = &[
+    1, // a
+    0, 0, 0, 3, b'x', b'y', b'z', // blob
+    2,    // b
+    0,    // QEMU_VM_EOF
+];
+
+#[test]
+fn g_byte_array() {
+    let mut obj = WithByteArray {
+        a: 1,
+        blob: vmstate_core::forms::GByteArray(b"xyz".to_vec()),
+        b: 2,
+    };
+    assert_eq!(vmstate_core::save_to_vec(&mut obj).unwrap(), body(WIRE_GBA));
+    let back: WithByteArray = vmstate_core::load_new(body(WIRE_GBA), 1).unwrap();
+    assert_eq!(back, obj);
+    check_truncations(&WithByteArray::default(), WIRE_GBA, 1);
+    // A claimed length past the input fails on the missing bytes; a huge
+    // one at the memory limit, before anything is allocated.
+    let err = vmstate_core::load_new::<WithByteArray>(&[1, 0, 0, 1, 0, 0], 1).unwrap_err();
+    assert!(err.is_eof(), "{err}");
+    let err =
+        vmstate_core::load_new::<WithByteArray>(&[1, 0xff, 0xff, 0xff, 0xff, 0], 1).unwrap_err();
+    assert!(err.to_string().contains("section_memory"), "{err}");
+    let json = vmstate_core::vmdesc::save_with_vmdesc(&mut obj, Vec::new()).unwrap();
+    assert!(
+        json.contains(r#"{"name": "blob", "type": "GByteArray", "size": 7}"#),
+        "{json}"
+    );
+}

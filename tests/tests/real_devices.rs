@@ -8,16 +8,25 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use vmstate_core::{ErrorKind, Timer, VmState};
+use vmstate_tests::devices::apic::Apic;
+use vmstate_tests::devices::arm_gic::{ArmGic, GIC_NCPU};
+use vmstate_tests::devices::e1000::{E1000, reg};
+use vmstate_tests::devices::fdc::{DriveContext, FDrive, IsaFdc};
 use vmstate_tests::devices::fw_cfg::FwCfg;
 use vmstate_tests::devices::hpet::{HPET_TIMER_RESET_CONFIG, Hpet};
 use vmstate_tests::devices::i8254::I8254;
 use vmstate_tests::devices::i8259::I8259;
+use vmstate_tests::devices::ich9_lpc::Ich9Lpc;
+use vmstate_tests::devices::kvmclock::KvmClock;
 use vmstate_tests::devices::mc146818rtc::Mc146818Rtc;
+use vmstate_tests::devices::pckbd::IsaKbd;
 use vmstate_tests::devices::piix3::{PciIrqLevel, Piix3};
 use vmstate_tests::devices::pl011::Pl011;
 use vmstate_tests::devices::pl031::Pl031;
 use vmstate_tests::devices::pl061::Pl061;
 use vmstate_tests::devices::ps2::{Ps2Kbd, Ps2Mouse};
+use vmstate_tests::devices::serial::{Fifo8, IsaSerial};
+use vmstate_tests::devices::usb_ptr::UsbPtr;
 use vmstate_tests::scan::{self, Section, SectionKind, Stream};
 
 struct Fixture {
@@ -41,6 +50,23 @@ fn fixture(base: &str) -> Fixture {
 
 static X86: LazyLock<Fixture> = LazyLock::new(|| fixture("x86-pc-min"));
 static ARM: LazyLock<Fixture> = LazyLock::new(|| fixture("arm-virt-a57"));
+/// `-M q35` with e1000, serial, isa-fdc, qemu-xhci + usb-tablet
+/// (tests/fixtures/scenarios/forms.txt).
+static Q35: LazyLock<Fixture> = LazyLock::new(|| stream_only("x86-q35-forms"));
+/// `-M pc` under KVM (the shared scenario `x86-pc-kvm`): has `kvmclock`.
+static KVM: LazyLock<Fixture> = LazyLock::new(|| stream_only("x86-pc-kvm"));
+
+/// A fixture stream without an analyzer `state.json`.
+fn stream_only(base: &str) -> Fixture {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
+    let bytes = std::fs::read(format!("{dir}{base}.mig")).expect("fixture stream");
+    let stream = scan::scan(&bytes).unwrap_or_else(|e| panic!("{base}: {e}"));
+    Fixture {
+        bytes,
+        stream,
+        state_json: String::new(),
+    }
+}
 
 impl Fixture {
     fn section(&self, idstr: &str, instance_id: u32) -> &Section {
@@ -66,6 +92,33 @@ fn check_section<T: VmState + Clone + Default + Debug + PartialEq>(
     expected_version: u32,
     subsection_starts: &[usize],
 ) -> T {
+    check_section_cuts(
+        fx,
+        idstr,
+        instance_id,
+        expected_section_id,
+        expected_version,
+        subsection_starts,
+        subsection_starts,
+    )
+}
+
+/// [`check_section`] where the truncations that load are `accepted`: the
+/// `subsection_starts`, and cuts QEMU's loader accepts as well for other
+/// reasons (see the callers).
+///
+/// Sections longer than 8 KiB are cut at a deterministic sample (the first
+/// and last 2 KiB, every 61st byte, and 8 bytes around every expected
+/// cut): each cut is a whole load of a large device.
+fn check_section_cuts<T: VmState + Clone + Default + Debug + PartialEq>(
+    fx: &Fixture,
+    idstr: &str,
+    instance_id: u32,
+    expected_section_id: u32,
+    expected_version: u32,
+    accepted_cuts: &[usize],
+    subsection_starts: &[usize],
+) -> T {
     let s = fx.section(idstr, instance_id);
     assert_eq!(s.kind, SectionKind::Full);
     assert_eq!(
@@ -87,16 +140,34 @@ fn check_section<T: VmState + Clone + Default + Debug + PartialEq>(
     let again: T = vmstate_core::load_new(&saved, s.version_id).unwrap();
     assert_eq!(again, dev);
 
+    let cuts: Vec<usize> = if body.len() <= 8192 {
+        (0..body.len()).collect()
+    } else {
+        let mut cuts: Vec<usize> = (0..2048)
+            .chain(body.len() - 2048..body.len())
+            .chain((0..body.len()).step_by(61))
+            .chain(
+                accepted_cuts
+                    .iter()
+                    .flat_map(|&c| c.saturating_sub(8)..c + 8),
+            )
+            .filter(|&c| c < body.len())
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
+    };
+    let default = T::default();
     let mut accepted = Vec::new();
-    for cut in 0..body.len() {
-        let mut dest = T::default();
+    for cut in cuts {
+        let mut dest = default.clone();
         match vmstate_core::load_from_slice(&mut dest, &body[..cut], s.version_id) {
             Ok(()) => accepted.push(cut),
-            Err(_) => assert_eq!(dest, T::default(), "{idstr}: failed load changed state"),
+            Err(_) => assert!(dest == default, "{idstr}: failed load changed state"),
         }
     }
     assert_eq!(
-        accepted, subsection_starts,
+        accepted, accepted_cuts,
         "{idstr}: only cuts just before a subsection may load"
     );
     for &cut in subsection_starts {
@@ -633,4 +704,339 @@ fn piix3_pretty_lines_and_error_paths_name_the_pci_device() {
             .any(|l| l == "PIIX3.dev.config[0][255] = (uint8) 0x0")
     );
     assert_eq!(err.offset(), Some(259));
+}
+
+// ------------------------------------------------------------------ issue 8 devices
+
+/// The device models of issue 8 on the stream made for them
+/// (`x86-q35-forms`, QEMU 10.0.2 `-M q35`), section by section.
+#[test]
+fn scanner_q35_forms_stream() {
+    let st = &Q35.stream;
+    assert_eq!(st.machine, "pc-q35-10.0");
+    check_tiling(&Q35);
+    assert_eq!(Q35.bytes.len(), 593_327);
+}
+
+#[test]
+fn serial_16550() {
+    let dev: IsaSerial = check_section(&Q35, "serial", 0, 21, 3, &[]);
+    // `vmstate dump` of the stream: divider 0xc, iir 0x1, mcr 0x8, lsr 0x60,
+    // msr 0xb0, fcr_vmstate 0; no subsection (poll_msl -1 on `-serial null`).
+    let s = &dev.state;
+    assert_eq!(
+        (s.divider, s.iir, s.mcr, s.lsr, s.msr, s.fcr_vmstate),
+        (0x0c, 0x01, 0x08, 0x60, 0xb0, 0)
+    );
+    assert_eq!(dev, IsaSerial::default());
+    assert_eq!(s.thr_ipending, 0, "post_load derives it from IIR");
+
+    // A byte in the receive FIFO sends serial/recv_fifo: the Fifo8 with its
+    // 16 bytes (the capacity both sides know), head and num.
+    let mut busy = dev.clone();
+    busy.state.recv_fifo.data[3] = b'x';
+    busy.state.recv_fifo.head = 3;
+    busy.state.recv_fifo.num = 1;
+    let bytes = vmstate_core::save_to_vec(&mut busy).unwrap();
+    let body = Q35.body(Q35.section("serial", 0));
+    assert_eq!(&bytes[..body.len()], body);
+    let sub = &bytes[body.len()..];
+    assert_eq!(&sub[..18], b"\x05\x10serial/recv_fifo");
+    assert_eq!(&sub[18..22], [0, 0, 0, 1]);
+    assert_eq!(sub.len(), 22 + 16 + 4 + 4);
+    assert_eq!(sub[22 + 3], b'x');
+    let back: IsaSerial = vmstate_core::load_new(&bytes, 3).unwrap();
+    assert_eq!(back.state.recv_fifo, busy.state.recv_fifo);
+    // A destination whose FIFO is smaller reads fewer bytes and fails on
+    // what follows, as QEMU would.
+    let mut small = IsaSerial::default();
+    small.state.recv_fifo = Fifo8::new(8);
+    assert!(vmstate_core::load_from_slice(&mut small, &bytes, 3).is_err());
+    // post_load refuses a transmitter that is both empty and retrying.
+    let mut bad = dev.clone();
+    bad.state.tsr_retry = 1;
+    let bytes = vmstate_core::save_to_vec(&mut bad).unwrap();
+    let err = vmstate_core::load_new::<IsaSerial>(&bytes, 3).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn pckbd_i8042() {
+    // pckbd/extended_state at +4 (of the nested `kbd`; nothing follows it).
+    let dev: IsaKbd = check_section(&Q35, "pckbd", 0, 24, 3, &[4]);
+    // `vmstate dump`: status 0x18, mode 0x3, the extended state all zero;
+    // no pckbd_outport (the output port has its default value).
+    assert_eq!((dev.kbd.status, dev.kbd.mode), (0x18, 0x03));
+    assert!(dev.kbd.extended_state_loaded);
+    assert_eq!(dev.kbd.outport, 0xcf);
+    // An output port that differs from its default is sent, under a name
+    // without a '/' (QEMU's prefix rule).
+    let mut a20 = dev.clone();
+    a20.kbd.outport = 0xcd;
+    let bytes = vmstate_core::save_to_vec(&mut a20).unwrap();
+    assert_eq!(&bytes[4..19], b"\x05\x0dpckbd_outport");
+    let back: IsaKbd = vmstate_core::load_new(&bytes, 3).unwrap();
+    assert_eq!(back.kbd.outport, 0xcd);
+    // Without the extended state only the old pending bits are sent.
+    let mut old = dev.clone();
+    old.kbd.extended_state = false;
+    old.kbd.pending = 0x10; // KBD_PENDING_KBD
+    let bytes = vmstate_core::save_to_vec(&mut old).unwrap();
+    assert_eq!(bytes, [0x00, 0x18, 0x03, 0x01]);
+    let back: IsaKbd = vmstate_core::load_new(&bytes, 3).unwrap();
+    assert_eq!(back.kbd.pending, 0x10);
+}
+
+#[test]
+fn fdc_with_a_context_for_its_drives() {
+    // A cut just before drive 1's fdrive/media_rate loads (a missing
+    // subsection is no error). So does one 3 bytes into drive 0's: the
+    // 17-byte name cannot be peeked, so QEMU's loader takes the record for
+    // not a subsection, and its first 3 bytes for drive 1's fields, as here.
+    let dev: IsaFdc = check_section_cuts(&Q35, "fdc", 0, 39, 2, &[545, 569], &[569]);
+    // `vmstate dump`: sra 0x40, srb 0xc0, dor_vmstate 0xc, msr 0x80,
+    // data_len 1, config 0x60, num_floppies 2, both drives with
+    // fdrive/media_rate.
+    let s = &dev.state;
+    assert_eq!(
+        (s.sra, s.srb, s.dor_vmstate, s.msr, s.data_len, s.config),
+        (0x40, 0xc0, 0x0c, 0x80, 1, 0x60)
+    );
+    assert_eq!((s.dor, s.cur_drv), (0x0c, 0));
+    assert_eq!(s.phase, s.reconstruct_phase());
+    // Each drive's post_load saw the controller's configuration.
+    for d in &s.drives {
+        assert_eq!(d.loads, [true]);
+    }
+    // The same fifo of 512 bytes whatever the description says: its count
+    // is the controller's `fifo_size`.
+    assert_eq!(
+        <vmstate_tests::devices::fdc::FdCtrl as VmState>::DESCRIPTION.fields[9].layout,
+        vmstate_core::Layout::VarArray {
+            count_field: "fifo_size",
+            capacity: Some(512),
+            element: &vmstate_core::Layout::Scalar(vmstate_core::WireType::Uint8)
+        }
+    );
+    // A controller that does not check the media rate sends no
+    // fdrive/media_rate: 2 × 24 bytes fewer, and the drives' subsections
+    // are decided by their parent's state.
+    let body = Q35.body(Q35.section("fdc", 0));
+    let mut no_check = dev.clone();
+    no_check.state.check_media_rate = false;
+    let bytes = vmstate_core::save_to_vec(&mut no_check).unwrap();
+    assert_eq!(bytes.len(), body.len() - 2 * 24);
+    let mut dest = IsaFdc::default();
+    dest.state.check_media_rate = false;
+    vmstate_core::load_from_slice(&mut dest, &bytes, 2).unwrap();
+    assert_eq!(dest.state.drives[1].loads, [false]);
+    // A drive walked alone gets its context explicitly.
+    let mut drive = FDrive::default();
+    let cx = DriveContext {
+        check_media_rate: true,
+    };
+    let mut out = Vec::new();
+    let mut v = vmstate_core::OutputVisitor::new(&mut out);
+    vmstate_core::visit_struct(
+        &mut vmstate_core::InContext::new(&mut drive, &cx),
+        &mut v,
+        "fdrive",
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        b"\x00\x00\x00\x05\x11fdrive/media_rate\x00\x00\x00\x01\x00"
+    );
+    // A destination with a smaller FIFO reads fewer bytes: the stream no
+    // longer parses as this section.
+    let mut small = IsaFdc::default();
+    small.state.fifo_size = 16;
+    assert!(vmstate_core::load_from_slice(&mut small, body, 2).is_err());
+}
+
+#[test]
+fn apic() {
+    let dev: Apic = check_section(&Q35, "apic", 0, 6, 3, &[]);
+    // `vmstate dump`: apicbase 0xfee00900, spurious_vec 0xff, dest_mode
+    // 0xf, lvt[*] 0x10000 (masked), timer_expiry -1.
+    assert_eq!(dev, Apic::default());
+    let mut sipi = dev.clone();
+    sipi.wait_for_sipi = 1;
+    sipi.sipi_vector = 0x9f;
+    let bytes = vmstate_core::save_to_vec(&mut sipi).unwrap();
+    let body = Q35.body(Q35.section("apic", 0));
+    assert_eq!(&bytes[body.len()..][..11], b"\x05\x09apic_sipi");
+    let back: Apic = vmstate_core::load_new(&bytes, 3).unwrap();
+    assert_eq!((back.sipi_vector, back.wait_for_sipi), (0x9f, 1));
+    // Without the subsection, pre_load leaves no SIPI awaited.
+    let mut dest = sipi.clone();
+    vmstate_core::load_from_slice(&mut dest, body, 3).unwrap();
+    assert_eq!(dest.wait_for_sipi, 0);
+}
+
+#[test]
+fn e1000_mac_registers_as_views() {
+    // Subsections e1000/mit_state, e1000/full_mac_state and
+    // e1000/tx_tso_state follow the fields.
+    let body_len = Q35.body(Q35.section("0000:00:01.0/e1000", 0)).len();
+    let main = body_len - (2 + 15 + 4 + 17) - (2 + 20 + 4 + 0x8000 * 4) - (2 + 18 + 4 + 17);
+    let full = main + 2 + 15 + 4 + 17;
+    let tso = full + 2 + 20 + 4 + 0x8000 * 4;
+    let dev: E1000 = check_section(&Q35, "0000:00:01.0/e1000", 0, 38, 2, &[main, full, tso]);
+    // `vmstate dump`: rxbuf_min_shift 1, eeprom_data[0..3] the MAC
+    // address 52:54:00:12:34:01, eeprom_data[11] 0x100e (82540EM).
+    assert_eq!(dev.rxbuf_min_shift, 1);
+    assert_eq!(&dev.eeprom_data[..3], [0x5452, 0x1200, 0x0134]);
+    assert_eq!(dev.eeprom_data[11], 0x100e);
+    assert!(dev.received_tx_tso);
+
+    // Every register the main section sends alone equals the same register
+    // in the full copy QEMU sends in e1000/full_mac_state: the indices of
+    // the views are QEMU's.
+    let body = Q35.body(Q35.section("0000:00:01.0/e1000", 0));
+    let singles_at = main - (37 + 32 + 128 + 128) * 4;
+    let full_regs = &body[full + 2 + 20 + 4..tso];
+    let be32 = |b: &[u8], i: usize| u32::from_be_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+    let mut nonzero = 0;
+    for (k, &r) in reg::SINGLE.iter().enumerate() {
+        let sent = be32(&body[singles_at..], k);
+        assert_eq!(sent, be32(full_regs, r), "register {k} at index {r:#x}");
+        nonzero += usize::from(sent != 0);
+    }
+    assert_eq!(nonzero, 6, "nonzero registers compared");
+    for (k, r) in [reg::RDTR, reg::RADV, reg::TADV, reg::ITR]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(be32(&body[main + 2 + 15 + 4..], k), be32(full_regs, r));
+    }
+    assert_eq!(dev.mac_reg[reg::STATUS], be32(full_regs, reg::STATUS));
+    assert_eq!(dev.mac_reg[reg::RA + 1] >> 31, 1, "RAH0 address valid");
+
+    // Without the compat flags, the subsections go (as older machines).
+    let mut old = dev.clone();
+    (old.flag_mit, old.flag_mac, old.flag_tso) = (false, false, false);
+    let bytes = vmstate_core::save_to_vec(&mut old).unwrap();
+    assert_eq!(bytes, &body[..main]);
+    let mut dest = E1000::default();
+    dest.flag_mit = false;
+    vmstate_core::load_from_slice(&mut dest, &bytes, 2).unwrap();
+    assert_eq!(dest.mac_reg[reg::ITR], 0, "post_load clears mitigation");
+    assert_eq!(dest.tso_props(), dest.props, "no tx_tso_state: duplicated");
+}
+
+#[test]
+fn usb_tablet() {
+    let dev: UsbPtr = check_section(&Q35, "0000:00:02.0/1/usb-ptr", 0, 41, 1, &[]);
+    // `vmstate dump`: dev.state 1 (attached), everything else zero.
+    assert_eq!(dev.dev.state, 1);
+    assert!(dev.dev.attached);
+    // USBDevice's post_load refuses a control transfer past its buffer.
+    let body = Q35.body(Q35.section("0000:00:02.0/1/usb-ptr", 0));
+    let mut bad = body.to_vec();
+    bad[13..17].copy_from_slice(&4096i32.to_be_bytes()); // setup_len
+    let err = vmstate_core::load_new::<UsbPtr>(&bad, 1).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.path_string(), "usb-ptr.dev");
+}
+
+#[test]
+fn ich9_lpc_with_ich9_pm() {
+    // Subsections of ich9_pm (memhp at +2, tco, pcihp) are inside `pm`,
+    // followed by chip_config: a cut there does not load.
+    let dev: Ich9Lpc = check_section(&Q35, "0000:00:1f.0/ICH9LPC", 0, 14, 1, &[]);
+    // `vmstate dump`: pm1.evt.sts 0x1, tco.cnt2 0x8, tco.tmr 0x4,
+    // sw_irq_gen 0x3, tco expire_time -1; no cpuhp (legacy CPU hotplug).
+    assert_eq!(dev.pm.pm1_evt_sts, 1);
+    assert_eq!(
+        (
+            dev.pm.tco_regs.cnt2,
+            dev.pm.tco_regs.tmr,
+            dev.pm.tco_regs.sw_irq_gen
+        ),
+        (8, 4, 3)
+    );
+    assert_eq!(dev.pm.tco_regs.expire_time, -1);
+    assert_eq!(dev.d.version_id, 2);
+    // A machine with CPU hotplug slots sends `dev_count` CPU entries, a
+    // count that is not on the wire.
+    let mut modern = dev.clone();
+    modern.pm.cpu_hotplug_legacy = false;
+    modern.pm.cpuhp_state.dev_count = 2;
+    modern.pm.cpuhp_state.devs = vec![Default::default(); 2];
+    modern.pm.cpuhp_state.devs[1].ost_event = 7;
+    let bytes = vmstate_core::save_to_vec(&mut modern).unwrap();
+    let body = Q35.body(Q35.section("0000:00:1f.0/ICH9LPC", 0));
+    assert_eq!(bytes.len(), body.len() + 2 + 13 + 4 + 4 + 1 + 2 * 10);
+    let mut dest = Ich9Lpc::default();
+    dest.pm.cpu_hotplug_legacy = false;
+    dest.pm.cpuhp_state.dev_count = 2;
+    vmstate_core::load_from_slice(&mut dest, &bytes, 1).unwrap();
+    assert_eq!(dest.pm.cpuhp_state.devs[1].ost_event, 7);
+}
+
+#[test]
+fn kvmclock() {
+    // kvmclock/clock_is_reliable at +8.
+    let dev: KvmClock = check_section(&KVM, "kvmclock", 0, 7, 1, &[8]);
+    // `vmstate dump`: clock 0x6e4b67b, clock_is_reliable 1.
+    assert_eq!(dev.clock, 0x6e4_b67b);
+    assert!(dev.clock_is_reliable);
+    // From an older source without the subsection, pre_load leaves the
+    // clock unreliable.
+    let body = KVM.body(KVM.section("kvmclock", 0));
+    let mut dest = dev.clone();
+    vmstate_core::load_from_slice(&mut dest, &body[..8], 1).unwrap();
+    assert!(!dest.clock_is_reliable);
+}
+
+#[test]
+fn arm_gic_v2() {
+    let dev: ArmGic = check_section(&ARM, "arm_gic", 0, 7, 12, &[]);
+    // `vmstate dump`: irq_state[0..16] (the SGIs) enabled 0xff and edge
+    // triggered, irq_target 1 (one CPU), running_priority[0] 0x100,
+    // current_pending[0] 0x3ff (none), abpr[0] 1.
+    assert_eq!(dev.irq_state[0].enabled, 0xff);
+    assert!(dev.irq_state[15].edge_trigger && !dev.irq_state[16].edge_trigger);
+    assert!(dev.irq_target.iter().all(|&t| t == 1));
+    assert_eq!(dev.running_priority[0], 0x100);
+    assert_eq!(dev.current_pending[0], 0x3ff);
+    assert_eq!((dev.bpr[0], dev.abpr[0]), (0, 1));
+    // The virtual CPU halves are not sent without the extensions.
+    assert_eq!(dev.running_priority[GIC_NCPU], 0);
+    // With them, arm_gic_virt_state sends the second halves.
+    let mut virt = dev.clone();
+    virt.virt_extn = true;
+    virt.cpu_ctlr[GIC_NCPU] = 0xabcd;
+    virt.bpr[GIC_NCPU + 7] = 0x42;
+    let bytes = vmstate_core::save_to_vec(&mut virt).unwrap();
+    let body = ARM.body(ARM.section("arm_gic", 0));
+    let sub = &bytes[body.len()..];
+    assert_eq!(&sub[..20], b"\x05\x12arm_gic_virt_state");
+    let vcpu_ctlr = 24 + (8 + 8 + 512 + 8) * 4;
+    assert_eq!(&sub[vcpu_ctlr..vcpu_ctlr + 4], 0xabcdu32.to_be_bytes());
+    assert_eq!(sub.len(), vcpu_ctlr + 8 * 4 + 3 * 8 * 2 + 2 * 8);
+    assert_eq!(sub[sub.len() - 9], 0x42);
+    let mut back = ArmGic::default();
+    back.virt_extn = true;
+    vmstate_core::load_from_slice(&mut back, &bytes, 12).unwrap();
+    assert_eq!(back, virt);
 }

@@ -1339,9 +1339,11 @@ fn every_real_stream_with_ram_loads_into_a_discarding_registry() {
             "s390x-ccw.mig",
             "x86-pc-5nics.mig",
             "x86-pc-dirty-bitmap.mig",
+            "x86-pc-kvm.mig",
             "x86-pc-min.mig",
             "x86-pc-return-path.mig",
-            "x86-pc-xbzrle.mig"
+            "x86-pc-xbzrle.mig",
+            "x86-q35-forms.mig"
         ]
     );
     assert_eq!(

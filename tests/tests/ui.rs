@@ -19,6 +19,8 @@ fn ui() {
         "enum",
         "generics",
         "names",
+        "view",
+        "context",
     ] {
         t.compile_fail(format!("ui/{category}/*.rs"));
     }

@@ -1616,7 +1616,8 @@ impl<'d> Visitor<'d> for AnalyzerJson<'d> {
 
 /// The analyzer's JSON object for `value` (a section body: a derived value
 /// or a [`DynamicState`]), walked at its current version, as a document of
-/// its own (indentation level 0, no trailing newline).
+/// its own (indentation level 0, no trailing newline). Runs no hook and
+/// leaves `value` as it is (see [looking at state](crate#looking-at-state)).
 ///
 /// [`DynamicState`]: crate::dynamic::DynamicState
 pub fn to_json_string<'d, T: Walk<'d>>(value: &mut T) -> Result<String> {

@@ -92,7 +92,7 @@ use crate::{Layout, PathSegment, Result, Timer, Visitor, WireType};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a VmState field",
     label = "no wire form",
-    note = "add #[derive(VmState)] to the type, or choose a form: #[vmstate(len = n)], qtailq, gtree, buffer, skip ..."
+    note = "add #[derive(VmState)] to the type, or choose a form: #[vmstate(len = n)], qtailq, gtree, buffer, skip ...; a struct that takes a context (#[vmstate(context = C)]) needs it passed: #[vmstate(context = expr)]"
 )]
 pub trait VmStateField {
     /// What a value of this type looks like on the wire.

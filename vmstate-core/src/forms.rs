@@ -1,15 +1,86 @@
 //! The wire forms that field attributes select: `equal`, `le`, variable
 //! arrays and buffers, bitmaps, unused bytes, lists, trees, `tmp` structs,
-//! pinned struct versions, auto-allocated pointer arrays and validation.
+//! pinned struct versions, auto-allocated pointer arrays, views, inline
+//! subsections and validation.
 //!
 //! `#[derive(VmState)]` calls these; hand-written [`VmState`] impls can too.
+//!
+//! # Every `VMSTATE_*` macro
+//!
+//! Every macro of QEMU's `include/migration/vmstate.h` (as of the master
+//! branch read for this table, commit `028d4ec4`; macros newer than QEMU
+//! 10.0 are noted where known, and one of 10.0 that has gone since is
+//! listed too), and how a `#[derive(VmState)]` struct says it. `_V` variants add `since = v`, `_TEST` variants `exists = f` (the
+//! test alone decides, as in QEMU); both are left out below. A `T` is any
+//! field type with a wire form (an integer, `bool`, `f64`, [`Timer`], a
+//! derived struct or enum, an array or box of them).
+//!
+//! | QEMU macro | derive spelling |
+//! |---|---|
+//! | `VMSTATE_BOOL`, `_INT8`, `_INT16`, `_INT32`, `_INT64`, `_UINT8`, `_UINT16`, `_UINT32`, `_UINT64` (and `_V`, `_TEST`: `VMSTATE_BOOL_TEST`, `_INT64_TEST`, `_UINT8_TEST`, `_UINT16_TEST`, `_UINT32_TEST`, `_UINT64_TEST`) | a field of type `bool`, `i8` … `u64` |
+//! | `VMSTATE_U8_V`, `VMSTATE_U16`, `_U16_V`, `VMSTATE_U32`, `_U32_V`, `VMSTATE_U64`, `_U64_V` (Linux `__u8` … `__u64`) | `u8` … `u64` |
+//! | `VMSTATE_SINGLE`, `VMSTATE_SINGLE_TEST`, `VMSTATE_SINGLE_FULL` | a field of a type with that `VMStateInfo`: the built-in ones, or a type of your own with [`Layout::Info`] (see [custom field types](crate::VmStateField#custom-field-types-layoutinfo)) |
+//! | `VMSTATE_UINT8_EQUAL`, `_UINT16_EQUAL`, `_UINT16_EQUAL_V`, `_UINT32_EQUAL`, `_UINT32_EQUAL_V`, `_UINT64_EQUAL`, `_UINT64_EQUAL_V`, `VMSTATE_INT32_EQUAL` | `#[vmstate(equal)]` |
+//! | `VMSTATE_INT32_POSITIVE_LE` | `#[vmstate(le)]` on `i32` |
+//! | `VMSTATE_TIMER`, `_TIMER_V`, `VMSTATE_TIMER_PTR`, `_TIMER_PTR_V` | a [`Timer`] field (a pointer and a value have the same wire form) |
+//! | `VMSTATE_TIMER_ARRAY`, `VMSTATE_TIMER_PTR_ARRAY` | `[Timer; N]` (an array of pointers that may be NULL: `[Option<Timer>; N]`) |
+//! | `VMSTATE_POINTER`, `VMSTATE_POINTER_TEST` | `Box<T>` |
+//! | `VMSTATE_ARRAY` and the typed ones: `VMSTATE_BOOL_ARRAY`, `_UINT8_ARRAY`, `_UINT16_ARRAY`, `_UINT32_ARRAY`, `_UINT64_ARRAY`, `_INT16_ARRAY`, `_INT32_ARRAY`, `_INT64_ARRAY`, `_CPUDOUBLE_ARRAY` (and their `_V`: `VMSTATE_BOOL_ARRAY_V`, `_UINT8_ARRAY_V`, `_UINT16_ARRAY_V`, `_UINT32_ARRAY_V`, `_UINT64_ARRAY_V`, `_INT16_ARRAY_V`, `_INT32_ARRAY_V`, `_INT64_ARRAY_V`, `_CPUDOUBLE_ARRAY_V`) | `[T; N]` (`[f64; N]` for `CPU_DoubleU`) |
+//! | `VMSTATE_2DARRAY`, `VMSTATE_UINT8_2DARRAY`, `_UINT16_2DARRAY`, `_UINT32_2DARRAY`, `_UINT64_2DARRAY` (and `_V`: `VMSTATE_UINT8_2DARRAY_V`, `_UINT16_2DARRAY_V`, `_UINT32_2DARRAY_V`, `_UINT64_2DARRAY_V`) | `[[T; N2]; N1]` (row-major, one `num` of N1 × N2, as QEMU) |
+//! | `VMSTATE_SUB_ARRAY`, `VMSTATE_BOOL_SUB_ARRAY`, `_UINT8_SUB_ARRAY`, `_UINT16_SUB_ARRAY`, `_UINT32_SUB_ARRAY`, `_UINT64_SUB_ARRAY`, `VMSTATE_STRUCT_SUB_ARRAY` | `#[vmstate(view = f, start = s, len = n)] _x: ()` (a [view](crate#views-one-field-several-wire-fields)) |
+//! | `VMSTATE_UINT32(mac_reg[RDT], ..)` and the like: one element as a field | `#[vmstate(view = f, index = RDT)]` (or `index = [A, B, ..]`) |
+//! | `VMSTATE_VARRAY`, `_VARRAY_INT32`, `_VARRAY_UINT32`, `VMSTATE_VARRAY_UNSAFE`, `_VARRAY_UINT16_UNSAFE` | `#[vmstate(len = n)]` on `Vec<T>` or `[T; N]`; `n` a field (migrated, or `skip` for a count QEMU does not migrate), a constant or an expression of `self` ([counts](crate#counts-len--n-bits--n)) |
+//! | `VMSTATE_VARRAY_ALLOC`, `_VARRAY_INT32_ALLOC`, `_VARRAY_UINT32_ALLOC`, `_VARRAY_UINT16_ALLOC` | `#[vmstate(len = n)]` on `Vec<T>` (a load makes room) |
+//! | `VMSTATE_STRUCT`, `VMSTATE_STRUCT_TEST` | a field whose type has `#[derive(VmState)]` (walked at its own version) |
+//! | `VMSTATE_VSTRUCT`, `VMSTATE_VSTRUCT_V`, `VMSTATE_VSTRUCT_TEST` | `#[vmstate(struct_version = v)]` |
+//! | `VMSTATE_STRUCT_POINTER`, `_STRUCT_POINTER_V`, `_STRUCT_POINTER_TEST`, `_STRUCT_POINTER_TEST_V` | `Box<S>` |
+//! | `VMSTATE_STRUCT_ARRAY`, `VMSTATE_STRUCT_ARRAY_TEST` | `[S; N]` |
+//! | `VMSTATE_STRUCT_2DARRAY`, `VMSTATE_STRUCT_2DARRAY_TEST` | `[[S; N2]; N1]` |
+//! | `VMSTATE_STRUCT_VARRAY`, `_STRUCT_VARRAY_UINT8`, `_STRUCT_VARRAY_INT32`, `_STRUCT_VARRAY_UINT32`, `VMSTATE_STRUCT_VARRAY_POINTER`, `_STRUCT_VARRAY_POINTER_INT32`, `_STRUCT_VARRAY_POINTER_UINT32`, `_STRUCT_VARRAY_POINTER_UINT16`, `VMSTATE_STRUCT_VARRAY_ALLOC` | `#[vmstate(len = n)]` on `Vec<S>` (or `[S; N]`, or either boxed) |
+//! | `VMSTATE_STRUCT_VARRAY_POINTER_KNOWN` | `#[vmstate(len = N)]` with a constant `N` on `Vec<S>` |
+//! | `VMSTATE_ARRAY_OF_POINTER`, `VMSTATE_ARRAY_OF_POINTER_TO_STRUCT` | `[Option<T>; N]` (`None` is NULL, the `0x30` marker; `[Option<Box<S>>; N]` for large structs) |
+//! | `VMSTATE_VARRAY_OF_POINTER`, `VMSTATE_VARRAY_OF_POINTER_UINT32` | `#[vmstate(len = n)]` on `Vec<Option<T>>` |
+//! | `VMSTATE_VARRAY_OF_POINTER_TO_STRUCT_ALLOC`, `_UINT8_ALLOC`, `_UINT32_ALLOC` (`VMS_ARRAY_OF_POINTER_AUTO_ALLOC`, newer than QEMU 10.0) | `#[vmstate(auto_alloc)]` on a fixed `[Option<T>; N]`. **Not with a variable count**: `auto_alloc` takes no `len`; no QEMU 10.0 device has such a field |
+//! | `VMSTATE_BUFFER`, `_BUFFER_V`, `_BUFFER_TEST` | `#[vmstate(buffer)]` on `[u8; N]` |
+//! | `VMSTATE_BUFFER_POINTER_UNSAFE` | `#[vmstate(buffer)]` on `Box<[u8; N]>` |
+//! | `VMSTATE_BUFFER_UNSAFE` | `#[vmstate(buffer)]` on `[u8; N]`, or `buffer, len = SIZE` for the first `SIZE` bytes |
+//! | `VMSTATE_PARTIAL_BUFFER` | `#[vmstate(buffer, len = SIZE)]` on `[u8; N]` |
+//! | `VMSTATE_BUFFER_START_MIDDLE`, `_BUFFER_START_MIDDLE_V` | `#[vmstate(view = f, buffer, start = s)] _x: ()` |
+//! | `VMSTATE_STATIC_BUFFER` | `#[vmstate(view = f, buffer, start = s, len = n)]` (`buffer, len = n` when `s` is 0) |
+//! | `VMSTATE_BUFFER_UNSAFE_INFO`, `VMSTATE_BUFFER_UNSAFE_INFO_TEST` | a type of your own with [`Layout::Info`] (the bytes under another `VMStateInfo` name, such as `pci config`) |
+//! | `VMSTATE_VBUFFER`, `_VBUFFER_UINT32`, `VMSTATE_VBUFFER_ALLOC`, `_VBUFFER_ALLOC_UINT32` | `#[vmstate(buffer, len = n)]` on `Vec<u8>` (or `[u8; N]`, or either boxed) |
+//! | `VMSTATE_VBUFFER_UINT64` (newer than QEMU 10.0, whose loader reads the size as an `int32`) | `#[vmstate(buffer, len = n)]` with a `u64` count that is not migrated or an expression; a migrated `u64` count field is refused, since QEMU 10.0 cannot read it |
+//! | `VMSTATE_VBUFFER_MULTIPLY` | `#[vmstate(buffer, len = self.n as usize * MULTIPLY)]` (an expression) |
+//! | `VMSTATE_BITMAP`, `VMSTATE_BITMAP_TEST` | `#[vmstate(bitmap, bits = n)]` on `Vec<u64>` |
+//! | `VMSTATE_UNUSED`, `_UNUSED_V`, `_UNUSED_TEST`, `VMSTATE_UNUSED_BUFFER` | `#[vmstate(unused = N)] _x: ()` |
+//! | `VMSTATE_UNUSED_VARRAY`, `VMSTATE_UNUSED_VARRAY_UINT32` | **Not as such**: `unused` takes a constant. `#[vmstate(buffer, len = self.n as usize * SIZE)] _x: Vec<u8>` has the same bytes (kept instead of skipped on load), but its description says `buffer`, not `unused_buffer` |
+//! | `VMSTATE_VARRAY_MULTIPLY` (QEMU 10.0; since removed, with `VMS_MULTIPLY_ELEMENTS`) | `#[vmstate(len = self.n as usize * NUM)]` (an expression) |
+//! | `VMSTATE_WITH_TMP`, `VMSTATE_WITH_TMP_TEST` | `#[vmstate(tmp = T)] _x: ()` with `T: TmpState<Self>` |
+//! | `VMSTATE_VALIDATE` | `#[vmstate(validate = f)] _x: ()` |
+//! | `VMSTATE_QTAILQ_V`, `VMSTATE_QLIST_V` | `#[vmstate(qtailq)]`, `#[vmstate(qlist)]` on `Vec<S>`/`VecDeque<S>` (`since = v` is the elements' load version) |
+//! | `VMSTATE_GTREE_V`, `VMSTATE_GTREE_DIRECT_KEY_V` | `#[vmstate(gtree)]` on `BTreeMap<K, S>` (`u64` keys are direct keys) |
+//! | `VMSTATE_GBYTEARRAY` | a [`GByteArray`] field |
+//! | `VMSTATE_FD`, `VMSTATE_FD_V` (`vmstate_info_fd`) | **Not expressible**: the value is a file descriptor passed beside the stream (`SCM_RIGHTS` on a UNIX socket; the stream holds a placeholder byte, or the number in CPR-exec mode). A [`Layout::Info`] type can write the placeholder, but the library has no channel to pass a descriptor |
+//! | `VMSTATE_END_OF_LIST` | implicit: a description ends with the struct |
+//! | `VMSTATE_INSTANCE_ID_ANY` | not a field: an instance id for `vmstate_register`; a [`registry`](crate::registry) entry gives its instance id |
+//!
+//! Macros of other headers that the device models of this project use are
+//! nested structs: `VMSTATE_PCI_DEVICE` (a `PCIDevice` struct field),
+//! `VMSTATE_FIFO8` (a `Fifo8` struct whose `capacity` is a `skip` count),
+//! `VMSTATE_USB_DEVICE`, `VMSTATE_HID_POINTER_DEVICE`,
+//! `VMSTATE_MEMORY_HOTPLUG`, `VMSTATE_CPU_HOTPLUG` (structs whose device
+//! arrays count an unmigrated `dev_count`), `VMSTATE_PCI_HOTPLUG` (three
+//! fields), `VMSTATE_TCO_IO_STATE`; see `tests/src/devices`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::{
-    Description, Error, ErrorKind, PathSegment, Result, Visitor, VmState, VmStateField, WireType,
-    visit_struct_at,
+    Description, Error, ErrorKind, Layout, PathSegment, Result, Visitor, VmState, VmStateField,
+    WireType, visit_struct_at,
 };
+
+#[cfg(doc)]
+use crate::Timer;
 
 /// Integer types that have an `equal` wire form (`#[vmstate(equal)]`).
 #[diagnostic::on_unimplemented(
@@ -59,9 +130,11 @@ impl LessOrEqualField for i32 {
 
 /// Integer types that can hold the element count of a variable array or the
 /// length of a variable buffer: `u8`, `u16`, `u32` and `i32`, the widths QEMU's
-/// `VMSTATE_VARRAY_*` macros read.
+/// `VMSTATE_VARRAY_*` macros read (a migrated count field is one of them),
+/// and for counts that are not migrated (a `skip` field, an expression) also
+/// `u64` and `usize`.
 #[diagnostic::on_unimplemented(
-    message = "a count field must be u8, u16, u32 or i32, not `{Self}`",
+    message = "a count must be an integer (u8, u16, u32, i32; u64 or usize if it is not migrated), not `{Self}`",
     label = "not a count type"
 )]
 pub trait CountField: Copy {
@@ -87,6 +160,36 @@ macro_rules! count_unsigned {
 }
 count_unsigned!(u8, u16, u32);
 
+/// The count of a `skip` field, a constant or an expression (not read from
+/// the wire, so any width): `usize` as is.
+impl CountField for usize {
+    #[inline]
+    fn to_len(self, _: &'static str) -> Result<usize> {
+        Ok(self)
+    }
+    fn to_u64(self) -> u64 {
+        self as u64
+    }
+}
+
+/// A 64-bit count (of a `skip` field or an expression); refused if it does
+/// not fit the host's `usize`.
+impl CountField for u64 {
+    #[inline]
+    fn to_len(self, count_field: &'static str) -> Result<usize> {
+        usize::try_from(self).map_err(|_| {
+            Error::new(ErrorKind::CountTooLarge {
+                count_field: count_field.into(),
+                count: i128::from(self),
+                capacity: usize::MAX,
+            })
+        })
+    }
+    fn to_u64(self) -> u64 {
+        self
+    }
+}
+
 impl CountField for i32 {
     /// QEMU's element loop (`for (i = 0; i < n_elems; i++)` with an `int`
     /// count) runs zero times for a negative count: nothing is written or read.
@@ -97,6 +200,14 @@ impl CountField for i32 {
     fn to_u64(self) -> u64 {
         self as u64
     }
+}
+
+/// The count of a variable array, buffer or bitmap as a length (what the
+/// derive calls where the count is written, `len = ..`, `bits = ..`, so
+/// that a count of the wrong type is reported there).
+#[inline]
+pub fn count_len<C: CountField>(count: C, count_field: &'static str) -> Result<usize> {
+    count.to_len(count_field)
 }
 
 /// Containers for a variable array (`#[vmstate(len = count_field)]`): a fixed
@@ -814,5 +925,244 @@ impl<B: FixedBuffer + ?Sized> FixedBuffer for Box<B> {
     #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         (**self).bytes_mut()
+    }
+}
+
+/// Fields a view can show part of (`#[vmstate(view = field, ...)]`): arrays
+/// `[T; N]`, `Vec<T>`, and either boxed.
+#[diagnostic::on_unimplemented(
+    message = "`view` shows part of an array: `{Self}` is not `[T; N]` or `Vec<T>` (or either boxed)",
+    label = "not an array"
+)]
+pub trait ArrayView {
+    /// The element type.
+    type Element: VmStateField;
+    /// The number of elements, if fixed.
+    const LEN: Option<usize>;
+    /// The elements.
+    fn elements(&mut self) -> &mut [Self::Element];
+}
+
+impl<T: VmStateField, const N: usize> ArrayView for [T; N] {
+    type Element = T;
+    const LEN: Option<usize> = Some(N);
+    #[inline]
+    fn elements(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T: VmStateField> ArrayView for Vec<T> {
+    type Element = T;
+    const LEN: Option<usize> = None;
+    #[inline]
+    fn elements(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<A: ArrayView + ?Sized> ArrayView for Box<A> {
+    type Element = A::Element;
+    const LEN: Option<usize> = A::LEN;
+    #[inline]
+    fn elements(&mut self) -> &mut [A::Element] {
+        (**self).elements()
+    }
+}
+
+/// The length of a view `start..start + len` (or `start..` to the end of a
+/// fixed array when `len` is `None`), for its description; 0 where it cannot
+/// be known (the derive refuses those at compile time).
+pub const fn view_len(array_len: Option<usize>, start: usize, len: Option<usize>) -> usize {
+    match (len, array_len) {
+        (Some(n), _) => n,
+        (None, Some(total)) if total >= start => total - start,
+        _ => 0,
+    }
+}
+
+/// True if the view `start..start + len` fits an array of `array_len`
+/// elements (always for a `Vec`, checked when walked).
+pub const fn view_fits(array_len: Option<usize>, start: usize, len: Option<usize>) -> bool {
+    match (array_len, len) {
+        (Some(total), Some(n)) => match start.checked_add(n) {
+            Some(end) => end <= total,
+            None => false,
+        },
+        (Some(total), None) => start <= total,
+        (None, Some(_)) => true,
+        (None, None) => false,
+    }
+}
+
+fn view_out_of_range<'d, V: Visitor<'d>>(
+    v: &V,
+    start: usize,
+    len: usize,
+    available: usize,
+) -> Error {
+    v.locate(Error::msg(format!(
+        "the view of elements {start}..{} is outside the {available} element(s) of the array",
+        start.saturating_add(len)
+    )))
+}
+
+/// One element of an array as a wire field of its own
+/// (`#[vmstate(view = mac_reg, index = RDT)]`, QEMU's
+/// `VMSTATE_UINT32(mac_reg[RDT], E1000State)`).
+#[inline]
+pub fn view_element<'d, A: ArrayView + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    index: usize,
+) -> Result<()> {
+    let elements = array.elements();
+    let available = elements.len();
+    match elements.get_mut(index) {
+        Some(element) => element.visit(v, name),
+        None => Err(view_out_of_range(v, index, 1, available)),
+    }
+}
+
+/// A run of elements of an array, `start..start + len`, as an array field
+/// (`#[vmstate(view = mac_reg, start = RA, len = 32)]`, QEMU's
+/// `VMSTATE_UINT32_SUB_ARRAY`).
+#[inline]
+pub fn view_range<'d, A: ArrayView + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    start: usize,
+    len: Option<usize>,
+) -> Result<()> {
+    let elements = array.elements();
+    let available = elements.len();
+    let len = len.unwrap_or(available.saturating_sub(start));
+    let Some(run) = start
+        .checked_add(len)
+        .and_then(|end| elements.get_mut(start..end))
+    else {
+        return Err(view_out_of_range(v, start, len, available));
+    };
+    v.enter_array(name, len, element_size::<A::Element>())?;
+    A::Element::visit_elements(run, v, name)?;
+    v.leave_array()
+}
+
+/// A run of the bytes of a byte array as a `buffer`,
+/// `start..start + len` (`#[vmstate(view = buf, buffer, start = 4)]`,
+/// QEMU's `VMSTATE_BUFFER_START_MIDDLE`, `VMSTATE_PARTIAL_BUFFER`,
+/// `VMSTATE_STATIC_BUFFER`).
+#[inline]
+pub fn view_bytes<'d, A: ArrayView<Element = u8> + ?Sized, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    array: &mut A,
+    start: usize,
+    len: Option<usize>,
+) -> Result<()> {
+    let bytes = array.elements();
+    let available = bytes.len();
+    let len = len.unwrap_or(available.saturating_sub(start));
+    let Some(run) = start
+        .checked_add(len)
+        .and_then(|end| bytes.get_mut(start..end))
+    else {
+        return Err(view_out_of_range(v, start, len, available));
+    };
+    v.visit_buffer(name, run)
+}
+
+/// A hook of an inline subsection (`#[vmstate(subsection = "dev/sub", ...)]`
+/// on a `()` field), run on the struct it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// `pre_save`.
+    PreSave,
+    /// `post_save`.
+    PostSave,
+    /// `pre_load`.
+    PreLoad,
+    /// `post_load`, with the version loaded.
+    PostLoad(u32),
+}
+
+/// Subsection `index` of `parent` when it is an inline subsection: a
+/// description of its own over the parent's fields (QEMU's subsections
+/// share the parent's `opaque`). The derive walks it with
+/// [`visit_struct_at`].
+pub struct Inline<'a, P> {
+    parent: &'a mut P,
+    index: usize,
+}
+
+impl<'a, P: VmState> Inline<'a, P> {
+    /// Subsection `index` of `parent`.
+    #[inline]
+    pub fn new(parent: &'a mut P, index: usize) -> Self {
+        Inline { parent, index }
+    }
+}
+
+impl<'d, P: VmState> crate::Walk<'d> for Inline<'_, P> {
+    #[inline]
+    fn description(&self) -> &'d Description<'d> {
+        P::DESCRIPTION.subsections[self.index]
+    }
+    #[inline]
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, version_id: u32) -> Result<()> {
+        self.parent.__inline_fields(self.index, v, version_id)
+    }
+    fn walk_subsection_needed(&self, _: usize) -> bool {
+        false
+    }
+    fn walk_subsection<V: Visitor<'d>>(&mut self, _: &mut V, index: usize, _: u32) -> Result<()> {
+        Err(Error::msg(format!(
+            "{} has no subsection number {index}",
+            P::DESCRIPTION.subsections[self.index].name
+        )))
+    }
+    fn walk_pre_save(&mut self) -> Result<()> {
+        self.parent.__inline_hook(self.index, Hook::PreSave)
+    }
+    fn walk_post_save(&mut self) {
+        let _ = self.parent.__inline_hook(self.index, Hook::PostSave);
+    }
+    fn walk_pre_load(&mut self) -> Result<()> {
+        self.parent.__inline_hook(self.index, Hook::PreLoad)
+    }
+    fn walk_post_load(&mut self, version_id: u32) -> Result<()> {
+        self.parent
+            .__inline_hook(self.index, Hook::PostLoad(version_id))
+    }
+}
+
+/// A GLib byte array (`VMSTATE_GBYTEARRAY`, QEMU's `GByteArray`
+/// `VMStateInfo`): a be32 length, then that many bytes. A load replaces the
+/// contents, allocating as the input delivers the bytes (within the
+/// [`Limits`](crate::Limits)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GByteArray(pub Vec<u8>);
+
+impl VmStateField for GByteArray {
+    const LAYOUT: Layout<'static> = Layout::Info {
+        name: "GByteArray",
+        size: None,
+    };
+
+    fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
+        let mut len = if V::LOADING {
+            0
+        } else {
+            u32::try_from(self.0.len()).map_err(|_| {
+                Error::msg(format!(
+                    "a GByteArray of {} bytes: more than a be32 length can say",
+                    self.0.len()
+                ))
+            })?
+        };
+        v.visit_u32(name, &mut len)?;
+        v.visit_buffer_vec(name, &mut self.0, len as usize)
     }
 }

@@ -79,6 +79,8 @@
 //! | `post_load = path` | `fn(&mut Self, version_id: u32) -> Result<(), E>`; runs after the subsections |
 //! | `needed = path` | `fn(&Self) -> bool`: whether this subsection (or section) is sent |
 //! | `crate = path` | where `vmstate_core` is, if renamed |
+//! | `context = C` | hooks and predicates also get `&C`, passed down by the parent: see [`context`] |
+//! | `default` | derive `Default`, arrays of any length included: see [large models](#large-models-default) |
 //!
 //! On a field, `#[vmstate(...)]`:
 //!
@@ -89,46 +91,163 @@
 //! | `since = 2` | present in streams of version 2 and newer (`VMSTATE_*_V`) |
 //! | `exists = path` | `fn(&Self, version_id: u32) -> bool` decides presence (`VMSTATE_*_TEST`) |
 //! | `skip` | not migrated |
+//! | `default = expr` | the field's value in the `Default` of `#[vmstate(default)]` (no wire effect) |
 //! | `equal` | `uint8/16/32 equal`, `int64 equal`, `int32 equal`: load fails unless equal |
 //! | `le` | `int32 le`: load accepts `0..=current` |
 //! | `buffer` | on `[u8; N]` or `Box<[u8; N]>`: one `buffer` of N bytes (`VMSTATE_BUFFER`; boxed: `VMSTATE_BUFFER_POINTER_UNSAFE`) |
-//! | `buffer, len = f` | on `Vec<u8>` or `[u8; N]` (or either boxed): `buffer` of `f` bytes (`VMSTATE_VBUFFER`); `f` as for `len = f` |
-//! | `len = f` | on `Vec<T>` or `[T; N]` (or either boxed): `f` elements (`VMSTATE_VARRAY_*`); see [the count field](#the-count-field-len--f-bits--f) |
-//! | `bitmap, bits = f` | on `Vec<u64>`: `ceil(f / 64)` be64 words (`VMSTATE_BITMAP`); `f` as for `len = f` |
+//! | `buffer, len = n` | on `Vec<u8>` or `[u8; N]` (or either boxed): `buffer` of `n` bytes (`VMSTATE_VBUFFER`, `VMSTATE_PARTIAL_BUFFER` for a constant); `n` as for `len` |
+//! | `len = n` | on `Vec<T>` or `[T; N]` (or either boxed): `n` elements (`VMSTATE_VARRAY_*`); `n` is a field, migrated or not, a constant, or an expression of `self`: see [counts](#counts-len--n-bits--n) |
+//! | `bitmap, bits = n` | on `Vec<u64>`: `ceil(n / 64)` be64 words (`VMSTATE_BITMAP`); `n` as for `len` |
 //! | `unused = 4` | on `()`: 4 zero bytes, skipped on load (`VMSTATE_UNUSED`); its wire name is `unused`, as in QEMU |
 //! | `subsection` | on a `VmState` type whose name starts with the parent's name and is longer (by convention `parent/child`): written after the fields when needed (`.subsections`); see [subsection names](#subsection-names) |
 //! | `subsection, needed = path` | also requires `fn(&Self) -> bool` of the parent |
+//! | `subsection = "dev/sub"` | on `()`: an [inline subsection](#inline-subsections) made of the fields after it, over this struct (also `version`, `minimum_version`, `needed`, `pre_save`, `post_save`, `pre_load`, `post_load`) |
+//! | `view = f` | on `()`: wire fields that are part of field `f` (an array): `index = i` or `index = [i, j, ..]` single elements, `start = s, len = n` a run, nothing the whole field, with `buffer` its bytes: see [views](#views-one-field-several-wire-fields) |
 //! | `struct_version = 2` | a nested struct saved and loaded at version 2, not its own (`VMSTATE_VSTRUCT`, vmdesc type `vstruct`); 2 must be in its `minimum_version..=version` |
 //! | `qtailq` / `qlist` | on `Vec<T>`/`VecDeque<T>`: `01` element … `00` (`VMSTATE_QTAILQ_V`, `VMSTATE_QLIST_V`); elements load at `since` if given |
 //! | `gtree` | on `BTreeMap<K, V>`: be32 count, `01` key value … `00` (`VMSTATE_GTREE_V`; `u64` keys = `DIRECT_KEY`) |
 //! | `auto_alloc` | on `[Option<T>; N]`: `0x30`/`0x31` marker before each element |
 //! | `tmp = T` | on `()`: `T: TmpState<Self>` computes wire fields (`VMSTATE_WITH_TMP`) |
 //! | `validate = path` | on `()`: `fn(&Self, u32) -> bool` checked on load, nothing written (`VMSTATE_VALIDATE`) |
+//! | `context = expr` / `context` | on a field whose type takes a context (or an array or box of it): the context it is walked with, computed from `self`, or this struct's own passed on: see [`context`] |
 //!
 //! A field-less enum with `#[repr(u8)]` (or another integer) and
 //! `#[derive(VmState)]` is a field type with the repr's wire form; loading a
 //! value that is not a discriminant fails.
 //!
-//! ## The count field (`len = f`, `bits = f`)
+//! Every QEMU `VMSTATE_*` macro and its spelling here is listed in
+//! [`forms`](forms#every-vmstate-macro).
 //!
-//! `f` is the Rust name of another field of the same struct (its index, as
-//! `len = 0`, in a tuple struct), not an expression or a constant. The
-//! derive checks that it:
+//! ## Counts (`len = n`, `bits = n`)
 //!
-//! * comes before the counted field (the loader reads the count first);
-//! * is migrated (not `skip`): QEMU reads the count from the destination's
-//!   own struct, where the field just loaded put it;
-//! * is a plain integer field of type `u8`, `u16`, `u32` or `i32`
-//!   (`equal` and `le` fields too), the widths QEMU's `VMSTATE_VARRAY_*`,
-//!   `VMSTATE_VBUFFER*` and `VMSTATE_BITMAP` read.
+//! `n`, the element count of a variable array, the byte count of a
+//! variable buffer or the bit count of a bitmap, is one of:
 //!
-//! The count is the field's value when the counted field is reached: on
-//! save the value being saved, on load the value just loaded. If the count
-//! field is absent at the loaded version (`since`, `exists`), the
-//! destination's current value counts, as in QEMU. A negative `i32` means
-//! no elements (QEMU's loop runs zero times). A fixed array refuses a count
-//! larger than itself; a `Vec` holds exactly the count after a load and
-//! must hold exactly it to be saved.
+//! * **A migrated field** of the same struct (its Rust name; in a tuple
+//!   struct its index, `len = 0`): QEMU reads the count from the
+//!   destination's struct, where the field just loaded put it. The derive
+//!   checks that it comes before the counted field and is a plain integer
+//!   field of type `u8`, `u16`, `u32` or `i32` (`equal` and `le` fields
+//!   too), the widths QEMU's `VMSTATE_VARRAY_*`, `VMSTATE_VBUFFER*` and
+//!   `VMSTATE_BITMAP` read.
+//! * **A `skip` field**: configuration both sides know and QEMU does not
+//!   migrate (`VMSTATE_VBUFFER_UINT32(data, Fifo8, 1, NULL, capacity)`,
+//!   the fdc's `fifo_size`, the CPU and memory hotplug `dev_count`, AHCI's
+//!   `ports`). On save the source's value counts, on load the
+//!   destination's own: a destination configured differently reads a
+//!   different number of elements, as QEMU's does. It may be declared
+//!   anywhere (it is not read from the wire) and have any integer type
+//!   (`u64` and `usize` too).
+//! * **A constant**, an expression without `self` of type `usize` (`len =
+//!   FIFO_SIZE`, `len = 4`, a `const fn` call): the length is fixed, and the
+//!   description shows a fixed array (`Layout::Array`, QEMU's `VMS_ARRAY`
+//!   with its `num`: `VMSTATE_STRUCT_VARRAY_POINTER_KNOWN`), or for a
+//!   `buffer` a buffer of that many bytes (`VMSTATE_PARTIAL_BUFFER`). A
+//!   constant larger than a fixed array is a compile error. In a tuple
+//!   struct an integer names a field; write a constant as `len = { 4 }`.
+//! * **An expression of `self`** (`len = self.capacity as usize`, `len =
+//!   self.ports_in_use()`), evaluated whenever the field is walked, of any
+//!   integer type: computed from configuration or from fields walked before.
+//!
+//! A lowercase name that is no field is refused (a typo, most likely). The
+//! count is its value when the counted field is reached: on save the value
+//! being saved, on load the value just loaded (or, if absent at the loaded
+//! version, the destination's current value, as in QEMU). A negative `i32`
+//! means no elements (QEMU's loop runs zero times). A fixed array refuses
+//! a count larger than itself; a `Vec` holds exactly the count after a load
+//! and must hold exactly it to be saved.
+//!
+//! ## Views: one field, several wire fields
+//!
+//! QEMU sends parts of one C array as separate fields: sub-arrays
+//! (`VMSTATE_UINT32_SUB_ARRAY(mac_reg, E1000State, RA, 32)`), single
+//! elements (`VMSTATE_UINT32(mac_reg[RDT], E1000State)`), the same array
+//! again in a subsection (`e1000/full_mac_state`), the middle of a buffer
+//! (`VMSTATE_BUFFER_START_MIDDLE`). The Rust struct keeps the one array; a
+//! `()` field with `view = array` sends a part of it, where it is declared:
+//!
+//! ```
+//! use vmstate_core::VmState;
+//!
+//! const CTRL: usize = 0;
+//! const STATUS: usize = 2;
+//! const RA: usize = 8;
+//!
+//! #[derive(VmState, Clone)]
+//! #[vmstate(name = "nic", version = 1, default)]
+//! struct Nic {
+//!     #[vmstate(skip)]
+//!     mac_reg: Box<[u32; 32]>,
+//!     #[vmstate(view = mac_reg, index = [CTRL, STATUS])] // "mac_reg[CTRL]", "mac_reg[STATUS]"
+//!     _regs: (),
+//!     #[vmstate(view = mac_reg, start = RA, len = 2)]     // "mac_reg": 2 registers
+//!     _ra: (),
+//! }
+//!
+//! let mut nic = Nic::default();
+//! nic.mac_reg[STATUS] = 0x80;
+//! nic.mac_reg[RA + 1] = 7;
+//! assert_eq!(
+//!     vmstate_core::save_to_vec(&mut nic)?,
+//!     [0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 7]
+//! );
+//! # Ok::<(), vmstate_core::Error>(())
+//! ```
+//!
+//! * `index = i` (or a list, `index = [i, j]`): element `i` as a wire field
+//!   of its own, named `field[i]` as written (QEMU's stringify of
+//!   `mac_reg[RDT]`), or `name = ".."` for a single one.
+//! * `start = s, len = n`: elements `s..s + n` as an array field named as
+//!   the field (QEMU's sub-array); `start` alone runs to the end of a fixed
+//!   array, `len` alone starts at 0.
+//! * neither: the whole field again (`view = mac_reg` in a subsection).
+//! * with `buffer`: the bytes of a `u8` array as a `buffer` field.
+//!
+//! The viewed field may be a `skip` field (its only wire form is its views)
+//! or migrated itself; it is an array `[T; N]`, a `Vec<T>` or a box of
+//! either. Indices and lengths are `usize` constants; for fixed arrays they
+//! are checked at compile time, for a `Vec` when walked (an error, not a
+//! panic). `since`/`exists` apply as to any field.
+//!
+//! ## Inline subsections
+//!
+//! A QEMU subsection describes the *same* struct as its parent: its fields
+//! and its `needed` test see the parent's state (`e1000/mit_state` sends
+//! `mac_reg[ITR]`; `serial/thr_ipending`'s test reads `ier` and `iir`). A
+//! `()` field with `subsection = "dev/sub"` starts such a subsection: every
+//! wire field declared after it (up to the next marker) belongs to it, not
+//! to the struct's own field list. The marker takes `version`,
+//! `minimum_version`, `needed = fn(&Self) -> bool` and the hooks
+//! `pre_save`, `post_save`, `pre_load`, `post_load` with the signatures of
+//! the struct's own, run on the struct. So the fields of a struct come
+//! first, then its inline subsections; typed `subsection` fields may
+//! appear anywhere, and all subsections are sent in declaration order. The
+//! names follow the [subsection name](#subsection-names) rules. A struct
+//! with a [`context`] cannot have inline subsections. (Clippy's
+//! `manual_non_exhaustive` takes a struct whose one private field is a
+//! `()` marker for a non-exhaustive one: make the marker `pub`, or allow
+//! the lint on the struct.)
+//!
+//! ## Large models (`default`)
+//!
+//! Rust's `Default` stops at 32-element arrays. `#[vmstate(default)]` on
+//! the struct derives `Default` field by field: arrays of any length (and
+//! of arrays) element by element, boxes of arrays in place, other fields
+//! their `Default`, and a field with `#[vmstate(default = expr)]` that
+//! value (reset values: `#[vmstate(default = -1)] write_cmd: i32`). Every
+//! type parameter must be `Default`. The derive sees arrays only where
+//! they are written: an array behind a type alias uses its `Default`.
+//!
+//! ## Looking at state
+//!
+//! Only walks that write a stream run the save hooks: [`save`],
+//! [`save_to_vec`], [`vmdesc::save_with_vmdesc`] and the registry run
+//! `pre_save` and `post_save` as QEMU does. Printing ([`pretty_print`]),
+//! recording tokens ([`tokens::tokens`]), analyzer JSON
+//! ([`analyzer::to_json_string`]) and any visitor that keeps
+//! [`Visitor::RUNS_SAVE_HOOKS`] at its default do not: looking at a device
+//! never changes it, and shows its fields as the struct holds them (a field
+//! that `pre_save` computes shows the value the last save computed).
 //!
 //! ## Subsection names
 //!
@@ -141,11 +260,12 @@
 //! one length byte of the wire (at most 255 bytes), and differs from its
 //! sibling subsections' names (QEMU would load the second into the first).
 //! `parent/child` is QEMU's convention, not its rule: `cpu/avx512` and
-//! `cpuX` both pass.
+//! `cpuX` both pass (QEMU's `pckbd_outport` is a subsection of `pckbd`).
 
 pub mod analyzer;
 pub mod ber;
 pub mod compat;
+pub mod context;
 pub mod drift;
 pub mod dump;
 pub mod dynamic;
@@ -172,6 +292,7 @@ mod visitor;
 pub mod vmdesc;
 mod wire;
 
+pub use context::{ContextField, InContext, VmStateIn};
 pub use error::{Error, ErrorKind, Name, PathSegment, Result, VersionContext, path_name};
 pub use field::VmStateField;
 pub use input::InputVisitor;
@@ -349,7 +470,8 @@ pub(crate) fn leftover(reader: &SliceReader<'_>, root: &Description<'_>) -> Resu
 
 /// The pretty dump of `value`: one line per scalar, as
 /// `i8259.irr = (uint8) 0x10`, each path naming one field
-/// ([`PathStyle::Fields`]).
+/// ([`PathStyle::Fields`]). Runs no hook and leaves `value` as it is (see
+/// [looking at state](crate#looking-at-state)).
 pub fn pretty_print<T: VmState>(value: &mut T) -> Result<String> {
     pretty_print_with(value, PathStyle::Fields)
 }
@@ -367,8 +489,8 @@ pub fn pretty_print_with<T: VmState>(value: &mut T, style: PathStyle) -> Result<
 pub mod __private {
     pub use crate::forms;
     pub use crate::{
-        Description, Error, FieldDescription, Layout, PathSegment, Result, Visitor, VmState,
-        VmStateField, WireType, visit_struct, visit_struct_at,
+        ContextField, Description, Error, FieldDescription, InContext, Layout, PathSegment, Result,
+        Visitor, VmState, VmStateField, VmStateIn, WireType, visit_struct, visit_struct_at,
     };
     pub use core::option::Option::{None, Some};
     pub use core::result::Result::{Err, Ok};

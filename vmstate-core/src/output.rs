@@ -54,6 +54,7 @@ macro_rules! put_slice {
 
 impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
     const LOADING: bool = false;
+    const RUNS_SAVE_HOOKS: bool = true;
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {

@@ -12,7 +12,7 @@ use crate::{Description, Error, ErrorKind, Name, PathSegment, Result, VersionCon
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a VmState struct",
     label = "needs #[derive(VmState)]",
-    note = "`subsection`, `struct_version` and `tmp` need a struct with #[derive(VmState)]"
+    note = "`subsection`, `struct_version` and `tmp` need a struct with #[derive(VmState)]; a struct with #[vmstate(context = C)] is walked by its parent, which passes the context (or alone with `visit_struct(&mut InContext::new(&mut value, &context), ..)`)"
 )]
 pub trait VmState {
     /// The static wire schema: name, versions, fields, subsections.
@@ -80,6 +80,30 @@ pub trait VmState {
     /// that was loaded.
     fn post_load(&mut self, version_id: u32) -> Result<()> {
         let _ = version_id;
+        Ok(())
+    }
+
+    /// Walks the fields of inline subsection `index` (a `subsection =
+    /// "..."` marker of the derive): what [`forms::Inline`](crate::forms::Inline)
+    /// calls. Not for hand-written impls.
+    #[doc(hidden)]
+    fn __inline_fields<'d, V: Visitor<'d>>(
+        &mut self,
+        index: usize,
+        v: &mut V,
+        version_id: u32,
+    ) -> Result<()> {
+        let _ = (v, version_id);
+        Err(Error::msg(format!(
+            "{} has no inline subsection number {index}",
+            Self::DESCRIPTION.name
+        )))
+    }
+
+    /// Runs a hook of inline subsection `index`. Not for hand-written impls.
+    #[doc(hidden)]
+    fn __inline_hook(&mut self, index: usize, hook: crate::forms::Hook) -> Result<()> {
+        let _ = (index, hook);
         Ok(())
     }
 }
@@ -187,6 +211,14 @@ pub fn visit_struct<'d, T: Walk<'d>, V: Visitor<'d>>(
 ///
 /// Saving: `pre_save`, fields, needed subsections, `post_save`.
 /// Loading: version check, `pre_load`, fields, subsections, `post_load`.
+///
+/// The save hooks run only for visitors that write a stream
+/// ([`Visitor::RUNS_SAVE_HOOKS`]: [`OutputVisitor`](crate::OutputVisitor),
+/// [`VmdescVisitor`](crate::vmdesc::VmdescVisitor)). A walk that only
+/// looks at the value (a [`PrettyPrinter`](crate::PrettyPrinter), a
+/// [`TokenRecorder`](crate::tokens::TokenRecorder), an
+/// [`AnalyzerJson`](crate::analyzer::AnalyzerJson)) runs no hook and leaves
+/// the value exactly as it was: it shows the state as the struct holds it.
 pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     v: &mut V,
@@ -229,7 +261,7 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
         value
             .walk_post_load(version_id)
             .map_err(|e| context(v.locate(e.in_hook("post_load"))))
-    } else {
+    } else if V::RUNS_SAVE_HOOKS {
         value
             .walk_pre_save()
             .map_err(|e| context(v.locate(e.in_hook("pre_save"))))?;
@@ -240,6 +272,12 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
             .and_then(|()| v.leave_struct());
         value.walk_post_save();
         walked.map_err(context)
+    } else {
+        v.enter_struct(name, d, version_id)
+            .and_then(|()| value.walk_fields(v, version_id))
+            .and_then(|()| save_subsections(value, d, v))
+            .and_then(|()| v.leave_struct())
+            .map_err(context)
     }
 }
 

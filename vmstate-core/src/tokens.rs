@@ -99,7 +99,8 @@ impl<'d> TokenRecorder<'d> {
     }
 }
 
-/// The tokens of a save-direction walk of `value`.
+/// The tokens of a save-direction walk of `value`. Runs no hook and leaves
+/// `value` as it is (see [looking at state](crate#looking-at-state)).
 pub fn tokens<T: VmState>(value: &mut T) -> Result<Vec<Token<'static>>> {
     let mut rec = TokenRecorder::new();
     visit_struct(value, &mut rec, T::DESCRIPTION.name)?;

@@ -47,6 +47,19 @@ pub trait Visitor<'d> {
     /// Walks use it to run the load-side hooks and checks.
     const LOADING: bool;
 
+    /// True for visitors that write a stream, or the description of one
+    /// while writing it ([`OutputVisitor`](crate::OutputVisitor),
+    /// [`VmdescVisitor`](crate::vmdesc::VmdescVisitor)): for them the walk
+    /// runs `pre_save` and `post_save`, as QEMU's save does.
+    ///
+    /// Visitors that only look at a value (printers, recorders, analyzers)
+    /// keep the default, `false`: the walk runs no save hook for them, so
+    /// looking at a device never changes it, and it shows the fields as the
+    /// struct holds them (a field that `pre_save` computes shows the value
+    /// its last save computed). A visitor of your own that writes a stream
+    /// sets it to `true`. Loading visitors ignore it.
+    const RUNS_SAVE_HOOKS: bool = false;
+
     /// `bool`.
     fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()>;
     /// `int8`.

@@ -548,6 +548,7 @@ macro_rules! delegate_slice {
 
 impl<'d, W: QemuWrite> Visitor<'d> for VmdescVisitor<'d, W> {
     const LOADING: bool = false;
+    const RUNS_SAVE_HOOKS: bool = true;
 
     delegate_scalar!(
         visit_bool(bool),

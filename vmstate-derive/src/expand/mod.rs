@@ -16,6 +16,8 @@ mod describe;
 mod enums;
 mod structs;
 
+pub use structs::wire_name;
+
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -72,7 +74,31 @@ fn fallback(input: &syn::DeriveInput, c: Option<&Container<'_>>) -> TokenStream 
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let name = ident.to_string();
+    let context = c.and_then(|c| c.attrs.context.get());
     let body = match &input.data {
+        syn::Data::Struct(_) if context.is_some() => quote! {
+            impl #impl_generics __vm::VmStateIn for #ident #ty_generics #where_clause {
+                type Context = #context;
+                const DESCRIPTION: &'static __vm::Description<'static> = &__vm::Description {
+                    name: #name,
+                    version_id: 0,
+                    minimum_version_id: 0,
+                    fields: &[],
+                    subsections: &[],
+                };
+                const __DERIVE_FAILED: ::core::primitive::bool = true;
+                fn visit_fields_in<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &<Self as __vm::VmStateIn>::Context, _: &mut #__V, _: ::core::primitive::u32) -> __vm::Result<()> {
+                    __vm::Ok(())
+                }
+            }
+            impl #impl_generics __vm::ContextField for #ident #ty_generics #where_clause {
+                type Context = #context;
+                const LAYOUT: __vm::Layout<'static> = __vm::Layout::Validate;
+                fn visit_in<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(&mut self, _: &<Self as __vm::ContextField>::Context, _: &mut #__V, _: &'__vmstate_d ::core::primitive::str) -> __vm::Result<()> {
+                    __vm::Ok(())
+                }
+            }
+        },
         syn::Data::Struct(_) => quote! {
             impl #impl_generics __vm::VmState for #ident #ty_generics #where_clause {
                 const DESCRIPTION: &'static __vm::Description<'static> = &__vm::Description {

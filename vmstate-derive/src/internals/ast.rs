@@ -29,6 +29,59 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     pub attrs: attr::Field,
     pub kind: FieldKind,
+    /// Which description the field's wire fields belong to: 0 the struct's
+    /// own, `k` the `k`-th inline subsection (`subsection = "..."` markers).
+    pub group: usize,
+    /// The context the field's walk passes to a struct that takes one.
+    pub context: Option<FieldContext>,
+}
+
+/// The context a field passes down (`#[vmstate(context ...)]` on a field).
+pub enum FieldContext {
+    /// `context`: this struct's own context, passed on.
+    Inherit,
+    /// `context = expr`: computed from `self`.
+    Expr(Expr),
+}
+
+/// What counts the elements of a variable array, the bytes of a variable
+/// buffer or the bits of a bitmap (`len = ..`, `bits = ..`).
+pub enum Count {
+    /// Another field of the struct: migrated (its value as saved, or as
+    /// just loaded) or `skip` (configuration both sides know: the
+    /// destination's own value).
+    Field(Member),
+    /// A constant (an expression without `self`): the length is fixed.
+    Const(Expr),
+    /// An expression of `self`, evaluated at every walk.
+    Expr(Expr),
+}
+
+/// Which part of a field a view walks.
+pub enum Select {
+    /// All of it (the field sent again, e.g. in a subsection).
+    Whole,
+    /// Single elements, each a wire field of its own (`index = RDT`,
+    /// `index = [CTRL, EECD]`).
+    Elements(Vec<Expr>),
+    /// A run of elements (`start = 8, len = 4`; `len` omitted: to the end).
+    Range {
+        start: Option<Box<Expr>>,
+        len: Option<Box<Expr>>,
+    },
+}
+
+/// A `()` field that walks part of another field (`view = field`).
+pub struct View {
+    /// The field viewed.
+    pub target: Member,
+    /// Its type.
+    pub target_ty: Type,
+    /// Its wire name (the default name of the view's wire fields).
+    pub target_name: proc_macro2::TokenStream,
+    pub select: Select,
+    /// Sent as a `buffer` (bytes) instead of element by element.
+    pub buffer: bool,
 }
 
 /// How a field is walked, resolved from its attributes.
@@ -45,12 +98,12 @@ pub enum FieldKind {
     Le,
     /// A fixed `buffer`.
     Buffer,
-    /// A `buffer` whose length is another field.
-    VarBuffer { len: Member },
-    /// An array whose count is another field.
-    VarArray { len: Member },
-    /// A bitmap whose bit count is another field.
-    Bitmap { bits: Member },
+    /// A `buffer` whose length is counted.
+    VarBuffer { len: Count },
+    /// An array whose element count is counted.
+    VarArray { len: Count },
+    /// A bitmap whose bit count is counted.
+    Bitmap { bits: Count },
     /// Unused bytes.
     Unused(Expr),
     /// A subsection.
@@ -67,6 +120,10 @@ pub enum FieldKind {
     Tmp(Type),
     /// A load-time check.
     Validate(Path),
+    /// Wire fields that are part of another field.
+    View(Box<View>),
+    /// `subsection = "name"` on `()`: the fields after it form a subsection.
+    Inline(Expr),
 }
 
 impl<'a> Container<'a> {
@@ -88,6 +145,8 @@ impl<'a> Container<'a> {
                             ty: &f.ty,
                             attrs: attr::Field::from_ast(cx, &f.attrs),
                             kind: FieldKind::Plain,
+                            group: 0,
+                            context: None,
                         }
                     })
                     .collect();
@@ -109,8 +168,10 @@ impl<'a> Container<'a> {
             attrs,
             data,
         };
+        let tuple = matches!(&input.data, syn::Data::Struct(s) if matches!(s.fields, syn::Fields::Unnamed(_)));
+        let has_context = container.attrs.context.is_set();
         if let Data::Struct(fields) = &mut container.data {
-            check::resolve_fields(cx, fields);
+            check::resolve_fields(cx, fields, tuple, has_context);
         }
         check::container(cx, &container);
         Some(container)
@@ -131,9 +192,20 @@ impl Field<'_> {
 
     /// True if the field is written on the wire in the field list.
     pub fn is_migrated(&self) -> bool {
-        !matches!(
-            self.kind,
-            FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken
-        )
+        self.wire_count() > 0
+    }
+
+    /// How many wire fields (entries of a description's field list) the
+    /// field is: 0 if it is not sent as fields, several for a view of
+    /// several elements.
+    pub fn wire_count(&self) -> usize {
+        match &self.kind {
+            FieldKind::Skip | FieldKind::Subsection | FieldKind::Broken | FieldKind::Inline(_) => 0,
+            FieldKind::View(view) => match &view.select {
+                Select::Elements(e) => e.len(),
+                _ => 1,
+            },
+            _ => 1,
+        }
     }
 }

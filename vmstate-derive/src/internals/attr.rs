@@ -59,6 +59,10 @@ pub struct Container {
     pub post_load: Attr<Path>,
     pub needed: Attr<Path>,
     pub krate: Attr<Path>,
+    /// `context = C`: hooks and predicates also get `&C` from the parent.
+    pub context: Attr<Type>,
+    /// `default`: derive `Default`, arrays of any length included.
+    pub default: Flag,
 }
 
 impl Container {
@@ -73,6 +77,8 @@ impl Container {
             post_load: Attr::none("post_load"),
             needed: Attr::none("needed"),
             krate: Attr::none("crate"),
+            context: Attr::none("context"),
+            default: Attr::none("default"),
         };
         for attr in attrs.iter().filter(|a| a.path().is_ident("vmstate")) {
             let parsed = attr.parse_nested_meta(|meta| {
@@ -88,6 +94,8 @@ impl Container {
                     "post_load" => set_path(cx, &meta, &mut c.post_load)?,
                     "needed" => set_path(cx, &meta, &mut c.needed)?,
                     "crate" => set_path(cx, &meta, &mut c.krate)?,
+                    "context" => set_type(cx, &meta, &mut c.context)?,
+                    "default" => set_flag(cx, &meta, &mut c.default)?,
                     _ => {
                         skip_value(&meta)?;
                         cx.error_spanned_by(&path, unknown_key(&key, Position::Container));
@@ -113,12 +121,29 @@ pub struct Field {
     pub equal: Flag,
     pub le: Flag,
     pub buffer: Flag,
-    pub len: Attr<Member>,
+    pub len: Attr<Expr>,
     pub bitmap: Flag,
-    pub bits: Attr<Member>,
+    pub bits: Attr<Expr>,
     pub unused: Attr<Expr>,
-    pub subsection: Flag,
+    /// `subsection` (a field of a subsection type) or `subsection = "name"`
+    /// (on `()`: the fields after it form a subsection of this struct).
+    pub subsection: Attr<Option<Expr>>,
     pub needed: Attr<Path>,
+    /// An inline subsection's `version`, `minimum_version` and hooks.
+    pub version: Attr<Expr>,
+    pub minimum_version: Attr<Expr>,
+    pub pre_save: Attr<Path>,
+    pub post_save: Attr<Path>,
+    pub pre_load: Attr<Path>,
+    pub post_load: Attr<Path>,
+    /// `view = field`: wire fields that are a part of another field.
+    pub view: Attr<Member>,
+    pub index: Attr<Expr>,
+    pub start: Attr<Expr>,
+    /// `context` (pass this struct's context on) or `context = expr`.
+    pub context: Attr<Option<Expr>>,
+    /// `default = expr`: the value `#[vmstate(default)]` gives the field.
+    pub default: Attr<Expr>,
     pub struct_version: Attr<Expr>,
     pub qtailq: Flag,
     pub qlist: Flag,
@@ -150,6 +175,17 @@ impl Field {
             unused: Attr::none("unused"),
             subsection: Attr::none("subsection"),
             needed: Attr::none("needed"),
+            version: Attr::none("version"),
+            minimum_version: Attr::none("minimum_version"),
+            pre_save: Attr::none("pre_save"),
+            post_save: Attr::none("post_save"),
+            pre_load: Attr::none("pre_load"),
+            post_load: Attr::none("post_load"),
+            view: Attr::none("view"),
+            index: Attr::none("index"),
+            start: Attr::none("start"),
+            context: Attr::none("context"),
+            default: Attr::none("default"),
             struct_version: Attr::none("struct_version"),
             qtailq: Attr::none("qtailq"),
             qlist: Attr::none("qlist"),
@@ -176,12 +212,23 @@ impl Field {
                     "equal" => set_flag(cx, &meta, &mut f.equal)?,
                     "le" => set_flag(cx, &meta, &mut f.le)?,
                     "buffer" => set_flag(cx, &meta, &mut f.buffer)?,
-                    "len" => set_member(cx, &meta, &mut f.len)?,
+                    "len" => set_count(cx, &meta, &mut f.len)?,
                     "bitmap" => set_flag(cx, &meta, &mut f.bitmap)?,
-                    "bits" => set_member(cx, &meta, &mut f.bits)?,
+                    "bits" => set_count(cx, &meta, &mut f.bits)?,
                     "unused" => set_expr(cx, &meta, &mut f.unused)?,
-                    "subsection" => set_flag(cx, &meta, &mut f.subsection)?,
+                    "subsection" => set_optional_expr(cx, &meta, &mut f.subsection)?,
                     "needed" => set_path(cx, &meta, &mut f.needed)?,
+                    "version" => set_expr(cx, &meta, &mut f.version)?,
+                    "minimum_version" => set_expr(cx, &meta, &mut f.minimum_version)?,
+                    "pre_save" => set_path(cx, &meta, &mut f.pre_save)?,
+                    "post_save" => set_path(cx, &meta, &mut f.post_save)?,
+                    "pre_load" => set_path(cx, &meta, &mut f.pre_load)?,
+                    "post_load" => set_path(cx, &meta, &mut f.post_load)?,
+                    "view" => set_member(cx, &meta, &mut f.view)?,
+                    "index" => set_expr(cx, &meta, &mut f.index)?,
+                    "start" => set_expr(cx, &meta, &mut f.start)?,
+                    "context" => set_optional_expr(cx, &meta, &mut f.context)?,
+                    "default" => set_expr(cx, &meta, &mut f.default)?,
                     "struct_version" => set_expr(cx, &meta, &mut f.struct_version)?,
                     "qtailq" => set_flag(cx, &meta, &mut f.qtailq)?,
                     "qlist" => set_flag(cx, &meta, &mut f.qlist)?,
@@ -237,6 +284,8 @@ const CONTAINER_KEY_LIST: &[&str] = &[
     "post_load",
     "needed",
     "crate",
+    "context",
+    "default",
 ];
 
 const FIELD_KEY_LIST: &[&str] = &[
@@ -261,6 +310,11 @@ const FIELD_KEY_LIST: &[&str] = &[
     "auto_alloc",
     "tmp",
     "validate",
+    "view",
+    "index",
+    "start",
+    "context",
+    "default",
 ];
 
 /// How a key is written, for messages that say what to write.
@@ -276,6 +330,11 @@ fn example(key: &str) -> &'static str {
         "post_load" => "post_load = Dev::post_load",
         "needed" => "needed = Dev::is_needed",
         "crate" => "crate = ::vmstate_core",
+        "context" => "context = ControllerContext",
+        "default" => "default",
+        "view" => "view = regs",
+        "index" => "index = 3",
+        "start" => "start = 8",
         "since" => "since = 2",
         "exists" => "exists = Dev::field_exists",
         "len" => "len = count_field",
@@ -446,10 +505,54 @@ fn set_path(cx: &Ctxt, meta: &ParseNestedMeta<'_>, attr: &mut Attr<Path>) -> syn
 fn set_member(cx: &Ctxt, meta: &ParseNestedMeta<'_>, attr: &mut Attr<Member>) -> syn::Result<()> {
     if has_value(cx, meta, attr.name)? {
         let input = meta.value()?;
-        if !quoted(cx, meta, attr.name, "the name of an earlier field")? {
+        if !quoted(cx, meta, attr.name, "the name of a field")? {
             let value = input.parse()?;
             attr.set(cx, &meta.path, value);
         }
+    }
+    Ok(())
+}
+
+/// A count: the name of another field, a constant or an expression of `self`.
+fn set_count(cx: &Ctxt, meta: &ParseNestedMeta<'_>, attr: &mut Attr<Expr>) -> syn::Result<()> {
+    if has_value(cx, meta, attr.name)? {
+        let input = meta.value()?;
+        if !quoted(
+            cx,
+            meta,
+            attr.name,
+            "a field name, a constant or an expression",
+        )? {
+            let value = input.parse()?;
+            attr.set(cx, &meta.path, value);
+        }
+    }
+    Ok(())
+}
+
+/// A key that is a flag on its own or takes a value: `subsection` or
+/// `subsection = "dev/sub"`, `context` or `context = expr`.
+fn set_optional_expr(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    attr: &mut Attr<Option<Expr>>,
+) -> syn::Result<()> {
+    if meta.input.peek(syn::token::Paren) {
+        let group: proc_macro2::Group = meta.input.parse()?;
+        cx.error_spanned_by(
+            group,
+            format!(
+                "`{0}` takes its value after `=`: write `{0}` alone or `{0} = ...`",
+                attr.name
+            ),
+        );
+        return Ok(());
+    }
+    if meta.input.peek(syn::Token![=]) {
+        let value = meta.value()?.parse()?;
+        attr.set(cx, &meta.path, Some(value));
+    } else {
+        attr.set(cx, &meta.path, None);
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use quote::ToTokens;
 use syn::{Member, Type};
 
 use super::Ctxt;
-use super::ast::{Container, Data, Enum, Field, FieldKind};
+use super::ast::{Container, Count, Data, Enum, Field, FieldContext, FieldKind, Select, View};
 
 const REPRS: &[&str] = &["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"];
 
@@ -411,8 +411,89 @@ fn check_type(cx: &Ctxt, f: &Field<'_>, form: Option<&str>) {
     }
 }
 
+/// True if the tokens mention `self`.
+fn mentions_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "self",
+        proc_macro2::TokenTree::Group(g) => mentions_self(g.stream()),
+        _ => false,
+    })
+}
+
+/// What a `len = ..`/`bits = ..` value is: another field (by name, or by
+/// index in a tuple struct), an expression of `self`, or a constant.
+fn classify_count(
+    cx: &Ctxt,
+    e: &syn::Expr,
+    key: &str,
+    members: &[Member],
+    tuple: bool,
+) -> Option<Count> {
+    match e {
+        syn::Expr::Path(p)
+            if p.qself.is_none() && p.attrs.is_empty() && p.path.get_ident().is_some() =>
+        {
+            let ident = p.path.get_ident()?;
+            let name = ident.to_string();
+            if members
+                .iter()
+                .any(|m| matches!(m, Member::Named(i) if *i == name))
+            {
+                // The field, spanned where the attribute names it.
+                return Some(Count::Field(Member::Named(ident.clone())));
+            }
+            let lower = name
+                .trim_start_matches('_')
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_lowercase());
+            if lower {
+                cx.error_spanned_by(
+                    e,
+                    format!(
+                        "`{key} = {name}` names no field of this struct: name the field that holds \
+                         the count (migrated, or `skip` configuration both sides know), a constant \
+                         (`{key} = FIFO_SIZE`), or an expression of `self` \
+                         (`{key} = self.capacity as usize`)"
+                    ),
+                );
+                return None;
+            }
+            Some(Count::Const(e.clone()))
+        }
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) if tuple => {
+            let index: usize = i.base10_parse().ok()?;
+            match members.get(index) {
+                Some(_) => Some(Count::Field(Member::Unnamed(syn::Index {
+                    index: index as u32,
+                    span: i.span(),
+                }))),
+                None => {
+                    cx.error_spanned_by(
+                        e,
+                        format!(
+                            "`{key} = {index}` names no field of this tuple struct (it has {}): in \
+                             a tuple struct an integer names a field; write a constant count as \
+                             `{key} = {{ {index} }}`",
+                            members.len()
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        _ if mentions_self(e.to_token_stream()) => Some(Count::Expr(e.clone())),
+        _ => Some(Count::Const(e.clone())),
+    }
+}
+
 /// Decides each field's kind from its attributes, reporting conflicts.
-pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
+pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>], tuple: bool, has_context: bool) {
+    let members: Vec<Member> = fields.iter().map(|f| f.member.clone()).collect();
+    let mut group = 0usize;
     for f in fields.iter_mut() {
         if f.attrs.broken {
             f.kind = FieldKind::Broken;
@@ -420,7 +501,13 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
         }
         let before = cx.error_count();
         let a = &f.attrs;
+        let inline_marker = matches!(a.subsection.get(), Some(Some(_)));
         // Attributes that choose the wire form; at most one may be given.
+        let subsection_key = if inline_marker {
+            "subsection = \"..\""
+        } else {
+            "subsection"
+        };
         let forms = [
             ("skip", a.skip.tokens()),
             ("equal", a.equal.tokens()),
@@ -428,7 +515,7 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
             ("buffer", a.buffer.tokens()),
             ("bitmap", a.bitmap.tokens()),
             ("unused", a.unused.tokens()),
-            ("subsection", a.subsection.tokens()),
+            (subsection_key, a.subsection.tokens()),
             ("struct_version", a.struct_version.tokens()),
             ("qtailq", a.qtailq.tokens()),
             ("qlist", a.qlist.tokens()),
@@ -436,11 +523,19 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
             ("auto_alloc", a.auto_alloc.tokens()),
             ("tmp", a.tmp.tokens()),
             ("validate", a.validate.tokens()),
+            ("view", a.view.tokens()),
         ];
         let chosen: Vec<(&str, &proc_macro2::TokenStream)> = forms
             .iter()
             .filter_map(|(n, t)| t.map(|t| (*n, t)))
             .collect();
+        // `view` with `buffer` sends the viewed bytes as a buffer.
+        let view_buffer = a.view.is_set() && a.buffer.is_set();
+        let chosen: Vec<(&str, &proc_macro2::TokenStream)> = if view_buffer {
+            chosen.into_iter().filter(|(n, _)| *n != "buffer").collect()
+        } else {
+            chosen
+        };
         if chosen.len() > 1 {
             for (name, tokens) in &chosen[1..] {
                 cx.error_spanned_by(
@@ -457,13 +552,13 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
         }
         let form = chosen.first().map(|(n, _)| *n);
         let ty_tokens = f.ty.to_token_stream();
-        let len = a.len.get().cloned();
-        if a.len.is_set() && !matches!(form, None | Some("buffer")) {
+        if a.len.is_set() && !matches!(form, None | Some("buffer") | Some("view")) {
             cx.error_spanned_by(
                 a.len.tokens().unwrap_or(&ty_tokens),
                 format!(
                     "`len` does not apply to a `{}` field: it counts the elements of a variable \
-                     array (`len = n` alone) or the bytes of a buffer (`buffer, len = n`)",
+                     array (`len = n` alone) or the bytes of a buffer (`buffer, len = n`), or \
+                     gives the length of a view (`view = f, start = 8, len = 4`)",
                     form.unwrap_or("")
                 ),
             );
@@ -474,12 +569,52 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 "`bits` only applies together with `bitmap`: #[vmstate(bitmap, bits = nbits)]",
             );
         }
-        if a.needed.is_set() && form != Some("subsection") {
+        if a.needed.is_set() && !matches!(form, Some("subsection" | "subsection = \"..\"")) {
             cx.error_spanned_by(
                 a.needed.tokens().unwrap_or(&ty_tokens),
                 "`needed` on a field only applies to a `subsection` field; to decide whether a \
                  plain field is sent, use `since = N` or `exists = path`",
             );
+        }
+        if !inline_marker {
+            let keys = [
+                ("version", a.version.tokens()),
+                ("minimum_version", a.minimum_version.tokens()),
+                ("pre_save", a.pre_save.tokens()),
+                ("post_save", a.post_save.tokens()),
+                ("pre_load", a.pre_load.tokens()),
+                ("post_load", a.post_load.tokens()),
+            ];
+            for (key, tokens) in keys {
+                let Some(tokens) = tokens else { continue };
+                let msg = if key == "version" {
+                    "`version` belongs on the struct, not on a field: on a field, write `since = 2` \
+                     for a field added in version 2, or `struct_version = 2` to walk a nested \
+                     struct at version 2 (on a `subsection = \"dev/sub\"` marker, `version` is \
+                     the inline subsection's)"
+                        .to_owned()
+                } else {
+                    format!(
+                        "`{key}` is a struct attribute: move it to the `#[vmstate(...)]` on the \
+                         struct, or put it on a `subsection = \"dev/sub\"` marker for the hook of \
+                         an inline subsection"
+                    )
+                };
+                cx.error_spanned_by(tokens, msg);
+            }
+        }
+        if form != Some("view") {
+            for (key, tokens) in [("index", a.index.tokens()), ("start", a.start.tokens())] {
+                if let Some(tokens) = tokens {
+                    cx.error_spanned_by(
+                        tokens,
+                        format!(
+                            "`{key}` selects the part of a field a view sends: it needs `view = \
+                             field`, e.g. #[vmstate(view = regs, {key} = 8)] on a `()` field"
+                        ),
+                    );
+                }
+            }
         }
         if a.since.is_set() && a.exists.is_set() {
             cx.error_spanned_by(
@@ -489,12 +624,17 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                  version inside the predicate",
             );
         }
-        if let Some(form @ ("skip" | "subsection")) = form {
-            let why = if form == "skip" {
-                "a `skip` field is not sent at all"
-            } else {
-                "a `subsection` is sent after the fields, under its own name and version, when \
-                 its `needed` says so"
+        if let Some(form @ ("skip" | "subsection" | "subsection = \"..\"")) = form {
+            let why = match form {
+                "skip" => "a `skip` field is not sent at all",
+                "subsection" => {
+                    "a `subsection` is sent after the fields, under its own name and version, \
+                     when its `needed` says so"
+                }
+                _ => {
+                    "an inline subsection is sent after the fields, under its own name and \
+                     version, when its `needed` says so; its fields are the ones that follow"
+                }
             };
             for (key, tokens) in [
                 ("since", a.since.tokens()),
@@ -510,19 +650,54 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 }
             }
         }
-        let unit_only = matches!(form, Some("unused") | Some("tmp") | Some("validate"));
+        if let Some(tokens) = a.context.tokens() {
+            let inherit = matches!(a.context.get(), Some(None));
+            if !matches!(form, None | Some("subsection")) {
+                cx.error_spanned_by(
+                    tokens,
+                    format!(
+                        "`context` passes a context to a nested struct that takes one \
+                         (#[vmstate(context = C)] on its struct); a `{}` field has none",
+                        form.unwrap_or("")
+                    ),
+                );
+            } else if inherit && !has_context {
+                cx.error_spanned_by(
+                    tokens,
+                    "`context` alone passes this struct's own context on, but this struct takes \
+                     none: give the value, `context = expr` (an expression of `self`), or add \
+                     #[vmstate(context = C)] to the struct",
+                );
+            }
+            f.context = Some(match a.context.get() {
+                Some(Some(e)) => FieldContext::Expr(e.clone()),
+                _ => FieldContext::Inherit,
+            });
+        }
+        let unit_only = matches!(
+            form,
+            Some("unused" | "tmp" | "validate" | "view" | "subsection = \"..\"")
+        );
         if let Some(form) = form.filter(|_| unit_only && !is_unit(f.ty)) {
             let example = match form {
                 "unused" => "#[vmstate(unused = 4)] _pad: ()",
                 "tmp" => "#[vmstate(tmp = TmpType)] _tmp: ()",
-                _ => "#[vmstate(validate = Dev::check)] _check: ()",
+                "view" => "#[vmstate(view = regs, index = 3)] _reg3: ()",
+                "validate" => "#[vmstate(validate = Dev::check)] _check: ()",
+                _ => "#[vmstate(subsection = \"dev/sub\", version = 1)] _sub: ()",
+            };
+            let what = match form {
+                "subsection = \"..\"" => {
+                    "an inline subsection marker holds no state of its own (the fields after it \
+                     do)"
+                    .to_owned()
+                }
+                "view" => "a `view` holds no state of its own (the viewed field does)".to_owned(),
+                _ => format!("an `{form}` field holds no state of its own"),
             };
             cx.error_spanned_by(
                 f.ty,
-                format!(
-                    "an `{form}` field holds no state of its own: declare it as `()`, e.g. \
-                     `{example}`"
-                ),
+                format!("{what}: declare it as `()`, e.g. `{example}`"),
             );
         }
         if form == Some("bitmap") && !a.bits.is_set() {
@@ -531,20 +706,30 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 "a bitmap needs its bit count: #[vmstate(bitmap, bits = field_with_bit_count)]",
             );
         }
+        let count = |attr: &super::attr::Attr<syn::Expr>, key: &str| {
+            attr.get()
+                .and_then(|e| classify_count(cx, e, key, &members, tuple))
+        };
         f.kind = match form {
-            None => match len {
-                Some(len) => FieldKind::VarArray { len },
+            None => match a.len.get() {
+                Some(_) => match count(&a.len, "len") {
+                    Some(len) => FieldKind::VarArray { len },
+                    None => FieldKind::Broken,
+                },
                 None => FieldKind::Plain,
             },
             Some("skip") => FieldKind::Skip,
             Some("equal") => FieldKind::Equal,
             Some("le") => FieldKind::Le,
-            Some("buffer") => match len {
-                Some(len) => FieldKind::VarBuffer { len },
+            Some("buffer") => match a.len.get() {
+                Some(_) => match count(&a.len, "len") {
+                    Some(len) => FieldKind::VarBuffer { len },
+                    None => FieldKind::Broken,
+                },
                 None => FieldKind::Buffer,
             },
-            Some("bitmap") => match a.bits.get() {
-                Some(bits) => FieldKind::Bitmap { bits: bits.clone() },
+            Some("bitmap") => match count(&a.bits, "bits") {
+                Some(bits) => FieldKind::Bitmap { bits },
                 None => FieldKind::Broken,
             },
             Some("unused") => FieldKind::Unused(
@@ -554,6 +739,10 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                     .unwrap_or_else(|| syn::parse_quote!(0)),
             ),
             Some("subsection") => FieldKind::Subsection,
+            Some("subsection = \"..\"") => match a.subsection.get() {
+                Some(Some(name)) => FieldKind::Inline(name.clone()),
+                _ => FieldKind::Broken,
+            },
             Some("struct_version") => FieldKind::Pinned(
                 a.struct_version
                     .get()
@@ -572,18 +761,159 @@ pub fn resolve_fields(cx: &Ctxt, fields: &mut [Field<'_>]) {
                 Some(p) => FieldKind::Validate(p.clone()),
                 None => FieldKind::Broken,
             },
+            // Resolved below, once every field is known.
+            Some("view") => FieldKind::Broken,
             Some(_) => FieldKind::Plain,
         };
+        if matches!(f.kind, FieldKind::Inline(_)) {
+            group += 1;
+        }
+        f.group = group;
         check_literals(cx, &f.attrs);
         if cx.error_count() > before {
             // The type checks would only restate the attribute mistake.
+            if form == Some("view") {
+                f.attrs.broken = true;
+            }
             continue;
         }
         if !unit_only {
             check_type(cx, f, form);
         }
     }
+    resolve_views(cx, fields);
     check_count_fields(cx, fields);
+}
+
+/// Resolves every `view = target` against the other fields.
+fn resolve_views(cx: &Ctxt, fields: &mut [Field<'_>]) {
+    for i in 0..fields.len() {
+        let f = &fields[i];
+        let Some(target) = f.attrs.view.get().filter(|_| !f.attrs.broken) else {
+            continue;
+        };
+        if !matches!(f.kind, FieldKind::Broken) || !is_unit(f.ty) {
+            continue;
+        }
+        let name = target.to_token_stream().to_string();
+        let Some(pos) = fields.iter().position(|g| member_eq(&g.member, target)) else {
+            cx.error_spanned_by(
+                target,
+                format!(
+                    "`view = {name}` names no field of this struct: name the field it shows part of"
+                ),
+            );
+            continue;
+        };
+        let t = &fields[pos];
+        if t.attrs.view.is_set()
+            || matches!(
+                t.kind,
+                FieldKind::Inline(_)
+                    | FieldKind::Unused(_)
+                    | FieldKind::Tmp(_)
+                    | FieldKind::Validate(_)
+            )
+        {
+            cx.error_spanned_by(
+                target,
+                format!(
+                    "`view = {name}` names a field that holds no state (a view, marker, `unused`, \
+                     `tmp` or `validate` field): a view shows part of a field with a value"
+                ),
+            );
+            continue;
+        }
+        if pos == i {
+            cx.error_spanned_by(target, "a view cannot show itself");
+            continue;
+        }
+        let a = &f.attrs;
+        let select = match (a.index.get(), a.start.get()) {
+            (Some(_), Some(_)) => {
+                cx.error_spanned_by(
+                    a.start.tokens(),
+                    "`index` and `start` conflict: `index` sends single elements, `start` (with \
+                     `len`) a run of them; keep one",
+                );
+                continue;
+            }
+            (Some(index), None) => {
+                if a.len.is_set() {
+                    cx.error_spanned_by(
+                        a.len.tokens(),
+                        "`len` does not apply to single elements (`index`): for a run of \
+                         elements write `start = first, len = n`",
+                    );
+                    continue;
+                }
+                let list: Vec<syn::Expr> = match index {
+                    syn::Expr::Array(arr) => arr.elems.iter().cloned().collect(),
+                    e => vec![e.clone()],
+                };
+                if list.is_empty() {
+                    cx.error_spanned_by(
+                        index,
+                        "`index = []` selects no element: name at least one",
+                    );
+                    continue;
+                }
+                if list.len() > 1 && a.name.is_set() {
+                    cx.error_spanned_by(
+                        a.name.tokens(),
+                        "`name` names one wire field, but `index = [..]` makes one per element \
+                         (each named `field[INDEX]` as QEMU's stringify does): use one view per \
+                         element to name them yourself",
+                    );
+                    continue;
+                }
+                if a.buffer.is_set() {
+                    cx.error_spanned_by(
+                        a.buffer.tokens(),
+                        "`buffer` sends bytes: a view of single elements sends each element in its \
+                         own form; use `start`/`len` for a run of bytes",
+                    );
+                    continue;
+                }
+                Select::Elements(list)
+            }
+            (None, start) => {
+                if start.is_none() && a.len.get().is_none() {
+                    Select::Whole
+                } else {
+                    Select::Range {
+                        start: start.cloned().map(Box::new),
+                        len: a.len.get().cloned().map(Box::new),
+                    }
+                }
+            }
+        };
+        if a.buffer.is_set() {
+            let bytes = match shape(t.ty) {
+                Shape::Array(e) | Shape::Vec(e) => is_scalar(e, &["u8"]),
+                _ => true,
+            };
+            if !bytes {
+                cx.error_spanned_by(
+                    a.buffer.tokens(),
+                    format!(
+                        "`buffer` sends bytes, but `{name}` is `{}`: remove `buffer` to send the \
+                         elements in their own form",
+                        show(t.ty)
+                    ),
+                );
+                continue;
+            }
+        }
+        let view = View {
+            target: t.member.clone(),
+            target_ty: t.ty.clone(),
+            target_name: crate::expand::wire_name(t),
+            select,
+            buffer: a.buffer.is_set(),
+        };
+        fields[i].kind = FieldKind::View(Box::new(view));
+    }
 }
 
 /// Values given as literals must have the type the attribute takes.
@@ -637,24 +967,25 @@ fn member_eq(a: &Member, b: &Member) -> bool {
     a.to_token_stream().to_string() == b.to_token_stream().to_string()
 }
 
-/// A count (`len`, `bits`) must name a field that exists, comes earlier, is
-/// migrated, and is one of the integer types QEMU can read a count from.
+/// A count (`len`, `bits`) that names a field: a migrated one must come
+/// earlier and be one of the integer types QEMU can read a count from; a
+/// `skip` one is configuration both sides know (any count type, anywhere).
 fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
     for (i, f) in fields.iter().enumerate() {
         let (count, what) = match &f.kind {
-            FieldKind::VarArray { len } | FieldKind::VarBuffer { len } => (len, "len"),
-            FieldKind::Bitmap { bits } => (bits, "bits"),
+            FieldKind::VarArray {
+                len: Count::Field(len),
+            }
+            | FieldKind::VarBuffer {
+                len: Count::Field(len),
+            } => (len, "len"),
+            FieldKind::Bitmap {
+                bits: Count::Field(bits),
+            } => (bits, "bits"),
             _ => continue,
         };
         let name = count.to_token_stream().to_string();
         let Some(pos) = fields.iter().position(|g| member_eq(&g.member, count)) else {
-            cx.error_spanned_by(
-                count,
-                format!(
-                    "`{what} = {name}` names no field of this struct: name an earlier \
-                     integer field (u8, u16, u32 or i32) that holds the count"
-                ),
-            );
             continue;
         };
         let target = &fields[pos];
@@ -668,8 +999,20 @@ fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
             cx.error_spanned_by(
                 count,
                 format!(
-                    "`{what} = {name}` names the field itself: the count must be another, \
-                     earlier integer field (u8, u16, u32 or i32)"
+                    "`{what} = {name}` names the field itself: the count must be another field \
+                     (an earlier migrated integer, or `skip` configuration), a constant or an \
+                     expression of `self`"
+                ),
+            );
+        } else if matches!(target.kind, FieldKind::Skip) {
+            // Not migrated: both sides know it (QEMU's Fifo8 `capacity`, the
+            // fdc's `fifo_size`); the compiler checks it is a count type.
+        } else if !target.is_migrated() || matches!(target.kind, FieldKind::View(_)) {
+            cx.error_spanned_by(
+                count,
+                format!(
+                    "`{what} = {name}` names a field that is not an integer value (a \
+                     subsection, marker or view): name an integer field, migrated or `skip`"
                 ),
             );
         } else if pos > i {
@@ -677,16 +1020,9 @@ fn check_count_fields(cx: &Ctxt, fields: &[Field<'_>]) {
                 count,
                 format!(
                     "the count field `{name}` must come before `{}`: the loader reads the count \
-                     first, then as many elements",
+                     first, then as many elements (a `skip` count, which is not read, may come \
+                     anywhere)",
                     f.rust_name()
-                ),
-            );
-        } else if !target.is_migrated() {
-            cx.error_spanned_by(
-                count,
-                format!(
-                    "the count field `{name}` is not migrated, so the destination could not \
-                     know how many elements follow; migrate it (remove `skip`)"
                 ),
             );
         } else if !matches!(
@@ -742,6 +1078,7 @@ pub fn container(cx: &Ctxt, c: &Container<'_>) {
             (a.post_load.tokens(), "post_load"),
             (a.needed.tokens(), "needed"),
             (a.name.tokens(), "name"),
+            (a.context.tokens(), "context"),
         ] {
             if let Some(tokens) = tokens {
                 cx.error_spanned_by(
@@ -753,6 +1090,13 @@ pub fn container(cx: &Ctxt, c: &Container<'_>) {
                     ),
                 );
             }
+        }
+        if let Some(tokens) = a.default.tokens() {
+            cx.error_spanned_by(
+                tokens,
+                "`default` does not apply to an enum: derive `Default` and mark the default \
+                 variant with `#[default]`",
+            );
         }
         return;
     }
@@ -796,6 +1140,28 @@ pub fn container(cx: &Ctxt, c: &Container<'_>) {
     let Data::Struct(fields) = &c.data else {
         return;
     };
+    if !a.default.is_set() {
+        for f in fields {
+            if let Some(tokens) = f.attrs.default.tokens() {
+                cx.error_spanned_by(
+                    tokens,
+                    "`default = ..` gives the field's value in the `Default` that \
+                     #[vmstate(default)] derives: add `default` to the #[vmstate(...)] on the \
+                     struct (or write the `Default` impl yourself)",
+                );
+            }
+        }
+    }
+    let inline = fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::Inline(_)));
+    if let (true, Some(tokens)) = (inline, a.context.tokens()) {
+        cx.error_spanned_by(
+            tokens,
+            "a struct with a `context` cannot have inline subsections (`subsection = \"..\"` \
+             markers): put the subsection's fields in a subsection struct of their own",
+        );
+    }
     for f in fields {
         if let (Some(v), Some(s)) = (version, int_literal(f.attrs.since.get())) {
             if s > v && !matches!(f.kind, FieldKind::Broken) {

@@ -1,0 +1,17 @@
+use vmstate_core::VmState;
+
+#[derive(VmState, Default)]
+#[vmstate(name = "drive", version = 1, context = bool)]
+struct Drive {
+    head: u8,
+}
+
+#[derive(VmState)]
+#[vmstate(name = "fdc", version = 1)]
+struct Fdc {
+    check: u8,
+    #[vmstate(context = self.check)]
+    drives: [Drive; 2],
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use vmstate_core::VmState;
+
+#[derive(VmState)]
+struct Dev {
+    #[vmstate(skip)]
+    regs: [u32; 4],
+    #[vmstate(view = regs, index = 1, start = 2)]
+    _r: (),
+}
+
+fn main() {}
