@@ -227,22 +227,25 @@ fn read_items(data: &[u8], opts: StreamOptions) -> qemufile::Result<()> {
 // ---------------------------------------------------------------------------
 // reencode
 
-/// What one complete decode of a stream found.
+/// What one decode of a stream found.
 struct Decoded {
-    /// Every byte was read, and every device body is canonical (below).
+    /// Every byte was read: nothing follows EOF and its vmdesc (`check`
+    /// and `reencode` refuse a stream with bytes after its end).
+    complete: bool,
+    /// Every device body is canonical (see [`reencode`]).
     strict: bool,
 }
 
 /// The dynamic decoder and re-encoder. The input's own vmdesc is the schema
 /// (as `vmstate dump`/`check`/`reencode` do); every event is read and every
-/// device section decoded. If all of that succeeds:
+/// device section decoded. If all of that succeeds and no byte is left after
+/// EOF and the vmdesc:
 ///
 /// * [`vmstate_core::stream::reencode`] must succeed on the same input;
 /// * its output must decode and re-encode to itself (our writer and reader
 ///   agree, and re-encoding loses nothing it wrote);
 /// * if the decode was *strict*, the output must equal the input byte for
-///   byte. Strict: no byte is left after the vmdesc, and every device body
-///   holds only canonical encodings, which the loader accepts as QEMU does
+///   byte. Strict: every device body holds only canonical encodings, which the loader accepts as QEMU does
 ///   but the writer cannot reproduce: a `bool` byte other than 0 or 1 (and a
 ///   list marker likewise), an `unused` field with non-zero bytes, a
 ///   subsection whose header is not the one the writer writes (a version
@@ -262,8 +265,9 @@ pub fn reencode(data: &[u8]) -> std::result::Result<(), Violation> {
         }
         Err(_) => return Ok(()),
     };
-    let Ok(first) = decode_all(data, &schema, limits) else {
-        return Ok(());
+    let first = match decode_all(data, &schema, limits) {
+        Ok(d) if d.complete => d,
+        _ => return Ok(()),
     };
     let out = match reencode_with(data, &schema, limits) {
         Ok(out) => out,
@@ -286,8 +290,10 @@ pub fn reencode(data: &[u8]) -> std::result::Result<(), Violation> {
         Ok(None) => return violation("the re-encoded stream has no vmdesc"),
         Err(e) => return violation(format!("the re-encoded stream's vmdesc fails: {e}")),
     };
-    if let Err(e) = decode_all(&out, &schema2, limits) {
-        return violation(format!("the re-encoded stream does not decode: {e}"));
+    match decode_all(&out, &schema2, limits) {
+        Ok(d) if d.complete => {}
+        Ok(_) => return violation("the re-encoded stream has bytes after its end"),
+        Err(e) => return violation(format!("the re-encoded stream does not decode: {e}")),
     }
     match reencode_with(&out, &schema2, limits) {
         Ok(again) if again == out => Ok(()),
@@ -327,8 +333,8 @@ fn decode_all(data: &[u8], schema: &StreamSchema<'_>, limits: Limits) -> Result<
             strict &= canonical_body(description, body)?;
         }
     }
-    strict &= dec.get_mut().is_empty();
-    Ok(Decoded { strict })
+    let complete = dec.get_mut().is_empty();
+    Ok(Decoded { complete, strict })
 }
 
 fn decode_framing_only(data: &[u8], limits: Limits) -> Result<()> {
