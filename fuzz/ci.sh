@@ -47,7 +47,7 @@ for target in $targets; do
   t=$SECONDS
   log=$(mktemp)
   if fuzz/run.sh "$target" "$secs" >"$log" 2>&1; then
-    stats=$(grep -E "^#[0-9]+ +DONE" "$log" | tail -1)
+    stats=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | tr -s "[:space:]" " ")
     echo "fuzz: $target: no finding in $((SECONDS - t)) s: ${stats:-(no stats line)}"
   else
     echo "fuzz: $target: FINDING ($((SECONDS - t)) s):"

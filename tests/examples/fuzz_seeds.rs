@@ -58,9 +58,9 @@ fn main() -> Result<()> {
         let bytes = fs::read(path)?;
         match sections(&bytes) {
             Ok(found) => {
-                for (mini, vmsd_name, body) in found {
-                    seeds.streams.insert(mini);
-                    bodies.push((vmsd_name, body));
+                for s in found {
+                    seeds.streams.insert(s.stream);
+                    bodies.push((s.vmsd_name, s.body));
                 }
             }
             Err(e) => eprintln!("{}: no sections taken: {e}", path.display()),
@@ -147,10 +147,19 @@ fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     found
 }
 
+/// One device section of a stream, taken out.
+struct Section {
+    /// A stream of that section alone.
+    stream: Vec<u8>,
+    /// Its vmsd name.
+    vmsd_name: String,
+    /// Its body.
+    body: Vec<u8>,
+}
+
 /// Every device section of `stream` as a stream of its own (the
-/// configuration, that section, EOF and a vmdesc of that device), with its
-/// vmsd name and body.
-fn sections(stream: &[u8]) -> Result<Vec<(Vec<u8>, String, Vec<u8>)>> {
+/// configuration, that section, EOF and a vmdesc of that device).
+fn sections(stream: &[u8]) -> Result<Vec<Section>> {
     let arena = DescriptionArena::new();
     let Some(schema) = StreamSchema::from_stream(&arena, stream)? else {
         return Ok(Vec::new());
@@ -202,7 +211,11 @@ fn sections(stream: &[u8]) -> Result<Vec<(Vec<u8>, String, Vec<u8>)>> {
         w.write_eof()?;
         w.write_vmdesc(one.to_string().as_bytes())?;
         let vmsd_name = entry["vmsd_name"].as_str().unwrap_or(&idstr).to_owned();
-        found.push((w.into_inner(), vmsd_name, body));
+        found.push(Section {
+            stream: w.into_inner(),
+            vmsd_name,
+            body,
+        });
     }
     Ok(found)
 }

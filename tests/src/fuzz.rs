@@ -575,8 +575,7 @@ impl<'d> Visitor<'d> for Strict<'_> {
 /// version, byte for byte. Most models do not, and rightly: a subsection
 /// whose `needed` is false may still be sent and is loaded, `bool` bytes
 /// other than 0 and 1 load as `true`, `unused` bytes are skipped, and
-/// `post_load` hooks change state as QEMU's do. Found by the fuzzer; see
-/// `docs/fuzzing.md`.
+/// `post_load` hooks change state as QEMU's do. See `docs/fuzzing.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Save {
     /// `save(load(x)) == x` for every `x` that loads at the current version.
@@ -589,8 +588,8 @@ enum Save {
 /// the whole input at every version the model loads. A load that fails
 /// leaves the value as it was (compared with `PartialEq`). A load that
 /// succeeds saves; those bytes load (at the current version) and save again
-/// to the same bytes; and for the [`Save::Canonical`] models they are the
-/// input.
+/// to the same bytes; and for the models whose save is canonical (`pl061`)
+/// they are the input.
 pub fn typed_loads(data: &[u8]) -> std::result::Result<(), Violation> {
     model::<FwCfg>(data, Save::Normalising)?;
     model::<Hpet>(data, Save::Normalising)?;
@@ -728,7 +727,7 @@ fn settings_of(data: &[u8]) -> StreamSettings {
     settings
 }
 
-/// [`Registry::load_with`] of the input into every model ([`Machine`]),
+/// [`Registry::load_with`] of the input into every model (`Machine`),
 /// RAM discarded, sections of other devices kept (decoded with the input's
 /// own vmdesc) when it has one. A failed load leaves every state as it was.
 /// A load that succeeds saves a stream; that stream loads into fresh models,

@@ -424,7 +424,7 @@ impl<'s, 'd, R: QemuRead> StreamDecoder<'s, 'd, R> {
     /// As [`open`](Self::open), within `limits`: the vmdesc length, section
     /// and RAM block counts, and the memory typed loads may create
     /// ([`load_section`](Self::load_section)). Dynamic states are bounded by
-    /// the limits of the [`DescriptionArena`](crate::dynamic::DescriptionArena)
+    /// the limits of the [`DescriptionArena`]
     /// that described them.
     pub fn open_with_limits(
         mut input: R,
