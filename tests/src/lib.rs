@@ -2,6 +2,7 @@
 //! QEMU device models they use.
 
 pub mod devices;
+pub mod fuzz;
 pub mod hostile;
 pub mod scan;
 

@@ -315,3 +315,36 @@ fn a_first_pointer_run_that_claims_the_whole_array_is_split_by_the_runs_after_it
         "{css}"
     );
 }
+
+/// A stream without section footers whose first section is a device
+/// section (the registry writes one with `send_section_footer: false`):
+/// footers are detected while that section is decoded, and the re-encoded
+/// section must not get one (it did, found by the `reencode` fuzz target).
+#[test]
+fn a_footerless_stream_starting_with_a_device_section_reencodes_identically() {
+    use vmstate_core::registry::{Registration, Registry, StreamSettings};
+    let (mut master, mut slave) = (I8259::default(), I8259::default());
+    master.irr = 0x10;
+    let mut reg = Registry::new();
+    reg.register(&mut master, Registration::default()).unwrap();
+    reg.register(&mut slave, Registration::default()).unwrap();
+    let settings = StreamSettings {
+        send_section_footer: false,
+        ..StreamSettings::new("pc-i440fx-10.0")
+    };
+    let mut bytes = Vec::new();
+    reg.save(&mut bytes, &settings).unwrap();
+    drop(reg);
+    let arena = DescriptionArena::new();
+    let schema = StreamSchema::from_stream(&arena, &bytes).unwrap().unwrap();
+    let mut dec = StreamDecoder::open(SliceReader::new(&bytes), Some(&schema)).unwrap();
+    let out = reencode(&mut dec, Vec::new(), |_| {}).unwrap();
+    assert!(!dec.options().send_section_footer);
+    let at = out.iter().zip(&bytes).position(|(a, b)| a != b);
+    assert!(
+        out == bytes,
+        "{} bytes re-encoded to {}, first difference at {at:?}",
+        bytes.len(),
+        out.len()
+    );
+}

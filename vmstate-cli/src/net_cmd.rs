@@ -773,11 +773,11 @@ enum Refused {
 /// the iterative sections up to the first device section (or EOF). Returns
 /// the offset where it stopped, whether that is the end of the stream, and
 /// what it saw; or where it failed and why.
-fn framing<S: Timed, W: Write>(
-    tee: &mut Tee<S, W>,
+fn framing<R: Read>(
+    input: R,
     limits: vmstate_core::Limits,
 ) -> Result<(u64, bool, Stats), (Place, Refused)> {
-    let mut dec = StreamDecoder::open_with_limits(qemufile::Reader::new(tee), None, limits)
+    let mut dec = StreamDecoder::open_with_limits(qemufile::Reader::new(input), None, limits)
         .map_err(|e| (Place::Header, Refused::Stream(e)))?;
     let mut stats = Stats {
         machine: dec
@@ -816,6 +816,22 @@ fn framing<S: Timed, W: Write>(
         };
         let at_eof = dec.current_section().is_none();
         return Ok((end, at_eof, stats));
+    }
+}
+
+/// The framing check `listen` runs while a stream arrives (header,
+/// configuration, RAM and the other iterative sections, up to the first
+/// device section or EOF), over any reader instead of a socket: for tests
+/// and fuzzing. Returns the offset where it stopped and whether that is the
+/// end of the stream, or the library's error. (`listen` then checks the
+/// whole stream as [`check_cmd`] does.)
+pub fn check_framing<R: Read>(
+    input: R,
+    limits: vmstate_core::Limits,
+) -> Result<(u64, bool), vmstate_core::Error> {
+    match framing(input, limits) {
+        Ok((end, at_eof, _)) => Ok((end, at_eof)),
+        Err((_, Refused::Stream(e))) => Err(e),
     }
 }
 

@@ -3,10 +3,13 @@
 //! the other iterative sections copied record by record, the framing written
 //! anew ([`vmstate_core::stream::reencode`]). For every stream QEMU writes,
 //! OUT equals FILE byte for byte. OUT is written only if everything
-//! succeeded.
+//! succeeded; a stream with bytes after its end (EOF and the vmdesc), which
+//! `check` refuses too, is refused rather than written without them.
 
 use std::io::Write;
 use std::path::PathBuf;
+
+use qemufile::QemuRead;
 
 use vmstate_core::dynamic::DescriptionArena;
 
@@ -50,6 +53,22 @@ fn reencode(args: &ReencodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let w = qemufile::Writer::new(output.writer());
     let w = vmstate_core::stream::reencode(&mut dec, w, |p| progress.update(p))
         .map_err(CliError::stream(&input.name))?;
+    // Bytes after EOF (and its vmdesc) are not written back: refuse the
+    // stream, as `check` does, rather than drop them.
+    let rest = dec
+        .get_mut()
+        .peek(0, 1)
+        .map_err(|e| CliError::stream(&input.name)(e.into()))?;
+    if !rest.is_empty() {
+        let at = dec.position();
+        return Err(CliError::Invalid {
+            name: input.name.clone(),
+            message: format!(
+                "at byte offset {at} (0x{at:x}): bytes after the end of the stream (EOF and \
+                 its vmdesc): QEMU ignores them, and re-encoding would drop them"
+            ),
+        });
+    }
     w.into_inner()
         .map_err(|e| CliError::Output(std::io::Error::other(e.to_string())))?;
     progress.finish();

@@ -224,6 +224,42 @@ fn reencode_never_leaves_a_partial_output() {
     assert_eq!(std::fs::read(&same.0).unwrap(), good);
 }
 
+/// Bytes after EOF are refused, as `check` refuses them, not dropped: a
+/// stream that ends right after its configuration but carries all of its
+/// sections and vmdesc after that was re-encoded to its first 26 bytes (found
+/// by the `reencode` fuzz target).
+#[test]
+fn reencode_refuses_bytes_after_the_end_of_the_stream() {
+    let good = std::fs::read(root().join("tests/fixtures/x86-pc-min.mig")).unwrap();
+    let config_end = {
+        let dec = StreamDecoder::open(SliceReader::new(&good), None).unwrap();
+        dec.position() as usize
+    };
+    // EOF and a byte that is no vmdesc, then the rest of the stream, whose
+    // vmdesc still ends the file.
+    let mut cut = good[..config_end].to_vec();
+    cut.extend_from_slice(&[0x00, 0xff]);
+    cut.extend_from_slice(&good[config_end..]);
+    let input = Temp::new(&cut);
+    let (status, _, err) = check(&input.0);
+    assert_eq!(status, 1, "check: {err}");
+    let out = Temp::new(b"precious");
+    let args = ReencodeArgs {
+        limits: Default::default(),
+        file: input.0.clone(),
+        output: out.0.clone(),
+        vmdesc: None,
+    };
+    let (status, _, err) = run(|o, e| reencode_cmd::run(&args, o, e));
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains(&format!("at byte offset {}", config_end + 1))
+            && err.contains("bytes after the end of the stream"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out.0).unwrap(), b"precious");
+}
+
 #[test]
 fn check_passes_on_qemu_streams() {
     for c in cases() {

@@ -1102,6 +1102,9 @@ pub fn reencode<R: QemuRead, W: QemuWrite>(
         match event {
             Event::Section(h) => {
                 let mut state = decoder.decode_section()?;
+                // Footers are detected at the end of the first section's
+                // body: follow the decoder before the section is written.
+                enc.set_section_footer(decoder.options().send_section_footer);
                 enc.write_dynamic_section(&h, &mut state)?;
                 progress(decoder.position());
             }

@@ -1,0 +1,12 @@
+//! Fuzz target `listen`: [`vmstate_tests::fuzz::Target::Listen`] (see
+//! `tests/src/fuzz.rs` for what it reads and checks).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vmstate_tests::fuzz::Target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(v) = Target::Listen.run(data) {
+        panic!("listen: {v}");
+    }
+});

@@ -1,0 +1,12 @@
+//! Fuzz target `stream_reader`: [`vmstate_tests::fuzz::Target::StreamReader`] (see
+//! `tests/src/fuzz.rs` for what it reads and checks).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vmstate_tests::fuzz::Target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(v) = Target::StreamReader.run(data) {
+        panic!("stream_reader: {v}");
+    }
+});

@@ -1,0 +1,12 @@
+//! Fuzz target `typed_loads`: [`vmstate_tests::fuzz::Target::TypedLoads`] (see
+//! `tests/src/fuzz.rs` for what it reads and checks).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vmstate_tests::fuzz::Target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(v) = Target::TypedLoads.run(data) {
+        panic!("typed_loads: {v}");
+    }
+});
