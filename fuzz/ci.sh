@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECS:-10}
-targets="stream_reader reencode typed_loads registry dump_compat listen"
+targets="stream_reader reencode typed_loads registry dump_compat listen ber json"
 
 skip() {
   echo "fuzz: SKIPPED: $1; the fuzz regression inputs ran with the stable tests"

@@ -103,10 +103,14 @@ fn main() -> Result<()> {
         seeds.dumps.insert(pair);
     }
 
+    self_describing_seeds(&mut seeds)?;
+
     for target in Target::ALL {
         let set = match target {
             Target::TypedLoads => &seeds.bodies,
             Target::DumpCompat => &seeds.dumps,
+            Target::Ber => &seeds.ber,
+            Target::Json => &seeds.json,
             _ => &seeds.streams,
         };
         let dir = out.join(target.name());
@@ -131,6 +135,8 @@ struct Seeds {
     streams: BTreeSet<Vec<u8>>,
     bodies: BTreeSet<Vec<u8>>,
     dumps: BTreeSet<Vec<u8>>,
+    ber: BTreeSet<Vec<u8>>,
+    json: BTreeSet<Vec<u8>>,
 }
 
 /// The files of `dir` whose name ends with `suffix`, sorted (none if `dir`
@@ -253,6 +259,59 @@ fn default_saves() -> Result<Vec<Vec<u8>>> {
         save_to_vec(&mut ps2::Ps2Kbd::default())?,
         save_to_vec(&mut ps2::Ps2Mouse::default())?,
     ])
+}
+
+/// BER and JSON documents: every model's default state, and every small
+/// stream (a section alone, under 64 KiB) converted whole.
+fn self_describing_seeds(seeds: &mut Seeds) -> Result<()> {
+    use devices::*;
+    macro_rules! both {
+        ($($t:ty),*) => {$(
+            seeds.ber.insert(vmstate_core::ber::save_to_vec(&mut <$t>::default())?);
+            seeds.json.insert(vmstate_core::json_state::to_json(&mut <$t>::default())?.into_bytes());
+        )*};
+    }
+    both!(
+        fw_cfg::FwCfg,
+        hpet::Hpet,
+        i8254::I8254,
+        i8259::I8259,
+        mc146818rtc::Mc146818Rtc,
+        piix3::Piix3,
+        pl011::Pl011,
+        pl031::Pl031,
+        pl061::Pl061,
+        ps2::Ps2Kbd,
+        ps2::Ps2Mouse
+    );
+    for stream in seeds.streams.iter().filter(|s| s.len() < 64 << 10) {
+        let arena = vmstate_core::dynamic::DescriptionArena::new();
+        let Ok(Some(schema)) = vmstate_core::stream::StreamSchema::from_stream(&arena, stream)
+        else {
+            continue;
+        };
+        let json = qemufile::stream::find_vmdesc(stream).map(|(_, j)| j);
+        let limits = vmstate_core::Limits::DEFAULT;
+        if let Ok(doc) = vmstate_core::ber::stream::to_ber(
+            qemufile::SliceReader::new(stream),
+            &schema,
+            json,
+            Vec::new(),
+            limits,
+            |_| {},
+        ) {
+            seeds.ber.insert(doc);
+        }
+        let mut dec = vmstate_core::stream::StreamDecoder::open(
+            qemufile::SliceReader::new(stream),
+            Some(&schema),
+        )?;
+        let mut doc = Vec::new();
+        if vmstate_core::json_stream::stream_to_json(&mut dec, json, &mut doc, |_| {}).is_ok() {
+            seeds.json.insert(doc);
+        }
+    }
+    Ok(())
 }
 
 /// FNV-1a, for seed file names.

@@ -53,17 +53,23 @@ pub enum Target {
     DumpCompat,
     /// [`listen`].
     Listen,
+    /// [`ber`].
+    Ber,
+    /// [`json`].
+    Json,
 }
 
 impl Target {
     /// Every target, in the order `docs/fuzzing.md` lists them.
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 8] = [
         Target::StreamReader,
         Target::Reencode,
         Target::TypedLoads,
         Target::Registry,
         Target::DumpCompat,
         Target::Listen,
+        Target::Ber,
+        Target::Json,
     ];
 
     /// The target's name: its fuzz target, corpus and regression folder.
@@ -75,6 +81,8 @@ impl Target {
             Target::Registry => "registry",
             Target::DumpCompat => "dump_compat",
             Target::Listen => "listen",
+            Target::Ber => "ber",
+            Target::Json => "json",
         }
     }
 
@@ -87,6 +95,8 @@ impl Target {
             Target::Registry => registry(data),
             Target::DumpCompat => dump_compat(data),
             Target::Listen => listen(data),
+            Target::Ber => ber(data),
+            Target::Json => json(data),
         }
     }
 }
@@ -910,5 +920,118 @@ impl SpoolFile {
 impl Drop for SpoolFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ber and json: the self-describing readers
+
+/// The BER readers: a stream document converted back to a QEMU stream
+/// (`ber::stream::to_qemu`), and a state document loaded into each device
+/// model (`ber::load`). A failed load leaves the model unchanged; what loads
+/// saves, and the saved document loads back to the same value.
+pub fn ber(data: &[u8]) -> std::result::Result<(), Violation> {
+    let _ = vmstate_core::ber::stream::to_qemu(
+        qemufile::SliceReader::new(data),
+        Vec::new(),
+        vmstate_core::Limits::DEFAULT,
+    );
+    self_describing::<FwCfg>(data, Format::Ber)?;
+    self_describing::<Hpet>(data, Format::Ber)?;
+    self_describing::<I8254>(data, Format::Ber)?;
+    self_describing::<I8259>(data, Format::Ber)?;
+    self_describing::<Mc146818Rtc>(data, Format::Ber)?;
+    self_describing::<Piix3>(data, Format::Ber)?;
+    self_describing::<Pl011>(data, Format::Ber)?;
+    self_describing::<Pl031>(data, Format::Ber)?;
+    self_describing::<Pl061>(data, Format::Ber)?;
+    self_describing::<Ps2Kbd>(data, Format::Ber)?;
+    self_describing::<Ps2Mouse>(data, Format::Ber)
+}
+
+/// The JSON readers: a stream document written back as a QEMU stream
+/// (`json_stream::json_to_stream`), and a state document loaded into each
+/// device model (`json_state::from_json_str`), with the oracles of [`ber`].
+pub fn json(data: &[u8]) -> std::result::Result<(), Violation> {
+    let _ = vmstate_core::json_stream::json_to_stream(
+        data,
+        Vec::new(),
+        vmstate_core::Limits::DEFAULT,
+        |_| {},
+    );
+    if std::str::from_utf8(data).is_err() {
+        return Ok(());
+    }
+    self_describing::<FwCfg>(data, Format::Json)?;
+    self_describing::<Hpet>(data, Format::Json)?;
+    self_describing::<I8254>(data, Format::Json)?;
+    self_describing::<I8259>(data, Format::Json)?;
+    self_describing::<Mc146818Rtc>(data, Format::Json)?;
+    self_describing::<Piix3>(data, Format::Json)?;
+    self_describing::<Pl011>(data, Format::Json)?;
+    self_describing::<Pl031>(data, Format::Json)?;
+    self_describing::<Pl061>(data, Format::Json)?;
+    self_describing::<Ps2Kbd>(data, Format::Json)?;
+    self_describing::<Ps2Mouse>(data, Format::Json)
+}
+
+/// A self-describing format of state documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Ber,
+    Json,
+}
+
+impl Format {
+    fn load<T: VmState + Clone>(self, value: &mut T, data: &[u8]) -> vmstate_core::Result<()> {
+        match self {
+            Format::Ber => vmstate_core::ber::load(value, data).map(drop),
+            Format::Json => {
+                let text = std::str::from_utf8(data)
+                    .map_err(|e| vmstate_core::Error::msg(format!("not UTF-8: {e}")))?;
+                vmstate_core::json_state::from_json_str(value, text)
+            }
+        }
+    }
+
+    fn save<T: VmState>(self, value: &mut T) -> vmstate_core::Result<Vec<u8>> {
+        match self {
+            Format::Ber => vmstate_core::ber::save_to_vec(value),
+            Format::Json => vmstate_core::json_state::to_json(value).map(String::into_bytes),
+        }
+    }
+}
+
+fn self_describing<T>(data: &[u8], format: Format) -> std::result::Result<(), Violation>
+where
+    T: VmState + Clone + Default + PartialEq + fmt::Debug,
+{
+    let name = T::DESCRIPTION.name;
+    let mut value = T::default();
+    if let Err(e) = format.load(&mut value, data) {
+        if value != T::default() {
+            return violation(format!(
+                "{name} ({format:?}): a failed load ({e}) changed the value"
+            ));
+        }
+        return Ok(());
+    }
+    let saved = match format.save(&mut value) {
+        Ok(b) => b,
+        Err(e) => return violation(format!("{name} ({format:?}): loads, but save fails: {e}")),
+    };
+    let mut again = T::default();
+    if let Err(e) = format.load(&mut again, &saved) {
+        return violation(format!(
+            "{name} ({format:?}): its own save does not load: {e}"
+        ));
+    }
+    match format.save(&mut again) {
+        Ok(b) if b == saved => Ok(()),
+        Ok(b) => violation(format!(
+            "{name} ({format:?}): save is not a fixpoint: differs at byte {}",
+            first_difference(&b, &saved)
+        )),
+        Err(e) => violation(format!("{name} ({format:?}): second save fails: {e}")),
     }
 }
