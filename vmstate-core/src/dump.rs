@@ -1006,6 +1006,22 @@ mod tests {
         );
     }
 
+    /// A number beyond the integers, in a key the model does not know,
+    /// survives being written back: serde_json rounds it correctly (its
+    /// `float_roundtrip`), as Python's json does (found by the dump_compat
+    /// fuzz target: 1.7777777777777777e24 came back as ...775e24).
+    #[test]
+    fn large_numbers_survive_a_round_trip() {
+        for text in [
+            r#"{"":{"":1777777777777777777777777}}"#,
+            r#"{"x":{"a":[1.7777777777777777e24, 0.1, 5e-324, 1.7976931348623157e308]}}"#,
+        ] {
+            let d = DumpFile::parse(text).unwrap();
+            let again = DumpFile::parse(&d.to_json()).unwrap();
+            assert_eq!(again, d, "{text}");
+        }
+    }
+
     #[test]
     fn errors_have_line_and_column() {
         // A value of the wrong type: its path, and where it starts.
