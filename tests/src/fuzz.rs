@@ -389,7 +389,7 @@ impl Strict<'_> {
 
     /// Notes a non-canonical `len` bytes at the current position unless
     /// `ok` accepts them.
-    fn expect(&mut self, len: usize, ok: impl Fn(&[u8]) -> bool) {
+    fn note_unless(&mut self, len: usize, ok: impl Fn(&[u8]) -> bool) {
         let at = self.position();
         let bytes = self.body.get(at..at.saturating_add(len)).unwrap_or(&[]);
         if bytes.len() == len && !ok(bytes) {
@@ -410,7 +410,7 @@ impl<'d> Visitor<'d> for Strict<'_> {
     const LOADING: bool = true;
 
     fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()> {
-        self.expect(1, |b| b[0] <= 1);
+        self.note_unless(1, |b| b[0] <= 1);
         self.inner.visit_bool(name, v)
     }
 
@@ -453,7 +453,7 @@ impl<'d> Visitor<'d> for Strict<'_> {
     }
 
     fn visit_unused(&mut self, name: &'d str, len: usize) -> Result<()> {
-        self.expect(len, |b| b.iter().all(|&x| x == 0));
+        self.note_unless(len, |b| b.iter().all(|&x| x == 0));
         self.inner.visit_unused(name, len)
     }
 
@@ -467,7 +467,7 @@ impl<'d> Visitor<'d> for Strict<'_> {
     }
 
     fn visit_list_marker(&mut self, name: &'d str, more: &mut bool) -> Result<()> {
-        self.expect(1, |b| b[0] <= 1);
+        self.note_unless(1, |b| b[0] <= 1);
         self.inner.visit_list_marker(name, more)
     }
 

@@ -23,23 +23,11 @@ fn workspace() -> PathBuf {
 /// Every real stream of the workspace (`vmdesc-quirks/` holds one whose
 /// vmdesc misdescribes a section: no vmdesc-trusting decoder reads it).
 fn streams() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for dir in [
+    let out = vmstate_tests::real_streams(&[
         "tests/fixtures",
         "vmstate-cli/tests/data/streams",
         "qemufile/tests/data",
-    ] {
-        let Ok(entries) = std::fs::read_dir(workspace().join(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "mig") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    ]);
     assert!(out.len() >= 8, "fixtures missing: {out:?}");
     out
 }

@@ -59,7 +59,7 @@ use crate::dynamic::{self, DynamicState};
 use crate::json_state::{parse_bool, parse_bytes, parse_double, parse_signed, parse_unsigned};
 use crate::pretty::Hex;
 use crate::stream::{Event, StreamDecoder, StreamSchema, section_root};
-use crate::{Description, Limits, PathTracker, Result, Timer, Visitor, WireType, visit_struct_at};
+use crate::{Limits, PathTracker, Result, Timer, Visitor, WireType, visit_struct_at};
 
 /// One `PATH=VALUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,42 +531,7 @@ impl<'d> Visitor<'d> for Setter<'_, '_, 'd> {
         Ok(())
     }
 
-    fn enter_field(&mut self, index: usize) -> Result<()> {
-        self.path.enter_field(index);
-        Ok(())
-    }
-    fn leave_field(&mut self) -> Result<()> {
-        self.path.leave_field();
-        Ok(())
-    }
-    fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
-        self.path.enter_struct(name, d);
-        Ok(())
-    }
-    fn leave_struct(&mut self) -> Result<()> {
-        self.path.leave_struct();
-        Ok(())
-    }
-    fn enter_array(&mut self, name: &'d str, len: usize, size: usize) -> Result<()> {
-        self.path.enter_array(name, len, size);
-        Ok(())
-    }
-    fn leave_array(&mut self) -> Result<()> {
-        self.path.leave_array();
-        Ok(())
-    }
-    fn enter_element(&mut self, index: usize) -> Result<()> {
-        self.path.enter_element(index);
-        Ok(())
-    }
-    fn leave_element(&mut self) -> Result<()> {
-        self.path.leave_element();
-        Ok(())
-    }
-    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
-        self.path.enter_subsection();
-        Ok(())
-    }
+    crate::pretty::track_path_events!('d);
 }
 
 /// Sets the fields that `assignments` name in `state`, the state of the

@@ -41,6 +41,55 @@ pub enum PathStyle {
     Trace,
 }
 
+/// The structural events of a [`Visitor`] whose only work is to keep its
+/// `path: PathTracker` in step (the pretty-printer, the field editor).
+macro_rules! track_path_events {
+    ($d:lifetime) => {
+        fn enter_field(&mut self, index: usize) -> $crate::Result<()> {
+            self.path.enter_field(index);
+            Ok(())
+        }
+        fn leave_field(&mut self) -> $crate::Result<()> {
+            self.path.leave_field();
+            Ok(())
+        }
+        fn enter_struct(
+            &mut self,
+            name: &$d str,
+            d: &$d $crate::Description<$d>,
+            _: u32,
+        ) -> $crate::Result<()> {
+            self.path.enter_struct(name, d);
+            Ok(())
+        }
+        fn leave_struct(&mut self) -> $crate::Result<()> {
+            self.path.leave_struct();
+            Ok(())
+        }
+        fn enter_array(&mut self, name: &$d str, len: usize, size: usize) -> $crate::Result<()> {
+            self.path.enter_array(name, len, size);
+            Ok(())
+        }
+        fn leave_array(&mut self) -> $crate::Result<()> {
+            self.path.leave_array();
+            Ok(())
+        }
+        fn enter_element(&mut self, index: usize) -> $crate::Result<()> {
+            self.path.enter_element(index);
+            Ok(())
+        }
+        fn leave_element(&mut self) -> $crate::Result<()> {
+            self.path.leave_element();
+            Ok(())
+        }
+        fn enter_subsection(&mut self, _: &$d $crate::Description<$d>) -> $crate::Result<()> {
+            self.path.enter_subsection();
+            Ok(())
+        }
+    };
+}
+pub(crate) use track_path_events;
+
 /// The path of the value a walk is at, named as the [`PrettyPrinter`] names
 /// it (`cpu.env.tr.base`, `PIIX3.dev.config[255]`, `i8259/ltim.ltim`).
 ///
@@ -405,42 +454,7 @@ impl<'d, W: Write> Visitor<'d> for PrettyPrinter<'d, W> {
         Ok(())
     }
 
-    fn enter_field(&mut self, index: usize) -> Result<()> {
-        self.path.enter_field(index);
-        Ok(())
-    }
-    fn leave_field(&mut self) -> Result<()> {
-        self.path.leave_field();
-        Ok(())
-    }
-    fn enter_struct(&mut self, name: &'d str, d: &'d Description<'d>, _: u32) -> Result<()> {
-        self.path.enter_struct(name, d);
-        Ok(())
-    }
-    fn leave_struct(&mut self) -> Result<()> {
-        self.path.leave_struct();
-        Ok(())
-    }
-    fn enter_array(&mut self, name: &'d str, len: usize, element_size: usize) -> Result<()> {
-        self.path.enter_array(name, len, element_size);
-        Ok(())
-    }
-    fn leave_array(&mut self) -> Result<()> {
-        self.path.leave_array();
-        Ok(())
-    }
-    fn enter_element(&mut self, index: usize) -> Result<()> {
-        self.path.enter_element(index);
-        Ok(())
-    }
-    fn leave_element(&mut self) -> Result<()> {
-        self.path.leave_element();
-        Ok(())
-    }
-    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
-        self.path.enter_subsection();
-        Ok(())
-    }
+    track_path_events!('d);
 }
 
 /// Lowercase hex of a byte string.
