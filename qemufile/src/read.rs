@@ -61,6 +61,34 @@ pub trait QemuRead {
     /// [`MAX_PEEK`] is an error.
     fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]>;
 
+    /// The next bytes of the input that can be had right away, without
+    /// waiting for more input or consuming anything: all that is left of a
+    /// slice, the filled part of a reader's buffer. For fast paths that
+    /// look ahead; whatever is not there is read the usual way. None by
+    /// default.
+    #[inline]
+    fn ready(&self) -> &[u8] {
+        &[]
+    }
+
+    /// Fills `buf` completely and returns `true` if the input holds that
+    /// many more bytes; otherwise consumes nothing and returns `false`, so
+    /// that the caller can read piece by piece and fail exactly where the
+    /// input ends. Runs longer than [`MAX_PEEK`] say `false` unless the
+    /// reader can tell without a peek.
+    fn read_if_available(&mut self, buf: &mut [u8]) -> Result<bool> {
+        if buf.len() > MAX_PEEK {
+            return Ok(false);
+        }
+        let ahead = self.peek(0, buf.len())?;
+        if ahead.len() < buf.len() {
+            return Ok(false);
+        }
+        buf.copy_from_slice(ahead);
+        self.skip(buf.len() as u64)?;
+        Ok(true)
+    }
+
     /// Reads exactly `N` bytes.
     #[inline]
     fn read_array<const N: usize>(&mut self) -> Result<[u8; N]>
@@ -188,6 +216,14 @@ macro_rules! forward_read {
         fn peek(&mut self, offset: usize, len: usize) -> Result<&[u8]> {
             (**self).peek(offset, len)
         }
+        #[inline]
+        fn read_if_available(&mut self, buf: &mut [u8]) -> Result<bool> {
+            (**self).read_if_available(buf)
+        }
+        #[inline]
+        fn ready(&self) -> &[u8] {
+            (**self).ready()
+        }
     };
 }
 
@@ -266,6 +302,11 @@ impl QemuRead for SliceReader<'_> {
     }
 
     #[inline]
+    fn ready(&self) -> &[u8] {
+        &self.data[self.pos..]
+    }
+
+    #[inline]
     fn read_into(&mut self, buf: &mut [u8]) -> Result<()> {
         match self.data.get(self.pos..self.pos + buf.len()) {
             Some(src) => {
@@ -290,6 +331,19 @@ impl QemuRead for SliceReader<'_> {
         }
     }
 
+    #[inline]
+    fn read_if_available(&mut self, buf: &mut [u8]) -> Result<bool> {
+        match self.data.get(self.pos..self.pos + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                self.pos += buf.len();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    #[inline]
     fn skip(&mut self, n: u64) -> Result<()> {
         let left = (self.data.len() - self.pos) as u64;
         if n > left {
@@ -400,6 +454,11 @@ impl<R: io::Read> QemuRead for Reader<R> {
     #[inline]
     fn position(&self) -> u64 {
         self.consumed
+    }
+
+    #[inline]
+    fn ready(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
     }
 
     fn read_into(&mut self, out: &mut [u8]) -> Result<()> {

@@ -771,4 +771,15 @@ impl<R: QemuRead, W: std::io::Write> QemuRead for CopyReader<R, W> {
     fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
         self.inner.peek(offset, len)
     }
+    fn ready(&self) -> &[u8] {
+        self.inner.ready()
+    }
+    fn read_if_available(&mut self, buf: &mut [u8]) -> qemufile::Result<bool> {
+        let at = self.inner.position();
+        if !self.inner.read_if_available(buf)? {
+            return Ok(false);
+        }
+        self.sink(buf, at)?;
+        Ok(true)
+    }
 }

@@ -103,6 +103,30 @@ pub trait VmStateField {
     /// Loads of such types skip their transactional copy.
     const LOAD_INFALLIBLE: bool = false;
 
+    /// The wire bytes of a value whose QEMU encoding is a fixed block that
+    /// any bytes decode into (integers, `bool`, `f64`, [`Timer`], arrays of
+    /// them), or 0 for every other type. The derive moves runs of such
+    /// fields as one block ([`Visitor::PACKED_RUNS`]) with
+    /// [`pack`](Self::pack) and [`unpack`](Self::unpack). Leave it 0 for
+    /// custom types.
+    const PACKED_SIZE: usize = 0;
+
+    /// Writes the value's wire bytes into `out` (`PACKED_SIZE` bytes), as
+    /// [`visit`](Self::visit) with an output visitor would. Called only
+    /// when `PACKED_SIZE` is not 0.
+    #[inline]
+    fn pack(&self, out: &mut [u8]) {
+        let _ = out;
+    }
+
+    /// Sets the value from its wire bytes (`PACKED_SIZE` bytes), as
+    /// [`visit`](Self::visit) with an input visitor would. Called only
+    /// when `PACKED_SIZE` is not 0.
+    #[inline]
+    fn unpack(&mut self, bytes: &[u8]) {
+        let _ = bytes;
+    }
+
     /// Walks one value.
     fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()>;
 
@@ -139,24 +163,11 @@ pub trait VmStateField {
 }
 
 macro_rules! scalar {
-    ($t:ty, $wire:ident, $visit:ident) => {
-        impl VmStateField for $t {
-            const LAYOUT: Layout<'static> = Layout::Scalar(WireType::$wire);
-            const LOAD_INFALLIBLE: bool = true;
-            #[inline]
-            fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
-                v.$visit(name, self)
-            }
-        }
+    ($t:ty, $wire:ident, $visit:ident, $size:expr, |$pv:ident| $to:expr, |$ub:ident| $from:expr) => {
+        scalar!(@impl $t, $wire, $visit, $size, |$pv| $to, |$ub| $from, {});
     };
-    ($t:ty, $wire:ident, $visit:ident, $slice:ident) => {
-        impl VmStateField for $t {
-            const LAYOUT: Layout<'static> = Layout::Scalar(WireType::$wire);
-            const LOAD_INFALLIBLE: bool = true;
-            #[inline]
-            fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
-                v.$visit(name, self)
-            }
+    ($t:ty, $wire:ident, $visit:ident, $slice:ident, $size:expr, |$pv:ident| $to:expr, |$ub:ident| $from:expr) => {
+        scalar!(@impl $t, $wire, $visit, $size, |$pv| $to, |$ub| $from, {
             #[inline]
             fn visit_elements<'d, V: Visitor<'d>>(
                 items: &mut [Self],
@@ -165,21 +176,98 @@ macro_rules! scalar {
             ) -> Result<()> {
                 v.$slice(name, items)
             }
+        });
+    };
+    (@impl $t:ty, $wire:ident, $visit:ident, $size:expr, |$pv:ident| $to:expr, |$ub:ident| $from:expr, { $($extra:tt)* }) => {
+        impl VmStateField for $t {
+            const LAYOUT: Layout<'static> = Layout::Scalar(WireType::$wire);
+            const LOAD_INFALLIBLE: bool = true;
+            const PACKED_SIZE: usize = $size;
+            #[inline]
+            fn pack(&self, out: &mut [u8]) {
+                let $pv = *self;
+                out[..$size].copy_from_slice(&$to);
+            }
+            #[inline]
+            fn unpack(&mut self, bytes: &[u8]) {
+                let mut $ub = [0u8; $size];
+                $ub.copy_from_slice(&bytes[..$size]);
+                *self = $from;
+            }
+            #[inline]
+            fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {
+                v.$visit(name, self)
+            }
+            $($extra)*
         }
     };
 }
 
-scalar!(bool, Bool, visit_bool);
-scalar!(i8, Int8, visit_i8);
-scalar!(i16, Int16, visit_i16);
-scalar!(i32, Int32, visit_i32, visit_i32_slice);
-scalar!(i64, Int64, visit_i64);
-scalar!(u8, Uint8, visit_u8, visit_u8_slice);
-scalar!(u16, Uint16, visit_u16, visit_u16_slice);
-scalar!(u32, Uint32, visit_u32, visit_u32_slice);
-scalar!(u64, Uint64, visit_u64, visit_u64_slice);
-scalar!(f64, CpuDouble, visit_f64);
-scalar!(Timer, Timer, visit_timer);
+// The bytes are those of the visitors in `output.rs` and `input.rs`: a
+// `bool` is any byte, nonzero for true (QEMU's `get_bool`).
+scalar!(bool, Bool, visit_bool, 1, |v| [u8::from(v)], |b| b[0] != 0);
+scalar!(i8, Int8, visit_i8, 1, |v| v.to_be_bytes(), |b| {
+    i8::from_be_bytes(b)
+});
+scalar!(i16, Int16, visit_i16, 2, |v| v.to_be_bytes(), |b| {
+    i16::from_be_bytes(b)
+});
+scalar!(
+    i32,
+    Int32,
+    visit_i32,
+    visit_i32_slice,
+    4,
+    |v| v.to_be_bytes(),
+    |b| i32::from_be_bytes(b)
+);
+scalar!(i64, Int64, visit_i64, 8, |v| v.to_be_bytes(), |b| {
+    i64::from_be_bytes(b)
+});
+scalar!(u8, Uint8, visit_u8, visit_u8_slice, 1, |v| [v], |b| b[0]);
+scalar!(
+    u16,
+    Uint16,
+    visit_u16,
+    visit_u16_slice,
+    2,
+    |v| v.to_be_bytes(),
+    |b| u16::from_be_bytes(b)
+);
+scalar!(
+    u32,
+    Uint32,
+    visit_u32,
+    visit_u32_slice,
+    4,
+    |v| v.to_be_bytes(),
+    |b| u32::from_be_bytes(b)
+);
+scalar!(
+    u64,
+    Uint64,
+    visit_u64,
+    visit_u64_slice,
+    8,
+    |v| v.to_be_bytes(),
+    |b| u64::from_be_bytes(b)
+);
+scalar!(
+    f64,
+    CpuDouble,
+    visit_f64,
+    8,
+    |v| v.to_bits().to_be_bytes(),
+    |b| f64::from_bits(u64::from_be_bytes(b))
+);
+scalar!(
+    Timer,
+    Timer,
+    visit_timer,
+    8,
+    |v| v.raw().to_be_bytes(),
+    |b| Timer::from_raw(i64::from_be_bytes(b))
+);
 
 impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
     const LAYOUT: Layout<'static> = Layout::Array {
@@ -187,6 +275,27 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
         element: &T::LAYOUT,
     };
     const LOAD_INFALLIBLE: bool = T::LOAD_INFALLIBLE;
+    const PACKED_SIZE: usize = T::PACKED_SIZE * N;
+
+    #[inline]
+    fn pack(&self, out: &mut [u8]) {
+        if T::PACKED_SIZE == 0 {
+            return;
+        }
+        for (x, chunk) in self.iter().zip(out.chunks_exact_mut(T::PACKED_SIZE)) {
+            x.pack(chunk);
+        }
+    }
+
+    #[inline]
+    fn unpack(&mut self, bytes: &[u8]) {
+        if T::PACKED_SIZE == 0 {
+            return;
+        }
+        for (x, chunk) in self.iter_mut().zip(bytes.chunks_exact(T::PACKED_SIZE)) {
+            x.unpack(chunk);
+        }
+    }
 
     #[inline]
     fn visit<'d, V: Visitor<'d>>(&mut self, v: &mut V, name: &'d str) -> Result<()> {

@@ -58,6 +58,103 @@ impl<R: QemuRead> InputVisitor<R> {
         Ok(self.input.read_array::<N>()?)
     }
 
+    /// A subsection header may follow (its first byte is `05`): the
+    /// subsection of `parent` it announces, consumed, or `None` with nothing
+    /// consumed.
+    #[inline(never)]
+    fn subsection_header<'d>(
+        &mut self,
+        parent: &'d Description<'d>,
+    ) -> Result<Option<IncomingSubsection>> {
+        // The common case first: the whole header is at hand and names one
+        // of ours exactly (a name that is ours holds no NUL, so QEMU's
+        // C-string reading of it agrees). Anything else takes the careful
+        // path, which reads what it needs the usual way.
+        let ahead = self.input.ready();
+        if let Some(&len) = ahead.get(1) {
+            let len = usize::from(len);
+            if let Some(header) = ahead.get(2..len + 6) {
+                let (name, version) = header.split_at(len);
+                let prefix = parent.name.as_bytes();
+                let ours = |sub: &&Description<'_>| {
+                    short_eq(sub.name.as_bytes(), name)
+                        && len >= prefix.len()
+                        && short_eq(&name[..prefix.len()], prefix)
+                };
+                if let Some(index) = parent.subsections.iter().position(ours) {
+                    // The version is a be32 on the wire but QEMU keeps only its low byte.
+                    let version_id = u32::from(version[3]);
+                    self.input.skip(len as u64 + 6)?;
+                    return Ok(Some(IncomingSubsection { index, version_id }));
+                }
+            }
+        }
+        self.unusual_subsection_header(parent)
+    }
+
+    /// [`subsection_header`](Self::subsection_header) when the header does
+    /// not name one of `parent`'s subsections exactly: QEMU's rules for
+    /// names that are not ours, cut short, or hold a NUL.
+    #[cold]
+    #[inline(never)]
+    fn unusual_subsection_header<'d>(
+        &mut self,
+        parent: &'d Description<'d>,
+    ) -> Result<Option<IncomingSubsection>> {
+        // Where the input ends inside what may be a subsection header: QEMU's
+        // peek sets its sticky end-of-file error and the load fails. Here the
+        // end of the input may also be the end of a body whose outer fields
+        // (after a nested struct) or a caller's data (after the body) begin
+        // with these bytes, so only a header that is ours whatever the
+        // missing bytes are fails, at the read that runs out. (In a whole
+        // stream, where a footer follows every body, the registry's reader
+        // fails every peek that runs out, as QEMU does.)
+        let Some(len) = self.input.peek_u8(1)? else {
+            return Ok(None);
+        };
+        let len = usize::from(len);
+        if len < parent.name.len() + 1 {
+            return Ok(None);
+        }
+        let at = self.input.position();
+        let name = self.input.peek(2, len)?;
+        if name.len() != len {
+            // QEMU decides "ours" by the first strlen(parent) bytes alone.
+            let ours = name.get(..parent.name.len()) == Some(parent.name.as_bytes());
+            if !ours {
+                return Ok(None);
+            }
+            return Err(Error::from(qemufile::Error::new(
+                at + 2,
+                qemufile::ErrorKind::UnexpectedEof {
+                    needed: len as u64,
+                    available: name.len() as u64,
+                },
+            )));
+        }
+        // QEMU copies the name into a C string and compares with strncmp and
+        // strcmp: a NUL byte ends it.
+        let name = match name.iter().position(|&b| b == 0) {
+            Some(nul) => &name[..nul],
+            None => name,
+        };
+        if !name.starts_with(parent.name.as_bytes()) {
+            return Ok(None);
+        }
+        let Some(index) = parent.subsection_index(name) else {
+            let name = String::from_utf8_lossy(name).into_owned();
+            return Err(Error::new(ErrorKind::UnknownSubsection {
+                name,
+                parent: parent.name.to_owned().into(),
+            })
+            .at_offset(at));
+        };
+        self.input.skip(2 + len as u64)?;
+        // The version is a be32 on the wire but QEMU keeps only its low byte.
+        let version_id = self.input.get_be32()? & 0xff;
+        Ok(Some(IncomingSubsection { index, version_id }))
+    }
+
     #[cold]
     fn not_equal(&self, at: u64, wire: WireType, loaded: u64, current: u64) -> Error {
         Error::new(ErrorKind::NotEqual {
@@ -67,6 +164,44 @@ impl<R: QemuRead> InputVisitor<R> {
         })
         .at_offset(at)
     }
+}
+
+/// `a == b` for the short names of subsections, without a call to
+/// `memcmp`: whole words, the last one overlapping.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 64 {
+        return a == b;
+    }
+    if n < 8 {
+        // Two overlapping half words, or the bytes of the shortest names.
+        if n < 4 {
+            return a.iter().zip(b).all(|(x, y)| x == y);
+        }
+        let half = |s: &[u8], at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&s[at..at + 4]);
+            u32::from_ne_bytes(w)
+        };
+        return half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4);
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// Turns a truncation inside a run of `size`-byte elements into an error at
@@ -112,6 +247,12 @@ macro_rules! get_slice {
 
 impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
     const LOADING: bool = true;
+    const PACKED_RUNS: bool = true;
+
+    #[inline]
+    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
+        Ok(self.input.read_if_available(bytes)?)
+    }
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
@@ -282,6 +423,7 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
     get_slice!(visit_u64_slice, u64, 8);
     get_slice!(visit_i32_slice, i32, 4);
 
+    #[inline]
     fn next_subsection(
         &mut self,
         parent: &'d Description<'d>,
@@ -290,58 +432,7 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
         if self.input.peek_u8(0)? != Some(SUBSECTION) {
             return Ok(None);
         }
-        // Where the input ends inside what may be a subsection header: QEMU's
-        // peek sets its sticky end-of-file error and the load fails. Here the
-        // end of the input may also be the end of a body whose outer fields
-        // (after a nested struct) or a caller's data (after the body) begin
-        // with these bytes, so only a header that is ours whatever the
-        // missing bytes are fails, at the read that runs out. (In a whole
-        // stream, where a footer follows every body, the registry's reader
-        // fails every peek that runs out, as QEMU does.)
-        let Some(len) = self.input.peek_u8(1)? else {
-            return Ok(None);
-        };
-        let len = usize::from(len);
-        if len < parent.name.len() + 1 {
-            return Ok(None);
-        }
-        let at = self.input.position();
-        let name = self.input.peek(2, len)?;
-        if name.len() != len {
-            // QEMU decides "ours" by the first strlen(parent) bytes alone.
-            let ours = name.get(..parent.name.len()) == Some(parent.name.as_bytes());
-            if !ours {
-                return Ok(None);
-            }
-            return Err(Error::from(qemufile::Error::new(
-                at + 2,
-                qemufile::ErrorKind::UnexpectedEof {
-                    needed: len as u64,
-                    available: name.len() as u64,
-                },
-            )));
-        }
-        // QEMU copies the name into a C string and compares with strncmp and
-        // strcmp: a NUL byte ends it.
-        let name = match name.iter().position(|&b| b == 0) {
-            Some(nul) => &name[..nul],
-            None => name,
-        };
-        if !name.starts_with(parent.name.as_bytes()) {
-            return Ok(None);
-        }
-        let Some(index) = parent.subsection_index(name) else {
-            let name = String::from_utf8_lossy(name).into_owned();
-            return Err(Error::new(ErrorKind::UnknownSubsection {
-                name,
-                parent: parent.name.to_owned().into(),
-            })
-            .at_offset(at));
-        };
-        self.input.skip(2 + len as u64)?;
-        // The version is a be32 on the wire but QEMU keeps only its low byte.
-        let version_id = self.input.get_be32()? & 0xff;
-        Ok(Some(IncomingSubsection { index, version_id }))
+        self.subsection_header(parent)
     }
 
     fn allocate(&mut self, added: u64, container: u64) -> Result<()> {

@@ -434,11 +434,18 @@ fn check_consumed<T: VmState>(reader: &SliceReader<'_>) -> Result<()> {
 /// that begin a subsection header of `root` but stop inside it are a
 /// truncated subsection (QEMU fails there: its end of file is sticky), not
 /// state this description does not know.
+#[inline]
 pub(crate) fn leftover(reader: &SliceReader<'_>, root: &Description<'_>) -> Result<()> {
-    let rest = reader.remaining();
-    if rest.is_empty() {
+    if reader.remaining().is_empty() {
         return Ok(());
     }
+    leftover_bytes(reader, root)
+}
+
+#[cold]
+#[inline(never)]
+fn leftover_bytes(reader: &SliceReader<'_>, root: &Description<'_>) -> Result<()> {
+    let rest = reader.remaining();
     let at = reader.position();
     if rest[0] == qemufile::stream::SUBSECTION && !root.subsections.is_empty() {
         // 05 | len | name | be32 version, cut short; the name so far must

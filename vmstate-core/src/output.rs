@@ -1,8 +1,8 @@
 //! The QEMUFile output visitor: writes exactly the bytes QEMU's
 //! `vmstate_save_vmsd` writes.
 
-use qemufile::QemuWrite;
 use qemufile::stream::{PTR_MARKER_NULL, PTR_MARKER_VALID, SUBSECTION};
+use qemufile::{MAX_COUNTED_STRING, QemuWrite};
 
 use crate::{Description, Result, Timer, Visitor};
 
@@ -55,6 +55,13 @@ macro_rules! put_slice {
 impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
     const LOADING: bool = false;
     const RUNS_SAVE_HOOKS: bool = true;
+    const PACKED_RUNS: bool = true;
+
+    #[inline]
+    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
+        self.out.put_bytes(bytes)?;
+        Ok(true)
+    }
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
@@ -157,11 +164,22 @@ impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
     put_slice!(visit_u64_slice, u64, 8);
     put_slice!(visit_i32_slice, i32, 4);
 
+    #[inline]
     fn enter_subsection(&mut self, description: &'d Description<'d>) -> Result<()> {
-        self.out.put_u8(SUBSECTION)?;
-        self.out.put_counted_string(description.name)?;
-        self.out.put_be32(description.version_id)?;
-        Ok(())
+        // `05`, the counted name, be32 version: one write of the whole header.
+        let name = description.name.as_bytes();
+        let n = name.len();
+        if n > MAX_COUNTED_STRING {
+            self.out.put_u8(SUBSECTION)?;
+            return Ok(self.out.put_counted_string(name)?);
+        }
+        let mut header = [0u8; 2 + MAX_COUNTED_STRING + 4];
+        header[0] = SUBSECTION;
+        // At most 255: checked above.
+        header[1] = n as u8;
+        header[2..2 + n].copy_from_slice(name);
+        header[2 + n..6 + n].copy_from_slice(&description.version_id.to_be_bytes());
+        Ok(self.out.put_bytes(&header[..6 + n])?)
     }
 
     fn wire_offset(&self) -> Option<u64> {

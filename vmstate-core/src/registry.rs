@@ -1176,6 +1176,15 @@ impl<R: QemuRead> QemuRead for StickyEof<'_, R> {
         self.inner.skip(n)
     }
 
+    // A run that does not fit is then read piece by piece, and fails at
+    // the read that runs out.
+    fn ready(&self) -> &[u8] {
+        self.inner.ready()
+    }
+    fn read_if_available(&mut self, buf: &mut [u8]) -> qemufile::Result<bool> {
+        self.inner.read_if_available(buf)
+    }
+
     fn peek(&mut self, offset: usize, len: usize) -> qemufile::Result<&[u8]> {
         let (armed, at) = (self.armed.get(), self.inner.position() + offset as u64);
         let bytes = self.inner.peek(offset, len)?;

@@ -226,45 +226,32 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     version_id: u32,
 ) -> Result<()> {
     let d = value.description();
-    let context = |e: Error| {
-        e.with_versions(VersionContext {
-            name: owned(d.name),
-            version: version_id,
-            local: d.version_id,
-            minimum: d.minimum_version_id,
-            loading: V::LOADING,
-        })
-        .within(PathSegment::Struct(owned(d.name)))
-    };
+    // Errors take the struct's name and versions on their way out; that
+    // work stays out of line, off the path of every successful walk.
+    let context = |e: Error| in_struct(e, d, version_id, V::LOADING);
     if V::LOADING {
-        if version_id > d.version_id {
-            return Err(context(v.locate(Error::new(ErrorKind::VersionTooNew {
-                name: owned(d.name),
-                incoming: version_id,
-                local: d.version_id,
-            }))));
+        if version_id > d.version_id || version_id < d.minimum_version_id {
+            return Err(context(v.locate(version_error(d, version_id))));
         }
-        if version_id < d.minimum_version_id {
-            return Err(context(v.locate(Error::new(ErrorKind::VersionTooOld {
-                name: owned(d.name),
-                incoming: version_id,
-                minimum: d.minimum_version_id,
-            }))));
+        if let Err(e) = value.walk_pre_load() {
+            return Err(context(v.locate(e.in_hook("pre_load"))));
         }
-        value
-            .walk_pre_load()
-            .map_err(|e| context(v.locate(e.in_hook("pre_load"))))?;
         v.enter_struct(name, d, version_id)?;
-        value.walk_fields(v, version_id).map_err(context)?;
-        load_subsections(value, d, v).map_err(context)?;
+        let walked = value
+            .walk_fields(v, version_id)
+            .and_then(|()| load_subsections(value, d, v));
+        if let Err(e) = walked {
+            return Err(context(e));
+        }
         v.leave_struct()?;
-        value
-            .walk_post_load(version_id)
-            .map_err(|e| context(v.locate(e.in_hook("post_load"))))
+        match value.walk_post_load(version_id) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(context(v.locate(e.in_hook("post_load")))),
+        }
     } else if V::RUNS_SAVE_HOOKS {
-        value
-            .walk_pre_save()
-            .map_err(|e| context(v.locate(e.in_hook("pre_save"))))?;
+        if let Err(e) = value.walk_pre_save() {
+            return Err(context(v.locate(e.in_hook("pre_save"))));
+        }
         let walked = v
             .enter_struct(name, d, version_id)
             .and_then(|()| value.walk_fields(v, version_id))
@@ -278,6 +265,40 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
             .and_then(|()| save_subsections(value, d, v))
             .and_then(|()| v.leave_struct())
             .map_err(context)
+    }
+}
+
+/// `e`, raised inside struct `d` walked at `version_id`, with the struct's
+/// path segment and versions.
+#[cold]
+#[inline(never)]
+fn in_struct(e: Error, d: &Description<'_>, version_id: u32, loading: bool) -> Error {
+    e.with_versions(VersionContext {
+        name: owned(d.name),
+        version: version_id,
+        local: d.version_id,
+        minimum: d.minimum_version_id,
+        loading,
+    })
+    .within(PathSegment::Struct(owned(d.name)))
+}
+
+/// Loading `d` at `version_id`, outside its accepted range.
+#[cold]
+#[inline(never)]
+fn version_error(d: &Description<'_>, version_id: u32) -> Error {
+    if version_id > d.version_id {
+        Error::new(ErrorKind::VersionTooNew {
+            name: owned(d.name),
+            incoming: version_id,
+            local: d.version_id,
+        })
+    } else {
+        Error::new(ErrorKind::VersionTooOld {
+            name: owned(d.name),
+            incoming: version_id,
+            minimum: d.minimum_version_id,
+        })
     }
 }
 

@@ -194,6 +194,24 @@ macro_rules! traced_slice {
 
 impl<'d, V: Visitor<'d>> Visitor<'d> for Traced<'d, V> {
     const LOADING: bool = V::LOADING;
+    const RUNS_SAVE_HOOKS: bool = V::RUNS_SAVE_HOOKS;
+    const PACKED_RUNS: bool = V::PACKED_RUNS;
+
+    // While events are wanted every field must be seen: decline packed runs.
+    #[inline]
+    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
+        if self.path.is_some() {
+            return Ok(false);
+        }
+        self.inner.put_packed(bytes)
+    }
+    #[inline]
+    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
+        if self.path.is_some() {
+            return Ok(false);
+        }
+        self.inner.take_packed(bytes)
+    }
 
     #[inline]
     fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()> {

@@ -60,6 +60,41 @@ pub trait Visitor<'d> {
     /// sets it to `true`. Loading visitors ignore it.
     const RUNS_SAVE_HOOKS: bool = false;
 
+    /// True for visitors that only move QEMU-format bytes and need no field
+    /// structure ([`OutputVisitor`](crate::OutputVisitor),
+    /// [`InputVisitor`](crate::InputVisitor)). For them a derived walk
+    /// hands a run of consecutive fixed-layout fields (integers, `bool`,
+    /// `f64`, [`Timer`] and arrays of them; see
+    /// [`VmStateField::PACKED_SIZE`](crate::VmStateField::PACKED_SIZE)) over
+    /// as one block of wire bytes, [`put_packed`](Visitor::put_packed) or
+    /// [`take_packed`](Visitor::take_packed), instead of one call per
+    /// field: a small device saves and loads as fast as hand-written code.
+    /// The bytes are exactly those the per-field calls would move.
+    ///
+    /// Visitors that look at fields (printers, BER, JSON, vmdesc, tracing)
+    /// keep the default, `false`, and see every field.
+    const PACKED_RUNS: bool = false;
+
+    /// Saving, when [`PACKED_RUNS`](Visitor::PACKED_RUNS): writes the wire
+    /// bytes of a run of fields, in order, and returns `true`; or declines
+    /// with `false`, writing nothing, and the walk visits the run field by
+    /// field (a [tracing wrapper](crate::trace::Traced) declines while
+    /// events are wanted). The default declines.
+    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
+        let _ = bytes;
+        Ok(false)
+    }
+
+    /// Loading, when [`PACKED_RUNS`](Visitor::PACKED_RUNS): fills `bytes`
+    /// with the next `bytes.len()` input bytes and returns `true`, or
+    /// returns `false` and consumes nothing when the input has fewer (the
+    /// walk then reads field by field, so that the error names the field
+    /// where the input ends) or the visitor declines. The default declines.
+    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
+        let _ = bytes;
+        Ok(false)
+    }
+
     /// `bool`.
     fn visit_bool(&mut self, name: &'d str, v: &mut bool) -> Result<()>;
     /// `int8`.

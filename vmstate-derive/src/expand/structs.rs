@@ -178,6 +178,15 @@ struct Gen<'a> {
 }
 
 impl Gen<'_> {
+    /// The names of the struct's type and const parameters.
+    fn params(&self) -> Vec<String> {
+        let g = self.c.generics;
+        g.type_params()
+            .map(|p| p.ident.to_string())
+            .chain(g.const_params().map(|p| p.ident.to_string()))
+            .collect()
+    }
+
     /// The trait that carries `DESCRIPTION`.
     fn own_trait(&self) -> TokenStream {
         if self.context {
@@ -566,6 +575,10 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
 }
 
 /// The walks of the wire fields `fields`, numbered from 0 in `description`.
+///
+/// Runs of consecutive fields of fixed layout ([`packable`]) are walked as
+/// one block of wire bytes by visitors that take packed runs
+/// (`Visitor::PACKED_RUNS`), and field by field by the others.
 fn visits<'f>(
     g: &Gen<'_>,
     fields: impl Iterator<Item = &'f Field<'f>>,
@@ -573,15 +586,152 @@ fn visits<'f>(
 ) -> TokenStream {
     let mut index = 0;
     let mut out = TokenStream::new();
+    let mut run: Vec<(&'f Field<'f>, usize)> = Vec::new();
     for f in fields {
         let n = f.wire_count();
         if n == 0 {
             continue;
         }
-        out.extend(visit_field(g, f, index, description));
+        if packable(g, f) {
+            run.push((f, index));
+        } else {
+            out.extend(packed_run(g, &run, description));
+            run.clear();
+            out.extend(visit_field(g, f, index, description));
+        }
         index += n;
     }
+    out.extend(packed_run(g, &run, description));
     out
+}
+
+/// Whether `f` can be part of a packed run: one unconditional wire field,
+/// walked by its type alone, of a type whose encoding is a fixed block that
+/// any bytes decode into. Only the primitive types and arrays of them are
+/// taken, by their spelling (a type alias is walked field by field); the
+/// generated code checks `VmStateField::PACKED_SIZE` as well.
+fn packable(g: &Gen<'_>, f: &Field<'_>) -> bool {
+    let form = match &f.kind {
+        FieldKind::Plain => f.context.is_none(),
+        FieldKind::Buffer => is_byte_array(f.ty),
+        _ => false,
+    };
+    form && f.wire_count() == 1
+        && !f.attrs.since.is_set()
+        && !f.attrs.exists.is_set()
+        && fixed_layout_type(f.ty, &g.params())
+}
+
+/// `[u8; N]`.
+fn is_byte_array(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Array(a) => {
+            matches!(&*a.elem, syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident("u8"))
+        }
+        syn::Type::Paren(p) => is_byte_array(&p.elem),
+        _ => false,
+    }
+}
+
+/// A primitive integer, `bool`, `f64`, `Timer`, or a fixed array of them,
+/// not mentioning a generic parameter (array lengths in the packed block
+/// must be known without them).
+fn fixed_layout_type(ty: &syn::Type, params: &[String]) -> bool {
+    const PRIMITIVES: &[&str] = &[
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool", "f64", "Timer",
+    ];
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return false;
+            };
+            let name = last.ident.to_string();
+            let vmstate_timer = name == "Timer"
+                && (p.path.segments.len() == 1
+                    || p.path.segments.iter().any(|s| s.ident == "vmstate_core"));
+            last.arguments.is_empty()
+                && (vmstate_timer
+                    || (p.path.segments.len() == 1 && PRIMITIVES.contains(&name.as_str())))
+                && !params.contains(&name)
+        }
+        syn::Type::Array(a) => {
+            fixed_layout_type(&a.elem, params) && !mentions(&a.len.to_token_stream(), params)
+        }
+        syn::Type::Paren(p) => fixed_layout_type(&p.elem, params),
+        _ => false,
+    }
+}
+
+/// Largest packed block, in bytes: bigger runs are walked field by field
+/// (arrays already move as one slice), so the block stays a small stack
+/// buffer.
+const MAX_PACKED: usize = 512;
+
+/// The walk of a run of packable fields: one block for visitors that take
+/// packed runs, field by field otherwise (and when a load's input ends
+/// inside the run, so that the error names the field where it ends).
+fn packed_run(g: &Gen<'_>, run: &[(&Field<'_>, usize)], description: &TokenStream) -> TokenStream {
+    hygienic!(__V, __at, __buf, __e, __packed, __v);
+    let per_field: TokenStream = run
+        .iter()
+        .map(|(f, index)| visit_field(g, f, *index, description))
+        .collect();
+    if run.len() < 2 {
+        return per_field;
+    }
+    let first = run[0].1;
+    let sizes: Vec<TokenStream> = run
+        .iter()
+        .map(|(f, _)| {
+            let ty = f.ty;
+            quote!(<#ty as __vm::VmStateField>::PACKED_SIZE)
+        })
+        .collect();
+    let members: Vec<&syn::Member> = run.iter().map(|(f, _)| &f.member).collect();
+    let max = MAX_PACKED;
+    quote! {
+        let #__packed: ::core::primitive::bool = if <#__V as __vm::Visitor<'__vmstate_d>>::PACKED_RUNS
+            #(&& #sizes != 0)*
+            && (0 #(+ #sizes)*) <= #max
+        {
+            let mut #__buf = [0u8; { let n = 0 #(+ #sizes)*; if n <= #max { n } else { 0 } }];
+            if <#__V as __vm::Visitor<'__vmstate_d>>::LOADING {
+                match __vm::Visitor::take_packed(#__v, &mut #__buf) {
+                    __vm::Ok(true) => {
+                        let mut #__at = 0usize;
+                        #(
+                            __vm::VmStateField::unpack(&mut self.#members, &#__buf[#__at..]);
+                            #__at += #sizes;
+                        )*
+                        let _ = #__at;
+                        true
+                    }
+                    __vm::Ok(false) => false,
+                    __vm::Err(#__e) => {
+                        return __vm::Err(__vm::in_field(#__e, #description, #first));
+                    }
+                }
+            } else {
+                let mut #__at = 0usize;
+                #(
+                    __vm::VmStateField::pack(&self.#members, &mut #__buf[#__at..]);
+                    #__at += #sizes;
+                )*
+                let _ = #__at;
+                match __vm::Visitor::put_packed(#__v, &#__buf) {
+                    __vm::Ok(written) => written,
+                    __vm::Err(#__e) => {
+                        return __vm::Err(__vm::in_field(#__e, #description, #first));
+                    }
+                }
+            }
+        } else {
+            false
+        };
+        if !#__packed {
+            #per_field
+        }
+    }
 }
 
 /// `__inline_fields` and `__inline_hook`: the fields and hooks of the
