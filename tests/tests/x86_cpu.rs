@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use vmstate_core::VmState;
 use vmstate_core::vmdesc::save_with_vmdesc;
 // The hand-written code names the model `crate::devices::x86_cpu`.
-use vmstate_tests::devices;
-use vmstate_tests::devices::x86_cpu::*;
 use qemufile::SliceReader;
 use vmstate_core::stream::{Event, StreamDecoder};
+use vmstate_tests::devices;
+use vmstate_tests::devices::x86_cpu::*;
 use vmstate_tests::scan::{SectionKind, scan};
 
 /// The trait of `vmstate_tests::hand` (the lead wires the module in); the
@@ -116,7 +116,11 @@ fn postcopy_cpu(file: &str, bytes: &[u8]) -> CpuSection {
     let body = bytes[at..at + usize::try_from(len).unwrap()].to_vec();
     let mut footer = vec![0x7e];
     footer.extend_from_slice(&section_id.to_be_bytes());
-    assert_eq!(&bytes[at + body.len()..at + body.len() + 5], footer, "{file}: footer");
+    assert_eq!(
+        &bytes[at + body.len()..at + body.len() + 5],
+        footer,
+        "{file}: footer"
+    );
     CpuSection {
         file: file.to_owned(),
         section_id,
@@ -583,10 +587,17 @@ fn every_subsection_saves_and_loads_as_qemu_orders_them() {
         for i in 0..ZMM_REGS {
             assert_eq!(back.zmm(i), cpu.zmm(i), "zmm{i}");
         }
-        assert_eq!(
-            back.nested_state.vmx.shadow_vmcs12.shadow_vmcs12[4095],
-            0x88
-        );
+        if format == KVM_STATE_NESTED_FORMAT_VMX {
+            assert_eq!(back.nested_state.vmx.vmcs12.vmcs12[7], 0x77);
+            assert_eq!(
+                back.nested_state.vmx.shadow_vmcs12.shadow_vmcs12[4095],
+                0x88
+            );
+            assert_eq!(back.nested_state.vmcb12[1], 0, "not sent");
+        } else {
+            assert_eq!(back.nested_state.vmcb12[1], 0x99);
+            assert_eq!(back.nested_state.vmx.vmcs12.vmcs12[7], 0, "not sent");
+        }
 
         // The hand-written code writes the same bytes and loads the same value.
         let mut hand = Vec::new();
