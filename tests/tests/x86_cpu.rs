@@ -273,7 +273,7 @@ fn reset_state_of_a_paused_pc() {
     assert_ne!(cpu.regs[2], 0);
 }
 
-/// The vmdesc our registry... writes while saving equals QEMU's entry in
+/// The vmdesc we write while saving equals QEMU's entry in
 /// the stream, byte for byte (`env.xmm_regs` numbered as QEMU numbers
 /// repeated names, `env.cr[N]` single elements, the `fpreg_tmp` tmp).
 #[test]
@@ -380,23 +380,24 @@ fn hooks_pack_the_fpu_and_fix_the_cpl() {
 /// payload delivered; inside one, `cpu/exception_info` carries it.
 #[test]
 fn pending_exceptions() {
-    let mut cpu = X86Cpu::default();
-    cpu.exception_nr = EXCP0E_PAGE;
-    cpu.exception_pending = 1;
-    cpu.exception_has_payload = 1;
-    cpu.exception_payload = 0xdead_b000;
+    let pending = X86Cpu {
+        exception_nr: EXCP0E_PAGE,
+        exception_pending: 1,
+        exception_has_payload: 1,
+        exception_payload: 0xdead_b000,
+        ..X86Cpu::default()
+    };
+    let mut cpu = pending.clone();
     let bytes = vmstate_core::save_to_vec(&mut cpu).unwrap();
     assert_eq!((cpu.exception_pending, cpu.exception_injected), (0, 1));
     assert_eq!(cpu.cr[2], 0xdead_b000);
     assert_eq!(bytes.len(), MAIN_LEN, "no subsection");
 
     // Inside a nested guest it stays pending, in cpu/exception_info.
-    let mut cpu = X86Cpu::default();
-    cpu.hflags = HF_GUEST_MASK;
-    cpu.exception_nr = EXCP0E_PAGE;
-    cpu.exception_pending = 1;
-    cpu.exception_has_payload = 1;
-    cpu.exception_payload = 0xdead_b000;
+    let mut cpu = X86Cpu {
+        hflags: HF_GUEST_MASK,
+        ..pending
+    };
     let bytes = vmstate_core::save_to_vec(&mut cpu).unwrap();
     assert_eq!(
         &bytes[MAIN_LEN..],
@@ -573,14 +574,16 @@ fn every_subsection_saves_and_loads_as_qemu_orders_them() {
         assert_eq!(names, expected, "format {format}");
         assert_eq!(X86Cpu::DESCRIPTION.subsections.len(), 46);
 
-        let mut dest = X86Cpu::default();
-        dest.features = cpu.features;
-        dest.has_nested_state = true;
-        dest.max_nested_state_len = 0x3080;
-        dest.user_tsc_khz = cpu.user_tsc_khz;
-        dest.hyperv_runtime = true;
-        dest.enable_lmce = true;
-        dest.xen_emulate = true;
+        let dest = X86Cpu {
+            features: cpu.features,
+            has_nested_state: true,
+            max_nested_state_len: 0x3080,
+            user_tsc_khz: cpu.user_tsc_khz,
+            hyperv_runtime: true,
+            enable_lmce: true,
+            xen_emulate: true,
+            ..X86Cpu::default()
+        };
         let mut back = dest.clone();
         vmstate_core::load_from_slice(&mut back, &bytes, 12).unwrap();
         assert_eq!(vmstate_core::save_to_vec(&mut back.clone()).unwrap(), bytes);
@@ -691,5 +694,4 @@ fn the_model_walks_with_every_visitor() {
         text.contains("cpu.env.fpregs[7].tmp.tmp_exp = (uint16) "),
         "{text}"
     );
-    let _ = devices::x86_cpu::CPU_NB_REGS;
 }
