@@ -339,3 +339,11 @@ fn real_device_models_are_locked() {
     assert_locked::<devices::mc146818rtc::Mc146818Rtc>("schemas/mc146818rtc.json");
     assert_locked::<devices::pl011::Pl011>("schemas/pl011.json");
 }
+
+/// The x86 CPU (`cpu` and its 46 subsections) against its lock file.
+#[test]
+fn x86_cpu_model_is_locked() {
+    vmstate_core::schema::assert_locked::<vmstate_tests::devices::x86_cpu::X86Cpu>(
+        "schemas/x86_cpu.json",
+    );
+}

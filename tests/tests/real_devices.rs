@@ -27,6 +27,7 @@ use vmstate_tests::devices::pl061::Pl061;
 use vmstate_tests::devices::ps2::{Ps2Kbd, Ps2Mouse};
 use vmstate_tests::devices::serial::{Fifo8, IsaSerial};
 use vmstate_tests::devices::usb_ptr::UsbPtr;
+use vmstate_tests::devices::x86_cpu::X86Cpu;
 use vmstate_tests::scan::{self, Section, SectionKind, Stream};
 
 struct Fixture {
@@ -991,6 +992,21 @@ fn ich9_lpc_with_ich9_pm() {
     dest.pm.cpuhp_state.dev_count = 2;
     vmstate_core::load_from_slice(&mut dest, &bytes, 1).unwrap();
     assert_eq!(dest.pm.cpuhp_state.devs[1].ost_event, 7);
+}
+
+/// The x86 CPU of `-M pc`, `-M q35` (TCG) and `-M pc` under KVM: the
+/// fields (1817 bytes), then `cpu/poll_control_msr` (TCG) or
+/// `cpu/tsc_khz` (KVM). Every x86 stream's `cpu` section, the hand-written
+/// code and the vmdesc are checked in `tests/x86_cpu.rs`.
+#[test]
+fn x86_cpu() {
+    let tcg: X86Cpu = check_section(&X86, "cpu", 0, 4, 12, &[1817]);
+    assert_eq!((tcg.eip, tcg.poll_control_msr, tcg.tsc_khz), (0xfff0, 0, 0));
+    let q35: X86Cpu = check_section(&Q35, "cpu", 0, 4, 12, &[1817]);
+    assert_eq!(q35.segs, tcg.segs);
+    let kvm: X86Cpu = check_section(&KVM, "cpu", 0, 4, 12, &[1817]);
+    assert_eq!(kvm.poll_control_msr, 1, "KVM's reset value: not sent");
+    assert_ne!(kvm.tsc_khz, 0);
 }
 
 #[test]

@@ -1338,6 +1338,7 @@ fn every_real_stream_with_ram_loads_into_a_discarding_registry() {
             "s390x-ccw-skeys.mig",
             "s390x-ccw.mig",
             "x86-pc-5nics.mig",
+            "x86-pc-cpu-max.mig",
             "x86-pc-dirty-bitmap.mig",
             "x86-pc-kvm.mig",
             "x86-pc-min.mig",

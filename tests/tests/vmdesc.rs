@@ -489,6 +489,9 @@ mod real_streams {
         check::<fw_cfg::FwCfg>("x86-pc-min.mig", "fw_cfg", 0);
         check::<ps2::Ps2Kbd>("x86-pc-min.mig", "ps2kbd", 0);
         check::<ps2::Ps2Mouse>("x86-pc-min.mig", "ps2mouse", 0);
+        check::<x86_cpu::X86Cpu>("x86-pc-min.mig", "cpu", 0);
+        check::<x86_cpu::X86Cpu>("x86-q35-forms.mig", "cpu", 0);
+        check::<x86_cpu::X86Cpu>("x86-pc-kvm.mig", "cpu", 0);
     }
 
     #[test]

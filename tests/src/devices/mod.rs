@@ -23,3 +23,4 @@ pub mod pl061;
 pub mod ps2;
 pub mod serial;
 pub mod usb_ptr;
+pub mod x86_cpu;
