@@ -56,6 +56,8 @@ fn set(file: &Path, assignments: &[&str], output: &Path) -> (u8, String, String)
             .collect(),
         output: output.to_path_buf(),
         vmdesc: None,
+        allow_resize: false,
+        counts: Vec::new(),
         limits: Default::default(),
     };
     run(|o, e| set_cmd::run(&args, o, e))
