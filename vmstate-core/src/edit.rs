@@ -821,6 +821,11 @@ pub fn set_fields_with<R: QemuRead, W: std::io::Write>(
                 }
                 None => None,
             };
+            // An integer that may count what follows it, changed alone.
+            let like = match link {
+                Some(_) => Vec::new(),
+                None => resize::lengths_like(&mut state, &root, &assignment.path),
+            };
             let mut one = [Target::new(assignment)];
             apply(
                 &mut state,
@@ -846,6 +851,17 @@ pub fn set_fields_with<R: QemuRead, W: std::io::Write>(
                 change.offset = first_difference(&before, &edited).map(|k| body_start + k as u64);
                 if let (Some(l), Some(n)) = (link, count) {
                     change.note = l.note(n);
+                }
+                if !like.is_empty() && change.old != change.new {
+                    let names = like.join(", ");
+                    change.note = Some(format!(
+                        "warning: its old value {} is the length of {names} after it; if it \
+                         counts {names} (VMSTATE_VARRAY/VBUFFER), a destination now reads the \
+                         section differently: to resize, give --allow-resize --count {}={}",
+                        change.old,
+                        change.path,
+                        like.join(",")
+                    ));
                 }
                 if let Job::Implied { before, .. } = job {
                     let buffer = targets[before].assignment.path.as_str();

@@ -696,3 +696,69 @@ fn counted<'b>(
         ..*d
     }))
 }
+
+/// The struct at the end of `steps` from `d` (through arrays of structs).
+fn navigate<'b>(d: &'b Description<'b>, steps: &[Step]) -> Option<&'b Description<'b>> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Some(d);
+    };
+    let next = match *step {
+        Step::Field(k) => d.fields.get(k)?.layout.description()?,
+        Step::Subsection(i) => d.subsections.get(i)?,
+    };
+    navigate(next, rest)
+}
+
+/// The fields after the integer at `path` whose length (elements of an
+/// array, bytes of a buffer) is its value, when that is 2 or more: what it
+/// may count. Empty when `path` is not an integer of the section.
+pub(super) fn lengths_like(state: &mut DynamicState<'_>, root: &str, path: &str) -> Vec<String> {
+    let d = state.description();
+    let assignment = Assignment {
+        path: path.to_owned(),
+        value: String::new(),
+    };
+    let mut locator = Locator {
+        path: PathTracker::default().with_root(root),
+        frames: Vec::new(),
+        subsection_pending: false,
+        want: path,
+        targets: &[],
+        found: None,
+        near: Target::new(&assignment),
+    };
+    if visit_struct_at(state, &mut locator, d.name, d.version_id).is_err() {
+        return Vec::new();
+    }
+    let Some(found) = locator.found else {
+        return Vec::new();
+    };
+    let (Some(value), Some(s)) = (found.value, navigate(d, &found.steps)) else {
+        return Vec::new();
+    };
+    if value < 2 {
+        return Vec::new();
+    }
+    let mut like = Vec::new();
+    let mut k = found.field.saturating_add(1);
+    while k < s.fields.len() {
+        let f = &s.fields[k];
+        let run = s.fields[k + 1..]
+            .iter()
+            .take_while(|g| g.name == f.name && g.vmdesc.is_some_and(|e| e.continues))
+            .count();
+        let len: u64 = s.fields[k..=k + run]
+            .iter()
+            .map(|g| match g.layout {
+                Layout::Array { len, .. } => len as u64,
+                Layout::Buffer(n) => n as u64,
+                _ => 1,
+            })
+            .sum();
+        if i128::from(len) == value && !like.iter().any(|n: &String| n == f.name) {
+            like.push(f.name.to_owned());
+        }
+        k += run + 1;
+    }
+    like
+}
