@@ -17,12 +17,50 @@
 //! * a path that names no value, with the nearest paths of the stream as
 //!   suggestions;
 //! * a change to the layout: NULL-pointer markers and unused bytes are not
-//!   values, and no edit changes a section's size. A field's size is what
-//!   the destination's device model reads, not what the vmdesc says, so
-//!   there is no way to grow one that a QEMU would load: resizing is
-//!   refused always;
+//!   values, and no edit changes a section's size unless
+//!   [`EditOptions::allow_resize`] allows it (below);
 //! * a section whose bytes the description does not reproduce exactly (so
 //!   that nothing but the edited values can change).
+//!
+//! # Resizing: counted arrays and buffers
+//!
+//! QEMU's `VMSTATE_VARRAY_*` and `VMSTATE_VBUFFER*` take their length from
+//! an earlier field of the same struct (`num_timers_save`, `size`), which a
+//! destination reads first. The vmdesc shows such an array as an array of
+//! its current length and does not say which field counts it, so a
+//! [`CountLink`] says it (`--count hpet.num_timers_save=timer`). With the
+//! links and [`EditOptions::allow_resize`] ([`set_fields_with`]):
+//!
+//! * the section's description is rebuilt with the targets as counted
+//!   ([`Layout::VarArray`](crate::Layout::VarArray),
+//!   [`Layout::VarBuffer`](crate::Layout::VarBuffer)), the section decoded
+//!   again with it (it must be its own bytes again, and the count's value
+//!   the length of every target);
+//! * setting the count resizes the targets in the walk: growing appends
+//!   zero values (integers and bytes 0, timers not armed (-1), structs all
+//!   zero, without subsections), which later assignments of the same call
+//!   may set (`hpet.num_timers_save=4 hpet.timer[3].cmp=0x77`: counts are
+//!   applied first); shrinking drops trailing elements;
+//! * a whole counted buffer set to a value of another length sets its
+//!   length field too;
+//! * the section is encoded by the output visitor, and its vmdesc entry
+//!   written by the vmdesc visitor, as QEMU writes both for the new state
+//!   (`"array_len"`, sizes; one element is described like a plain field,
+//!   none not at all). The old entry must be exactly what that visitor
+//!   writes for the state in the stream, so that the rewritten entry is
+//!   what QEMU would have written; the rest of the vmdesc and of the
+//!   stream is copied.
+//!
+//! Refused: a new count that does not fit the count's type or is
+//! negative; a change of an `equal` count (a destination refuses any value
+//! but its own) and growth of an `le` count (`VMSTATE_INT32_POSITIVE_LE`:
+//! at most the destination's own value); targets past the allocation
+//! limits; counts inside array elements (elements share one description);
+//! targets that the stream holds no element of (QEMU writes no vmdesc entry
+//! for an empty array, so nothing says what its elements are); adding or
+//! removing a subsection. An integer changed without a link whose old value
+//! is the length of an array or buffer after it gets a warning
+//! ([`Change::note`]): it may be a count.
 //!
 //! A byte of a `buffer` (or of a device-specific type known only by its
 //! size, such as `pci config`) is `PATH[i]`: `mc146818rtc.cmos_data[14]=0x20`.
@@ -393,7 +431,7 @@ impl<'d> Setter<'_, '_, 'd> {
                 }
             };
             t.found = true;
-            let counted = self.counted_buffers.iter().any(|p| *p == path);
+            let counted = self.counted_buffers.contains(&path);
             let result = match byte {
                 None if hex_len(&t.assignment.value).is_some_and(|n| n != len) => {
                     let n = hex_len(&t.assignment.value).unwrap_or(0);
@@ -700,6 +738,40 @@ struct Rewrite {
 /// [`allow_resize`](EditOptions::allow_resize) and the
 /// [`counts`](EditOptions::counts) of the arrays and buffers to resize,
 /// edits may change a section's size (module docs of [`edit`](self)).
+///
+/// ```
+/// use vmstate_core::edit::{Assignment, CountLink, EditOptions, set_fields_with};
+/// use vmstate_core::dynamic::DescriptionArena;
+/// use vmstate_core::stream::StreamSchema;
+///
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/x86-pc-min.mig");
+/// let bytes = std::fs::read(path)?;
+/// let arena = DescriptionArena::new();
+/// let schema = StreamSchema::from_stream(&arena, &bytes)?.expect("a vmdesc");
+/// let edits = [
+///     Assignment::parse("hpet.num_timers_save=4")?,
+///     Assignment::parse("hpet.timer[3].cmp=0x77")?,
+/// ];
+/// let options = EditOptions {
+///     allow_resize: true,
+///     counts: vec![CountLink::parse("hpet.num_timers_save=timer")?],
+///     ..EditOptions::default()
+/// };
+/// let mut out = Vec::new();
+/// let changes = set_fields_with(
+///     qemufile::SliceReader::new(&bytes), &schema, &edits, &mut out, &options,
+/// )?;
+/// assert_eq!(
+///     changes[0].note.as_deref(),
+///     Some("resizes hpet.timer from 3 to 4 element(s) (new elements are zero)")
+/// );
+/// // One more 42-byte hpet_timer; the vmdesc says "array_len": 4 (one digit, as 3).
+/// assert_eq!(out.len(), bytes.len() + 42);
+/// let (_, vmdesc) = qemufile::stream::find_vmdesc(&out).expect("a vmdesc");
+/// let vmdesc = std::str::from_utf8(vmdesc)?;
+/// assert!(vmdesc.contains(r#"{"name": "timer", "array_len": 4, "type": "struct""#));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn set_fields_with<R: QemuRead, W: std::io::Write>(
     input: R,
     schema: &StreamSchema<'_>,
