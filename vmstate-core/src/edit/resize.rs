@@ -762,3 +762,125 @@ pub(super) fn lengths_like(state: &mut DynamicState<'_>, root: &str, path: &str)
     }
     like
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamic::{self, DescriptionArena};
+    use crate::vmdesc::save_with_vmdesc;
+
+    fn links(texts: &[&str]) -> Vec<CountLink> {
+        texts.iter().map(|t| CountLink::parse(t).unwrap()).collect()
+    }
+
+    fn set(state: &mut DynamicState<'_>, root: &str, text: &str) {
+        let a = [Assignment::parse(text).unwrap()];
+        let mut t = [Target::new(&a[0])];
+        super::super::apply(state, root, &mut t, true, &[]).unwrap();
+        assert!(t[0].change.is_some(), "{text}");
+    }
+
+    /// A count in a nested struct and one in a subsection.
+    #[test]
+    fn counts_in_nested_structs_and_subsections_resize_their_targets() {
+        let entry = serde_json::json!({
+            "name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1,
+            "fields": [{"name": "inner", "type": "struct", "struct": {
+                "vmsd_name": "inner", "version": 1, "fields": [
+                    {"name": "n", "type": "uint8", "size": 1},
+                    {"name": "a", "array_len": 2, "type": "uint16", "size": 2}]},
+                "size": 5}],
+            "subsections": [{"vmsd_name": "dev/sub", "version": 1, "fields": [
+                {"name": "len", "type": "uint32", "size": 4},
+                {"name": "buf", "type": "buffer", "size": 3}]}],
+        });
+        let arena = DescriptionArena::new();
+        let d = arena.section(&entry).unwrap();
+        let mut body = vec![2, 0, 1, 0, 2, 5, 7];
+        body.extend_from_slice(b"dev/sub");
+        body.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 3, 0xaa, 0xbb, 0xcc]);
+        let bump = Bump::new();
+        let l = links(&["dev.inner.n=a", "dev/sub.len=buf"]);
+        let refs: Vec<&CountLink> = l.iter().collect();
+        let (mut state, linked) = link(&bump, d, &body, "dev", &refs).unwrap();
+        assert_eq!(dynamic::save_to_vec(&mut state).unwrap(), body);
+        assert_eq!(linked[0].targets[0].path, "dev.inner.a");
+        assert_eq!(linked[1].targets[0].path, "dev/sub.buf");
+        assert!(linked[1].targets[0].buffer);
+        // The same vmdesc as QEMU's for the state in the stream.
+        let keys = save_with_vmdesc(&mut state, Vec::new()).unwrap();
+        let mut original = dynamic::DynamicState::load_from_slice(d, &body, 1).unwrap();
+        assert_eq!(keys, save_with_vmdesc(&mut original, Vec::new()).unwrap());
+        set(&mut state, "dev", "dev.inner.n=3");
+        set(&mut state, "dev", "dev.inner.a[2]=0x1234");
+        set(&mut state, "dev", "dev/sub.len=1");
+        let mut want = vec![3, 0, 1, 0, 2, 0x12, 0x34, 5, 7];
+        want.extend_from_slice(b"dev/sub");
+        want.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0xaa]);
+        let mut out = Vec::new();
+        let keys = save_with_vmdesc(&mut state, &mut out).unwrap();
+        assert_eq!(out, want);
+        assert_eq!(
+            keys,
+            "\"vmsd_name\": \"dev\", \"version\": 1, \"fields\": [{\"name\": \"inner\", \"type\": \
+             \"struct\", \"struct\": {\"vmsd_name\": \"inner\", \"version\": 1, \"fields\": \
+             [{\"name\": \"n\", \"type\": \"uint8\", \"size\": 1}, {\"name\": \"a\", \
+             \"array_len\": 3, \"type\": \"uint16\", \"size\": 2}]}, \"size\": 7}], \
+             \"subsections\": [{\"vmsd_name\": \"dev/sub\", \"version\": 1, \"fields\": \
+             [{\"name\": \"len\", \"type\": \"uint32\", \"size\": 4}, {\"name\": \"buf\", \
+             \"type\": \"buffer\", \"size\": 1}]}]"
+        );
+    }
+
+    /// An array described element by element is one counted array.
+    #[test]
+    fn an_array_described_element_by_element_is_counted_as_one() {
+        let entry = serde_json::json!({
+            "name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1,
+            "fields": [
+                {"name": "n", "type": "int32", "size": 4},
+                {"name": "x", "index": 0, "type": "uint8", "size": 1},
+                {"name": "x", "index": 1, "type": "uint8", "size": 1},
+                {"name": "x", "type": "uint8", "size": 1},
+                {"name": "tail", "type": "uint8", "size": 1}],
+        });
+        let arena = DescriptionArena::new();
+        let d = arena.section(&entry).unwrap();
+        let body = [0, 0, 0, 3, 7, 8, 9, 0xee];
+        let bump = Bump::new();
+        let l = links(&["dev.n=x"]);
+        let (mut state, _) = link(&bump, d, &body, "dev", &[&l[0]]).unwrap();
+        assert_eq!(state.description().fields.len(), 3);
+        set(&mut state, "dev", "dev.n=1");
+        assert_eq!(
+            dynamic::save_to_vec(&mut state).unwrap(),
+            [0, 0, 0, 1, 7, 0xee]
+        );
+        // A count of another length is not its count.
+        let body = [0, 0, 0, 2, 7, 8, 9, 0xee];
+        let err = link(&bump, d, &body, "dev", &[&l[0]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`n` is 2 in the stream but `x` has 3 element(s)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn device_spans_are_the_objects_of_the_devices_array() {
+        let json = br#"{"page_size": 4096, "configuration": {"vmsd_name": "configuration", "fields": [{"name": "x"}]}, "devices": [{"name": "a\"}", "instance_id": 0}, {"name": "b", "fields": [{"name": "c"}]}]}"#;
+        let spans = super::super::device_spans(json);
+        let texts: Vec<&str> = spans
+            .iter()
+            .map(|s| std::str::from_utf8(&json[s.clone()]).unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"name": "a\"}", "instance_id": 0}"#,
+                r#"{"name": "b", "fields": [{"name": "c"}]}"#
+            ]
+        );
+    }
+}
