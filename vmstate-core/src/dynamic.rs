@@ -894,18 +894,17 @@ impl<'d> DynamicState<'d> {
     }
 }
 
-impl<'d> Walk<'d> for DynamicState<'d> {
-    fn description(&self) -> &'d Description<'d> {
-        self.description
-    }
-
-    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, _version_id: u32) -> Result<()> {
+impl<'d> DynamicState<'d> {
+    /// [`Walk::walk_fields`] of a description with counted fields
+    /// ([`Layout::VarArray`], [`Layout::VarBuffer`], which edits that resize
+    /// build): each is as long as the earlier field it names says.
+    #[cold]
+    fn walk_counted_fields<V: Visitor<'d>>(&mut self, v: &mut V) -> Result<()> {
         let fields = self.description.fields;
         for (k, fd) in fields.iter().enumerate() {
             let (before, rest) = self.values.split_at_mut(k);
             let Some(value) = rest.first_mut() else { break };
             let walked = v.enter_field(k).and_then(|()| {
-                // A field the input does not have keeps its value (BER).
                 if !v.field_absent() {
                     match fd.layout {
                         Layout::VarArray {
@@ -922,6 +921,35 @@ impl<'d> Walk<'d> for DynamicState<'d> {
                         }
                         _ => walk_field(v, fd, value)?,
                     }
+                }
+                v.leave_field()
+            });
+            walked.map_err(|e| {
+                e.within(PathSegment::Field(owned(&self.description.unique_name(k))))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<'d> Walk<'d> for DynamicState<'d> {
+    fn description(&self) -> &'d Description<'d> {
+        self.description
+    }
+
+    fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, _version_id: u32) -> Result<()> {
+        let fields = self.description.fields;
+        let counted = |f: &FieldDescription<'_>| {
+            matches!(f.layout, Layout::VarArray { .. } | Layout::VarBuffer { .. })
+        };
+        if fields.iter().any(counted) {
+            return self.walk_counted_fields(v);
+        }
+        for (k, (fd, value)) in fields.iter().zip(self.values.iter_mut()).enumerate() {
+            let walked = v.enter_field(k).and_then(|()| {
+                // A field the input does not have keeps its value (BER).
+                if !v.field_absent() {
+                    walk_field(v, fd, value)?;
                 }
                 v.leave_field()
             });
