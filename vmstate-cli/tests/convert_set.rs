@@ -56,6 +56,8 @@ fn set(file: &Path, assignments: &[&str], output: &Path) -> (u8, String, String)
             .collect(),
         output: output.to_path_buf(),
         vmdesc: None,
+        allow_resize: false,
+        counts: Vec::new(),
         limits: Default::default(),
     };
     run(|o, e| set_cmd::run(&args, o, e))
@@ -252,7 +254,9 @@ fn set_refuses_with_clear_messages_and_writes_nothing() {
         ),
         (
             "mc146818rtc.cmos_data=0x00",
-            "the buffer holds 128 byte(s), the value has 1: sizes never change",
+            "the buffer holds 128 byte(s), the value has 1: that changes the section's size; \
+             where a migrated field holds the buffer's length (VMSTATE_VBUFFER), \
+             --allow-resize --count LEN_FIELD=cmos_data allows it",
         ),
         (
             "mc146818rtc.cmos_data[128]=1",

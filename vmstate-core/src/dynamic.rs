@@ -422,7 +422,7 @@ impl WalkCost {
     }
 
     /// The cost of one value of `layout` (as a field or array element).
-    fn of_layout(layout: &Layout<'_>) -> WalkCost {
+    pub(crate) fn of_layout(layout: &Layout<'_>) -> WalkCost {
         let value = std::mem::size_of::<Value<'_>>() as u64;
         let leaf = |n: u64, heap: u64| WalkCost {
             memory: value.saturating_add(heap),
@@ -732,6 +732,9 @@ impl<'d> Value<'d> {
                 Value::Bytes(vec![0; n])
             }
             Layout::Unused(_) => Value::Unused,
+            // Counted by an earlier field: empty until a walk sizes them.
+            Layout::VarBuffer { .. } => Value::Bytes(Vec::new()),
+            Layout::VarArray { element, .. } => empty_array(element),
             Layout::Struct { description, .. } | Layout::Tmp(description) => {
                 Value::Struct(Box::new(DynamicState::new(description)?))
             }
@@ -891,6 +894,44 @@ impl<'d> DynamicState<'d> {
     }
 }
 
+impl<'d> DynamicState<'d> {
+    /// [`Walk::walk_fields`] of a description with counted fields
+    /// ([`Layout::VarArray`], [`Layout::VarBuffer`], which edits that resize
+    /// build): each is as long as the earlier field it names says.
+    #[cold]
+    fn walk_counted_fields<V: Visitor<'d>>(&mut self, v: &mut V) -> Result<()> {
+        let fields = self.description.fields;
+        for (k, fd) in fields.iter().enumerate() {
+            let (before, rest) = self.values.split_at_mut(k);
+            let Some(value) = rest.first_mut() else { break };
+            let walked = v.enter_field(k).and_then(|()| {
+                if !v.field_absent() {
+                    match fd.layout {
+                        Layout::VarArray {
+                            count_field,
+                            element,
+                            ..
+                        } => {
+                            let n = count_of(&fields[..k], before, count_field)?;
+                            walk_counted_array(v, fd.name, element, n, value)?;
+                        }
+                        Layout::VarBuffer { len_field } => {
+                            let n = count_of(&fields[..k], before, len_field)?;
+                            walk_counted_buffer(v, fd.name, n, value)?;
+                        }
+                        _ => walk_field(v, fd, value)?,
+                    }
+                }
+                v.leave_field()
+            });
+            walked.map_err(|e| {
+                e.within(PathSegment::Field(owned(&self.description.unique_name(k))))
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl<'d> Walk<'d> for DynamicState<'d> {
     fn description(&self) -> &'d Description<'d> {
         self.description
@@ -898,6 +939,12 @@ impl<'d> Walk<'d> for DynamicState<'d> {
 
     fn walk_fields<V: Visitor<'d>>(&mut self, v: &mut V, _version_id: u32) -> Result<()> {
         let fields = self.description.fields;
+        let counted = |f: &FieldDescription<'_>| {
+            matches!(f.layout, Layout::VarArray { .. } | Layout::VarBuffer { .. })
+        };
+        if fields.iter().any(counted) {
+            return self.walk_counted_fields(v);
+        }
         for (k, (fd, value)) in fields.iter().zip(self.values.iter_mut()).enumerate() {
             let walked = v.enter_field(k).and_then(|()| {
                 // A field the input does not have keeps its value (BER).
@@ -978,6 +1025,137 @@ fn walk_field<'d, V: Visitor<'d>>(
         }
         (layout, value) => walk_value(v, fd.name, layout, value),
     }
+}
+
+/// The empty array of `element`s, of the kind [`Value::zero`] makes.
+fn empty_array<'d>(element: &Layout<'_>) -> Value<'d> {
+    match *element {
+        Layout::Scalar(WireType::Uint8) => Value::U8s(Vec::new()),
+        Layout::Scalar(WireType::Uint16) => Value::U16s(Vec::new()),
+        Layout::Scalar(WireType::Uint32) => Value::U32s(Vec::new()),
+        Layout::Scalar(WireType::Uint64) => Value::U64s(Vec::new()),
+        Layout::Scalar(WireType::Int32) => Value::I32s(Vec::new()),
+        _ => Value::List(Vec::new()),
+    }
+}
+
+/// The value of the count field `name` (the nearest field of that name
+/// before the counted one): the number of elements or bytes it counts.
+fn count_of(fields: &[FieldDescription<'_>], values: &[Value<'_>], name: &str) -> Result<usize> {
+    let Some(k) = fields.iter().rposition(|f| f.name == name) else {
+        return Err(Error::msg(format!(
+            "its count field `{name}` is not a field before it"
+        )));
+    };
+    let n: i128 = match values.get(k) {
+        Some(Value::U8(x)) => (*x).into(),
+        Some(Value::U16(x)) => (*x).into(),
+        Some(Value::U32(x)) => (*x).into(),
+        Some(Value::U64(x)) => (*x).into(),
+        Some(Value::I8(x)) => (*x).into(),
+        Some(Value::I16(x)) => (*x).into(),
+        Some(Value::I32(x)) => (*x).into(),
+        Some(Value::I64(x)) => (*x).into(),
+        _ => {
+            return Err(Error::msg(format!(
+                "its count field `{name}` is not an integer"
+            )));
+        }
+    };
+    usize::try_from(n).map_err(|_| {
+        Error::msg(format!(
+            "its count field `{name}` is {n}: a count is not negative"
+        ))
+    })
+}
+
+/// The elements of a counted array (`VMSTATE_VARRAY_*`): as many as its
+/// count field says. The walk makes the value that long first: loading
+/// visitors are asked for the memory ([`Visitor::allocate`]); saving, new
+/// elements are the zero value of their layout and elements past the
+/// count are dropped, so that setting the count resizes the array.
+fn walk_counted_array<'d, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    element: &'d Layout<'d>,
+    n: usize,
+    value: &mut Value<'d>,
+) -> Result<()> {
+    let size = element.fixed_size().unwrap_or(0);
+    let one = WalkCost::of_layout(element).memory.max(1);
+    let have = array_len(value);
+    if n > have {
+        let added = ((n - have) as u64).saturating_mul(one);
+        v.allocate(added, (n as u64).saturating_mul(one))?;
+    }
+    resize_array(value, n, element)?;
+    v.enter_array(name, n, size)?;
+    match value {
+        Value::U8s(items) => v.visit_u8_slice(name, items)?,
+        Value::U16s(items) => v.visit_u16_slice(name, items)?,
+        Value::U32s(items) => v.visit_u32_slice(name, items)?,
+        Value::U64s(items) => v.visit_u64_slice(name, items)?,
+        Value::I32s(items) => v.visit_i32_slice(name, items)?,
+        Value::List(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                v.enter_element(i)?;
+                walk_value(v, name, element, item).map_err(|e| e.within(PathSegment::Index(i)))?;
+                v.leave_element()?;
+            }
+        }
+        other => return Err(mismatch(name, element, other)),
+    }
+    v.leave_array()
+}
+
+/// The bytes of a counted buffer (`VMSTATE_VBUFFER`): as many as its length
+/// field says (zeros appended, or the end dropped, when saving).
+fn walk_counted_buffer<'d, V: Visitor<'d>>(
+    v: &mut V,
+    name: &'d str,
+    n: usize,
+    value: &mut Value<'d>,
+) -> Result<()> {
+    match value {
+        Value::Bytes(bytes) => {
+            if !V::LOADING {
+                bytes.resize(n, 0);
+            }
+            v.visit_buffer_vec(name, bytes, n)
+        }
+        other => Err(mismatch(name, &Layout::Buffer(n), other)),
+    }
+}
+
+fn array_len(value: &Value<'_>) -> usize {
+    match value {
+        Value::U8s(x) => x.len(),
+        Value::U16s(x) => x.len(),
+        Value::U32s(x) => x.len(),
+        Value::U64s(x) => x.len(),
+        Value::I32s(x) => x.len(),
+        Value::List(x) => x.len(),
+        _ => 0,
+    }
+}
+
+/// Makes the array `n` elements long: new elements are zero values.
+fn resize_array<'d>(value: &mut Value<'d>, n: usize, element: &'d Layout<'d>) -> Result<()> {
+    match value {
+        Value::U8s(x) => x.resize(n, 0),
+        Value::U16s(x) => x.resize(n, 0),
+        Value::U32s(x) => x.resize(n, 0),
+        Value::U64s(x) => x.resize(n, 0),
+        Value::I32s(x) => x.resize(n, 0),
+        Value::List(x) => {
+            x.truncate(n);
+            while x.len() < n {
+                x.push(Value::zero(element)?);
+            }
+        }
+        other => return Err(mismatch("array", element, other)),
+    }
+    Ok(())
 }
 
 fn take_scalar<'d>(items: &Value<'d>, i: usize, element: &'d Layout<'d>) -> Result<Value<'d>> {
