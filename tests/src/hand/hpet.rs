@@ -51,48 +51,33 @@ impl HandWritten for Hpet {
 
     fn hand_load(bytes: &[u8], current: &Self) -> Option<Self> {
         let mut r = Cursor(bytes);
-        let config = r.be64()?;
-        let isr = r.be64()?;
-        let hpet_counter = r.be64()?;
-        let num_timers_save = r.u8()?;
+        // Timers past the count, and absent subsections, keep current's.
+        let mut s = current.clone();
+        s.config = r.be64()?;
+        s.isr = r.be64()?;
+        s.hpet_counter = r.be64()?;
+        s.num_timers_save = r.u8()?;
         // "num_timers must match".
-        if num_timers_save != current.num_timers {
+        if s.num_timers_save != s.num_timers {
             return None;
         }
-        let n = usize::from(num_timers_save);
-        if n > current.timer.len() {
-            return None;
-        }
-        let mut timer = current.timer.clone();
-        for t in &mut timer[..n] {
+        let n = usize::from(s.num_timers_save);
+        for t in s.timer.get_mut(..n)? {
             *t = load_timer(&mut r)?;
         }
-        let mut rtc_irq_level = current.rtc_irq_level.clone();
-        let mut offset = current.offset.clone();
         while let Some((index, version)) = r.subsection(NAME, &[RTC_IRQ_LEVEL, OFFSET])? {
             version_ok(version, 1, 1)?;
             if index == 0 {
-                rtc_irq_level = HpetRtcIrqLevel {
+                s.rtc_irq_level = HpetRtcIrqLevel {
                     rtc_irq_level: r.u8()?,
                 };
             } else {
-                offset = HpetOffset {
+                s.offset = HpetOffset {
                     hpet_offset: r.be64()?,
                 };
             }
         }
         r.finish()?;
-        Some(Hpet {
-            config,
-            isr,
-            hpet_counter,
-            num_timers_save,
-            _num_timers_match: (),
-            timer,
-            rtc_irq_level,
-            offset,
-            num_timers: current.num_timers,
-            hpet_offset_saved: current.hpet_offset_saved,
-        })
+        Some(s)
     }
 }
