@@ -1,9 +1,20 @@
 #!/usr/bin/env python3
 """Prints the BENCHMARKS.md tables from criterion's estimates (median ns per
-iteration) after `cargo bench -p vmstate-tests --bench throughput`."""
+iteration).
+
+    bench/criterion-table.py [ROOT]              after `cargo bench -p vmstate-tests --bench throughput`
+    bench/criterion-table.py pc_devices [ROOT]   after `cargo bench -p vmstate-tests --bench pc_devices`
+
+ROOT defaults to target/criterion. ratio = derive MB/s / hand-written MB/s
+(= hand ns / derive ns; > 1: the derive is faster)."""
 import json, os, sys
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
+args = sys.argv[1:]
+MODE = "throughput"
+if args and args[0] in ("throughput", "pc_devices"):
+    MODE = args.pop(0)
+ROOT = args[0] if args else "target/criterion"
+
 CASES = [
     ("a_scalars100_buf4096", "(a) 100 × u32 + 4096-byte buffer", 4496),
     ("b_i8259", "(b) i8259 with its `ltim` subsection", 33),
@@ -27,14 +38,48 @@ def median_ns(group, bench):
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"]
 
-for group, title, size in CASES:
-    print(f"### {title} ({size} bytes)\n")
-    print("| operation | derive ns | hand-written ns | derive MB/s | hand-written MB/s | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, d, h in ROWS:
-        dn, hn = median_ns(group, d), median_ns(group, h)
-        if dn is None or hn is None:
+def wire_bytes(group, bench):
+    path = os.path.join(ROOT, group, bench, "new", "benchmark.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return (json.load(f).get("throughput") or {}).get("Bytes")
+
+def throughput():
+    for group, title, size in CASES:
+        print(f"### {title} ({size} bytes)\n")
+        print("| operation | derive ns | hand-written ns | derive MB/s | hand-written MB/s | ratio |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, d, h in ROWS:
+            dn, hn = median_ns(group, d), median_ns(group, h)
+            if dn is None or hn is None:
+                continue
+            dm, hm = size / dn * 1e3, size / hn * 1e3
+            print(f"| {label} | {dn:,.1f} | {hn:,.1f} | {dm:,.0f} | {hm:,.0f} | **{dm / hm:.2f}** |")
+        print()
+
+def pc_devices():
+    groups = ["pc_machine", "all_models"]
+    models = sorted(g[len("model_"):] for g in os.listdir(ROOT) if g.startswith("model_"))
+    print("| case | bytes | save derive ns | save hand ns | save ratio "
+          "| load derive ns | load hand ns | load ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, group in [(f"**{g}**", g) for g in groups] + \
+            [(f"model/{m}", f"model_{m}") for m in models]:
+        cells = []
+        for op in ("save", "load"):
+            dn = median_ns(group, f"{op}_derive")
+            hn = median_ns(group, f"{op}_hand")
+            if dn is None or hn is None:
+                cells += ["", "", ""]
+                continue
+            cells += [f"{dn:,.1f}", f"{hn:,.1f}", f"**{hn / dn:.2f}**"]
+        size = wire_bytes(group, "save_derive")
+        if size is None:
             continue
-        dm, hm = size / dn * 1e3, size / hn * 1e3
-        print(f"| {label} | {dn:,.1f} | {hn:,.1f} | {dm:,.0f} | {hm:,.0f} | **{dm / hm:.2f}** |")
-    print()
+        print(f"| {label} | {size:,} | " + " | ".join(cells) + " |")
+
+if MODE == "pc_devices":
+    pc_devices()
+else:
+    throughput()

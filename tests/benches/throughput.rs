@@ -9,7 +9,8 @@
 //!
 //! * `a_scalars100_buf4096`: 100 `u32` fields + a 4096-byte `#[vmstate(buffer)]`.
 //! * `b_i8259`: the real i8259 model (16 `u8` fields + the `i8259/ltim`
-//!   subsection, which is sent because `ltim` is set here).
+//!   subsection, which is sent because `ltim` is set here); its hand-written
+//!   code is `vmstate_tests::hand`'s, as in the `pc_devices` benchmark.
 //! * `c_u8x65536_boxed`: `Box<[u8; 65536]>`, a `uint8` array behind a pointer
 //!   (how a VMM would hold 64 KiB of state).
 //! * `c_u8x65536_inline`: the same array inline in the struct (`[u8; 65536]`),
@@ -38,48 +39,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vmstate_core::qemufile::SliceReader;
 use vmstate_core::{InputVisitor, VmState, visit_struct_at};
 use vmstate_tests::devices::i8259::{I8259, I8259Ltim};
-
-/// Hand-written save and load of a state, producing and accepting exactly the
-/// bytes the derive does.
-trait Hand: Sized {
-    /// Appends the state's bytes to `out`.
-    fn hand_save(&self, out: &mut Vec<u8>);
-    /// Parses a complete state from `bytes` into a new value; `current` is the
-    /// destination (QEMU leaves a field that is absent from the stream, i.e. an
-    /// absent subsection, as it is). `None` on any malformed input.
-    fn hand_load(bytes: &[u8], current: &Self) -> Option<Self>;
-}
-
-/// A bounds-checked reader over a byte slice, as hand-written code would use.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    #[inline]
-    fn array<const N: usize>(&mut self) -> Option<&'a [u8; N]> {
-        let (head, rest) = self.0.split_first_chunk::<N>()?;
-        self.0 = rest;
-        Some(head)
-    }
-    #[inline]
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-    #[inline]
-    fn u8(&mut self) -> Option<u8> {
-        self.array::<1>().map(|[b]| *b)
-    }
-    #[inline]
-    fn be32(&mut self) -> Option<u32> {
-        self.array::<4>().map(|b| u32::from_be_bytes(*b))
-    }
-    /// Every byte must belong to the state.
-    #[inline]
-    fn finish(self) -> Option<()> {
-        self.0.is_empty().then_some(())
-    }
-}
+use vmstate_tests::hand::{Cursor, HandWritten as Hand};
 
 // ---------------------------------------------------------------------------
 // (a) 100 u32 scalars + a 4096-byte buffer
@@ -164,76 +124,6 @@ fn i8259_sample() -> I8259 {
         single_mode: 0,
         elcr: 0x0c,
         ltim: I8259Ltim { ltim: 1 },
-    }
-}
-
-const LTIM_NAME: &[u8] = b"i8259/ltim";
-
-impl Hand for I8259 {
-    #[inline]
-    fn hand_save(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[
-            self.last_irr,
-            self.irr,
-            self.imr,
-            self.isr,
-            self.priority_add,
-            self.irq_base,
-            self.read_reg_select,
-            self.poll,
-            self.special_mask,
-            self.init_state,
-            self.auto_eoi,
-            self.rotate_on_auto_eoi,
-            self.special_fully_nested_mode,
-            self.init4,
-            self.single_mode,
-            self.elcr,
-        ]);
-        if self.ltim.ltim != 0 {
-            out.push(0x05); // QEMU_VM_SUBSECTION
-            out.push(LTIM_NAME.len() as u8);
-            out.extend_from_slice(LTIM_NAME);
-            out.extend_from_slice(&1u32.to_be_bytes());
-            out.push(self.ltim.ltim);
-        }
-    }
-
-    #[inline]
-    fn hand_load(bytes: &[u8], current: &Self) -> Option<Self> {
-        let mut r = Cursor(bytes);
-        let mut s = I8259 {
-            last_irr: r.u8()?,
-            irr: r.u8()?,
-            imr: r.u8()?,
-            isr: r.u8()?,
-            priority_add: r.u8()?,
-            irq_base: r.u8()?,
-            read_reg_select: r.u8()?,
-            poll: r.u8()?,
-            special_mask: r.u8()?,
-            init_state: r.u8()?,
-            auto_eoi: r.u8()?,
-            rotate_on_auto_eoi: r.u8()?,
-            special_fully_nested_mode: r.u8()?,
-            init4: r.u8()?,
-            single_mode: r.u8()?,
-            elcr: r.u8()?,
-            ltim: current.ltim.clone(),
-        };
-        if r.0.first() == Some(&0x05) {
-            if r.0.get(1) != Some(&(LTIM_NAME.len() as u8)) || r.0.get(2..12) != Some(LTIM_NAME) {
-                return None;
-            }
-            r.bytes(12)?;
-            let version = r.be32()? & 0xff;
-            if version != 1 {
-                return None;
-            }
-            s.ltim.ltim = r.u8()?;
-        }
-        r.finish()?;
-        Some(s)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod fuzz;
+pub mod hand;
 pub mod hostile;
 pub mod scan;
 
