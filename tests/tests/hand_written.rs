@@ -36,6 +36,7 @@ use vmstate_tests::devices::pl061::Pl061;
 use vmstate_tests::devices::ps2::{Ps2Kbd, Ps2Mouse};
 use vmstate_tests::devices::serial::IsaSerial;
 use vmstate_tests::devices::usb_ptr::{HidKind, UsbPtr};
+use vmstate_tests::devices::x86_cpu::X86Cpu;
 
 /// Loads `bytes` both ways into a copy of `dest`; asserts that both agree
 /// (both refuse, or both load equal values) and returns the value.
@@ -557,6 +558,18 @@ fn ich9_lpc() {
         v.rst_cnt = 4;
         v.smi_features_ok = 1;
         v.smi_negotiated_features = 3;
+        v
+    });
+}
+
+#[test]
+fn x86_cpu() {
+    with_variant::<X86Cpu>("x86_cpu", |r| {
+        let mut v = r.clone();
+        // Two KVM MSR subsections the TCG fixture does not send.
+        v.async_pf_en_msr = 0x1234_5001;
+        v.pv_eoi_en_msr = 0x5678_0001;
+        v.regs[0] ^= 0x55;
         v
     });
 }

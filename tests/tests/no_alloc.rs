@@ -41,6 +41,7 @@ use vmstate_tests::devices::pl061::Pl061;
 use vmstate_tests::devices::ps2::{Ps2Kbd, Ps2Mouse};
 use vmstate_tests::devices::serial::IsaSerial;
 use vmstate_tests::devices::usb_ptr::UsbPtr;
+use vmstate_tests::devices::x86_cpu::X86Cpu;
 
 #[global_allocator]
 static GLOBAL: &PeakMemAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
@@ -167,6 +168,7 @@ save_tests! {
     save_ps2mouse: Ps2Mouse = "ps2mouse";
     save_serial: IsaSerial = "serial";
     save_usb_ptr: UsbPtr = "usb_ptr";
+    save_x86_cpu: X86Cpu = "x86_cpu";
 }
 
 load_tests! {
@@ -207,6 +209,11 @@ fn load_fdc() {
 #[test]
 fn load_ich9_lpc() {
     loads_with_only_the_backup::<Ich9Lpc>("ich9_lpc", |_| {});
+}
+
+#[test]
+fn load_x86_cpu() {
+    loads_with_only_the_backup::<X86Cpu>("x86_cpu", |_| {});
 }
 
 #[test]

@@ -18,19 +18,7 @@ use vmstate_tests::devices;
 use vmstate_tests::devices::x86_cpu::*;
 use vmstate_tests::scan::{SectionKind, scan};
 
-/// The trait of `vmstate_tests::hand` (the lead wires the module in); the
-/// hand-written file is compiled here against this copy.
-pub trait HandWritten: Sized {
-    /// Appends exactly the bytes `vmstate_core::save` writes for this state (current version).
-    fn hand_save(&self, out: &mut Vec<u8>);
-    /// Parses a complete state at the current version from `bytes` into a new value; `current` is the
-    /// destination (fields absent from the stream, e.g. a subsection not sent, keep current's value).
-    /// All-or-nothing, bounds-checked, trailing bytes refused, equal/le checks as QEMU does. None on malformed input.
-    fn hand_load(bytes: &[u8], current: &Self) -> Option<Self>;
-}
-
-#[path = "../src/hand/x86_cpu.rs"]
-mod hand_cpu;
+use vmstate_tests::hand::HandWritten;
 
 /// Bytes of the section's fields before its subsections (version 12).
 const MAIN_LEN: usize = 1817;

@@ -35,6 +35,7 @@ pub mod pl061;
 pub mod ps2;
 pub mod serial;
 pub mod usb_ptr;
+pub mod x86_cpu;
 
 /// Hand-written save and load of a device state, producing and accepting
 /// exactly the bytes of `vmstate_core::save` / `vmstate_core::load_from_slice`

@@ -5,7 +5,7 @@
 //! them, every subsection with its `needed` test, and QEMU's subsection
 //! loop (any order; a record whose name does not start with the struct's
 //! name ends the struct's subsections; an unknown name under the prefix,
-//! a version other than 1 or a failed hook refuses the state).
+//! a version whose low byte is not 1 or a failed hook refuses the state).
 
 use super::HandWritten;
 use crate::devices::x86_cpu::*;
@@ -143,8 +143,10 @@ impl<'a> Cursor<'a> {
             return Err(());
         };
         self.at += 2 + len;
+        // QEMU reads the be32 version into a uint8_t: only the low byte
+        // counts, and it must be 1 (every CPU subsection's version).
         match self.u32() {
-            Some(1) => Ok(Some(name)),
+            Some(v) if v & 0xff == 1 => Ok(Some(name)),
             _ => Err(()),
         }
     }

@@ -29,6 +29,7 @@ use vmstate_tests::devices::pl061::Pl061;
 use vmstate_tests::devices::ps2::{Ps2Kbd, Ps2Mouse};
 use vmstate_tests::devices::serial::IsaSerial;
 use vmstate_tests::devices::usb_ptr::UsbPtr;
+use vmstate_tests::devices::x86_cpu::X86Cpu;
 use vmstate_tests::hand::HandWritten;
 use vmstate_tests::scan::{self, Stream};
 
@@ -109,11 +110,12 @@ fn real<T: Model>(
 /// The device models of a real x86 `pc` machine, each section with its
 /// state and instance count: every section of `x86-pc-min` that a model of
 /// `tests/src/devices` covers (two i8259s, one APIC for its one vCPU, ...),
-/// plus what a `pc` machine can have besides: `kvmclock` (from
+/// the vCPU's `cpu` section included, plus what a `pc` machine can have besides: `kvmclock` (from
 /// `x86-pc-kvm`), a 16550A serial port, an e1000 and a USB tablet (from
 /// `x86-q35-forms`; their state does not depend on the chipset).
 pub fn pc_machine(sink: &mut impl Sink) {
     let x86 = &*X86;
+    real::<X86Cpu>(sink, "x86_cpu", x86, "cpu", 0);
     real::<Apic>(sink, "apic", x86, "apic", 0);
     real::<FwCfg>(sink, "fw_cfg", x86, "fw_cfg", 0);
     real::<Mc146818Rtc>(sink, "mc146818rtc", x86, "mc146818rtc", 0);
