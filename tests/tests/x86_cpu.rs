@@ -14,7 +14,6 @@ use vmstate_core::vmdesc::save_with_vmdesc;
 // The hand-written code names the model `crate::devices::x86_cpu`.
 use qemufile::SliceReader;
 use vmstate_core::stream::{Event, StreamDecoder};
-use vmstate_tests::devices;
 use vmstate_tests::devices::x86_cpu::*;
 use vmstate_tests::scan::{SectionKind, scan};
 
