@@ -274,6 +274,7 @@ impl<'a> SliceReader<'a> {
     }
 
     /// The bytes not read yet.
+    #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         &self.data[self.pos..]
     }

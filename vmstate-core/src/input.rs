@@ -73,15 +73,20 @@ impl<R: QemuRead> InputVisitor<R> {
         let ahead = self.input.ready();
         if let Some(&len) = ahead.get(1) {
             let len = usize::from(len);
-            if let Some(header) = ahead.get(2..len + 6) {
-                let (name, version) = header.split_at(len);
+            if let Some(name) = ahead.get(2..2 + len) {
                 let prefix = parent.name.as_bytes();
-                let ours = |sub: &&Description<'_>| {
-                    short_eq(sub.name.as_bytes(), name)
-                        && len >= prefix.len()
-                        && short_eq(&name[..prefix.len()], prefix)
-                };
-                if let Some(index) = parent.subsections.iter().position(ours) {
+                // Not ours: the subsection of an enclosing struct, or the
+                // bytes after the struct (a NUL only shortens the name, so
+                // a name that does not start with ours never does).
+                if len <= prefix.len() || !short_eq(&name[..prefix.len()], prefix) {
+                    return Ok(None);
+                }
+                let version = ahead.get(2 + len..6 + len);
+                let index = parent
+                    .subsections
+                    .iter()
+                    .position(|sub| short_eq(sub.name.as_bytes(), name));
+                if let (Some(version), Some(index)) = (version, index) {
                     // The version is a be32 on the wire but QEMU keeps only its low byte.
                     let version_id = u32::from(version[3]);
                     self.input.skip(len as u64 + 6)?;
@@ -227,6 +232,16 @@ macro_rules! get_slice {
     ($name:ident, $t:ty, $size:expr) => {
         #[inline]
         fn $name(&mut self, _name: &'d str, items: &mut [$t]) -> Result<()> {
+            // Converted straight from the input where it is all at hand.
+            let need = items.len() * $size;
+            if let Some(src) = self.input.ready().get(..need) {
+                for (x, b) in items.iter_mut().zip(src.chunks_exact($size)) {
+                    let mut a = [0u8; $size];
+                    a.copy_from_slice(b);
+                    *x = <$t>::from_be_bytes(a);
+                }
+                return Ok(self.input.skip(need as u64)?);
+            }
             const CHUNK: usize = 512;
             let mut buf = [0u8; CHUNK * $size];
             for (c, chunk) in items.chunks_mut(CHUNK).enumerate() {
