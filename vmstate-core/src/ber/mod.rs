@@ -61,6 +61,8 @@
 
 mod input;
 mod output;
+mod plan;
+mod stack;
 pub mod stream;
 mod tlv;
 
@@ -367,10 +369,25 @@ pub fn is_ber(bytes: &[u8]) -> bool {
 
 /// Appends the struct TLV of `value` (walked at its own version) to `out`:
 /// no header (for embedding, as a stream's sections do).
-pub fn save_struct<'d, T: Walk<'d>>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
-    let d = value.description();
+///
+/// The bytes that open each field are computed once per description of
+/// the program and reused by every save.
+pub fn save_struct<T: VmState>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
+    let mut v = BerOutputVisitor::for_static(out);
+    save_with(value, &mut v)
+}
+
+/// [`save_struct`] for any walk, a [`DynamicState`](crate::dynamic::DynamicState)
+/// of run-time descriptions included (their precomputed bytes are kept for
+/// this save only).
+pub fn save_walk<'d, T: Walk<'d>>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
     let mut v = BerOutputVisitor::new(out);
-    visit_struct_at(value, &mut v, d.name, d.version_id)
+    save_with(value, &mut v)
+}
+
+fn save_with<'d: 'o, 'o, T: Walk<'d>>(value: &mut T, v: &mut BerOutputVisitor<'o>) -> Result<()> {
+    let d = value.description();
+    visit_struct_at(value, v, d.name, d.version_id)
         .map_err(|e| e.within(PathSegment::Root(owned(d.name))))
 }
 

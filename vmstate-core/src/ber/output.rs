@@ -1,5 +1,7 @@
 //! The BER output visitor.
 
+use super::plan::{PlanRef, Plans};
+use super::stack::Stack;
 use super::tlv::{
     Code, len_size, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
     unsigned_minimal, write_len_at,
@@ -13,8 +15,6 @@ struct Open {
     len_at: usize,
     /// Length bytes reserved (from the size expected, or 1).
     reserved: usize,
-    /// The identifier.
-    tag: u8,
     /// An element opened for this TLV alone (a struct or array directly in
     /// an array): closes with it.
     wrapped: bool,
@@ -30,16 +30,27 @@ enum ArrayState {
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
-    /// A struct, subsection, field, element, opaque value or a constructed
-    /// array.
+    /// An element or an opaque value.
     Container(Open),
+    /// A struct or subsection, with the plan of its description.
+    Struct { open: Open, plan: PlanRef },
+    /// A field; `end` is where it ends when its plan fixed its length
+    /// (`usize::MAX` when not).
+    Field { open: Open, end: usize },
     /// An array not (yet) written as a constructed TLV.
     Array {
         state: ArrayState,
         len: usize,
         /// Expected content bytes of the constructed form.
         hint: Option<usize>,
+        /// Expected value bytes of each element.
+        element: Option<usize>,
         wrapped: bool,
+    },
+    /// An array written as a constructed TLV.
+    Constructed {
+        open: Open,
+        element: Option<usize>,
     },
 }
 
@@ -50,26 +61,26 @@ enum Frame {
 /// Writes into a `Vec<u8>`: the length of a constructed TLV is written when
 /// it closes. Where the description tells the size of what follows (fixed
 /// layouts), the length is written once, in place; elsewhere the content
-/// moves when its length needs more bytes than the one reserved. The output
-/// is canonical: one encoding for one walk.
+/// moves when its length needs more bytes than the one reserved. The bytes
+/// that open each field (identifier, length, name) are computed once per
+/// description and copied. The output is canonical: one encoding for one
+/// walk.
 #[derive(Debug)]
 pub struct BerOutputVisitor<'o> {
     out: &'o mut Vec<u8>,
-    frames: Vec<Frame>,
+    frames: Stack<Frame, 8>,
+    plans: Plans,
     /// Expected TLV bytes of the value of the field being written, for the
     /// first struct or array opened in it.
     value_hint: Option<usize>,
     /// Expected value bytes of each element of that array.
     element_hint: Option<usize>,
-    /// The same for each array being written, innermost last.
-    element_hints: Vec<Option<usize>>,
-    /// The fields of each struct being written, innermost last.
-    fields: Vec<&'o [crate::FieldDescription<'o>]>,
     /// The next struct is a subsection.
     subsection: bool,
 }
 
 /// Content bytes of a TLV of `total` bytes.
+#[inline]
 fn content_of(total: usize) -> Option<usize> {
     (1..=9).find_map(|k| {
         let c = total.checked_sub(1 + k)?;
@@ -77,32 +88,57 @@ fn content_of(total: usize) -> Option<usize> {
     })
 }
 
+const NO_FRAME: Frame = Frame::Container(Open {
+    len_at: 0,
+    reserved: 0,
+    wrapped: false,
+});
+
 impl<'o> BerOutputVisitor<'o> {
-    /// Appends to `out`.
+    /// Appends to `out`. The precomputed bytes of the descriptions met are
+    /// kept by this visitor (the walk's descriptions may be built at run
+    /// time and freed after it).
     pub fn new(out: &'o mut Vec<u8>) -> Self {
+        Self::with_plans(out, Plans::local())
+    }
+
+    /// Appends to `out`, for a walk whose descriptions are all `'static`
+    /// (a `VmState` type's): their precomputed bytes are shared by every
+    /// walk of the process.
+    pub(crate) fn for_static(out: &'o mut Vec<u8>) -> Self {
+        Self::with_plans(out, Plans::shared())
+    }
+
+    fn with_plans(out: &'o mut Vec<u8>, plans: Plans) -> Self {
         BerOutputVisitor {
             out,
-            frames: Vec::new(),
+            frames: Stack::new(NO_FRAME),
+            plans,
             value_hint: None,
             element_hint: None,
-            element_hints: Vec::new(),
-            fields: Vec::new(),
             subsection: false,
+        }
+    }
+
+    /// Writes `tag` and reserves the length for a TLV of `hint` content
+    /// bytes (one byte when unknown).
+    #[inline]
+    fn open_raw(&mut self, tag: u8, hint: Option<usize>, wrapped: bool) -> Open {
+        let reserved = hint.map_or(1, len_size);
+        self.out.push(tag);
+        let len_at = self.out.len();
+        self.out.resize(len_at + reserved, 0);
+        Open {
+            len_at,
+            reserved,
+            wrapped,
         }
     }
 
     #[inline]
     fn open(&mut self, tag: u8, hint: Option<usize>, wrapped: bool) {
-        let reserved = hint.map_or(1, len_size);
-        self.out.push(tag);
-        let len_at = self.out.len();
-        self.out.resize(len_at + reserved, 0);
-        self.frames.push(Frame::Container(Open {
-            len_at,
-            reserved,
-            tag,
-            wrapped,
-        }));
+        let open = self.open_raw(tag, hint, wrapped);
+        self.frames.push(Frame::Container(open));
     }
 
     #[inline]
@@ -111,26 +147,32 @@ impl<'o> BerOutputVisitor<'o> {
         let n = self.out.len() - content_at;
         let need = len_size(n);
         if need != open.reserved {
-            // The length takes another number of bytes than reserved: move
-            // the content.
-            let end = self.out.len();
-            if need > open.reserved {
-                let more = need - open.reserved;
-                self.out.resize(end + more, 0);
-                self.out.copy_within(content_at..end, content_at + more);
-            } else {
-                let less = open.reserved - need;
-                self.out.copy_within(content_at..end, content_at - less);
-                self.out.truncate(end - less);
-            }
+            self.move_content(open, need);
         }
         write_len_at(&mut self.out[open.len_at..open.len_at + need], n);
+    }
+
+    /// The length takes another number of bytes than reserved: moves the
+    /// content.
+    #[cold]
+    fn move_content(&mut self, open: Open, need: usize) {
+        let content_at = open.len_at + open.reserved;
+        let end = self.out.len();
+        if need > open.reserved {
+            let more = need - open.reserved;
+            self.out.resize(end + more, 0);
+            self.out.copy_within(content_at..end, content_at + more);
+        } else {
+            let less = open.reserved - need;
+            self.out.copy_within(content_at..end, content_at - less);
+            self.out.truncate(end - less);
+        }
     }
 
     /// Closes the innermost container (and the element it was wrapped in).
     fn close(&mut self) -> Result<()> {
         match self.frames.pop() {
-            Some(Frame::Container(open)) => {
+            Some(Frame::Container(open) | Frame::Constructed { open, .. }) => {
                 self.close_open(open);
                 if open.wrapped {
                     return self.close();
@@ -145,11 +187,10 @@ impl<'o> BerOutputVisitor<'o> {
     /// element of it.
     #[inline]
     fn in_array(&self) -> bool {
-        match self.frames.last() {
-            Some(Frame::Array { .. }) => true,
-            Some(Frame::Container(open)) => open.tag == tags::ARRAY,
-            None => false,
-        }
+        matches!(
+            self.frames.last(),
+            Some(Frame::Array { .. } | Frame::Constructed { .. })
+        )
     }
 
     /// Inside an array: the constructed form is open (opens it, or turns a
@@ -158,6 +199,7 @@ impl<'o> BerOutputVisitor<'o> {
         let Some(&Frame::Array {
             state,
             hint,
+            element,
             wrapped,
             ..
         }) = self.frames.last()
@@ -165,16 +207,18 @@ impl<'o> BerOutputVisitor<'o> {
             return;
         };
         self.frames.pop();
-        match state {
-            ArrayState::Empty => self.open(tags::ARRAY, hint, wrapped),
+        let open = match state {
+            ArrayState::Empty => self.open_raw(tags::ARRAY, hint, wrapped),
             ArrayState::Whole(at) => {
                 // A walk that goes on after a slice covered the whole
                 // array: put an array header before the run.
                 let run = self.out.split_off(at);
-                self.open(tags::ARRAY, None, wrapped);
+                let open = self.open_raw(tags::ARRAY, None, wrapped);
                 self.out.extend_from_slice(&run);
+                open
             }
-        }
+        };
+        self.frames.push(Frame::Constructed { open, element });
     }
 
     /// Opens an element of the innermost array.
@@ -198,9 +242,11 @@ impl<'o> BerOutputVisitor<'o> {
 
     #[inline]
     fn put_scalar(&mut self, code: Code, bytes: &[u8]) {
-        self.out.push(tags::scalar(code as u8));
-        self.out.push(bytes.len() as u8);
-        self.out.extend_from_slice(bytes);
+        let mut tlv = [0u8; 10];
+        tlv[0] = tags::scalar(code as u8);
+        tlv[1] = bytes.len() as u8;
+        tlv[2..2 + bytes.len()].copy_from_slice(bytes);
+        self.out.extend_from_slice(&tlv[..2 + bytes.len()]);
     }
 
     /// A run of scalars handed over at once.
@@ -357,29 +403,38 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
 
     #[inline]
     fn enter_field(&mut self, index: usize) -> Result<()> {
-        let f = self
-            .fields
-            .last()
-            .and_then(|fields| fields.get(index))
-            .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
-        let value = value_size(&f.layout);
-        self.open(
-            tags::FIELD,
-            value.map(|v| tlv_size(f.name.len()) + v),
-            false,
-        );
-        put_str(self.out, f.name);
-        self.value_hint = value;
-        self.element_hint = match f.layout {
-            Layout::Array { element, .. } => value_size(element),
-            _ => None,
+        let Some(&Frame::Struct { plan, .. }) = self.frames.last() else {
+            return Err(Error::msg("BER output: a field outside a struct"));
         };
+        let plan = self.plans.plan(plan);
+        let f = *plan
+            .fields
+            .get(index)
+            .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
+        let start = self.out.len();
+        self.out.extend_from_slice(plan.head(&f));
+        let open = Open {
+            len_at: start + 1,
+            reserved: f.len_bytes,
+            wrapped: false,
+        };
+        let end = f.value.map_or(usize::MAX, |v| self.out.len() + v);
+        self.frames.push(Frame::Field { open, end });
+        self.value_hint = f.value;
+        self.element_hint = f.element;
         Ok(())
     }
     #[inline]
     fn leave_field(&mut self) -> Result<()> {
         self.value_hint = None;
-        self.close()
+        match self.frames.pop() {
+            Some(Frame::Field { end, .. }) if end == self.out.len() => Ok(()),
+            Some(Frame::Field { open, .. }) => {
+                self.close_open(open);
+                Ok(())
+            }
+            _ => Err(unbalanced()),
+        }
     }
     fn enter_struct(
         &mut self,
@@ -388,8 +443,11 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         version_id: u32,
     ) -> Result<()> {
         let subsection = std::mem::take(&mut self.subsection);
+        let plan_ref = self.plans.get(description);
+        let plan = self.plans.plan(plan_ref);
         let total = match self.value_hint.take() {
             Some(v) if !subsection => Some(v),
+            _ if version_id == plan.own_version => plan.own_size,
             _ => struct_size(description, version_id),
         };
         let wrapped = self.in_array();
@@ -401,15 +459,27 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         } else {
             tags::STRUCT
         };
-        self.open(tag, total.and_then(content_of), wrapped);
-        put_str(self.out, description.name);
+        let open = self.open_raw(tag, total.and_then(content_of), wrapped);
+        let plan = self.plans.plan(plan_ref);
+        self.out.extend_from_slice(plan.name_tlv());
         put_integer(self.out, u64::from(version_id));
-        self.fields.push(description.fields);
+        self.frames.push(Frame::Struct {
+            open,
+            plan: plan_ref,
+        });
         Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
-        self.fields.pop();
-        self.close()
+        match self.frames.pop() {
+            Some(Frame::Struct { open, .. }) => {
+                self.close_open(open);
+                if open.wrapped {
+                    return self.close();
+                }
+                Ok(())
+            }
+            _ => Err(unbalanced()),
+        }
     }
     fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
         let total = self.value_hint.take();
@@ -418,17 +488,16 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         if wrapped {
             self.element(None, false);
         }
-        self.element_hints.push(element);
         self.frames.push(Frame::Array {
             state: ArrayState::Empty,
             len,
             hint: total.and_then(content_of),
+            element,
             wrapped,
         });
         Ok(())
     }
     fn leave_array(&mut self) -> Result<()> {
-        self.element_hints.pop();
         match self.frames.pop() {
             Some(Frame::Array { state, wrapped, .. }) => {
                 if state == ArrayState::Empty {
@@ -439,7 +508,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
                 }
                 Ok(())
             }
-            Some(Frame::Container(open)) if open.tag == tags::ARRAY => {
+            Some(Frame::Constructed { open, .. }) => {
                 self.close_open(open);
                 if open.wrapped {
                     return self.close();
@@ -451,7 +520,10 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     }
     #[inline]
     fn enter_element(&mut self, _: usize) -> Result<()> {
-        let hint = self.element_hints.last().copied().flatten();
+        let hint = match self.frames.last() {
+            Some(Frame::Array { element, .. } | Frame::Constructed { element, .. }) => *element,
+            _ => None,
+        };
         self.element(hint, false);
         self.value_hint = hint;
         Ok(())

@@ -1,0 +1,239 @@
+//! What the encoding of a description's structs and fields always is,
+//! computed once: the bytes that open each field (identifier, length when
+//! the layout fixes it, the name's UTF8String), the name of the struct,
+//! the sizes the description fixes.
+//!
+//! Both visitors use the same bytes: the output visitor writes a field's
+//! head as one copy, the input visitor recognizes the next field of the
+//! input, when it is the one expected in that place, by one comparison
+//! with them.
+//!
+//! Plans of the descriptions of `VmState` types (which are `'static` and
+//! never freed) are built once per process and shared
+//! ([`Plans::shared`]). Plans of run-time descriptions (a
+//! [`DescriptionArena`](crate::dynamic::DescriptionArena), freed and
+//! reused) live as long as the visitor that built them ([`Plans::local`]):
+//! an address is an identity only for as long as the description lives.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{LazyLock, Mutex};
+
+use super::output::{struct_size, value_size};
+use super::tlv::{put_len, put_str, tags, tlv_size};
+use crate::{Description, Layout};
+
+/// One field of a plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldPlan {
+    /// The head's bytes in [`Plan::bytes`].
+    head_at: usize,
+    head_len: usize,
+    /// BER bytes of the field's values, when the layout fixes them: the
+    /// head then holds the field's exact length.
+    pub value: Option<usize>,
+    /// Bytes of the head's length field.
+    pub len_bytes: usize,
+    /// Value bytes of each element, for an array of a fixed element layout.
+    pub element: Option<usize>,
+}
+
+/// The precomputed encoding of one description.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The fields' heads, then the struct's name as a UTF8String TLV.
+    bytes: Box<[u8]>,
+    name_at: usize,
+    /// Fields in the description's order.
+    pub fields: Box<[FieldPlan]>,
+    /// The description's own version, and the bytes of the whole struct
+    /// TLV at that version when the description fixes them.
+    pub own_version: u32,
+    pub own_size: Option<usize>,
+}
+
+impl Plan {
+    /// Builds the plan of `d`.
+    pub fn new(d: &Description<'_>) -> Plan {
+        let mut bytes = Vec::new();
+        let mut fields = Vec::with_capacity(d.fields.len());
+        for f in d.fields {
+            let value = value_size(&f.layout);
+            let element = match f.layout {
+                Layout::Array { element, .. } => value_size(element),
+                _ => None,
+            };
+            let start = bytes.len();
+            bytes.push(tags::FIELD);
+            match value {
+                // The exact length: the head is the field's whole header.
+                Some(v) => put_len(&mut bytes, tlv_size(f.name.len()) + v),
+                // One byte reserved, written when the field closes.
+                None => bytes.push(0),
+            }
+            let len_bytes = bytes.len() - start - 1;
+            put_str(&mut bytes, f.name);
+            fields.push(FieldPlan {
+                head_at: start,
+                head_len: bytes.len() - start,
+                value,
+                len_bytes,
+                element,
+            });
+        }
+        let name_at = bytes.len();
+        put_str(&mut bytes, d.name);
+        Plan {
+            bytes: bytes.into_boxed_slice(),
+            name_at,
+            fields: fields.into_boxed_slice(),
+            own_version: d.version_id,
+            own_size: struct_size(d, d.version_id),
+        }
+    }
+
+    /// The bytes that open field `f`: its identifier, its length (or one
+    /// byte reserved for it, when [`FieldPlan::value`] is `None`) and its
+    /// name.
+    #[inline]
+    pub fn head(&self, f: &FieldPlan) -> &[u8] {
+        &self.bytes[f.head_at..f.head_at + f.head_len]
+    }
+
+    /// The struct's name as a UTF8String TLV.
+    #[inline]
+    pub fn name_tlv(&self) -> &[u8] {
+        &self.bytes[self.name_at..]
+    }
+}
+
+/// A hasher for addresses (already unique, so a multiply spreads them).
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_right(29);
+    }
+}
+
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
+/// The shared plans of `'static` descriptions: built once, never freed
+/// (one per description of the program's types).
+static SHARED: LazyLock<Mutex<AddressMap<&'static Plan>>> =
+    LazyLock::new(|| Mutex::new(AddressMap::default()));
+
+thread_local! {
+    /// This thread's view of [`SHARED`], read without a lock.
+    static FRONT: RefCell<AddressMap<&'static Plan>> = RefCell::new(AddressMap::default());
+}
+
+/// Which plan: a shared one, or one a visitor built for itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlanRef {
+    Shared(&'static Plan),
+    Local(u32),
+}
+
+/// Where a visitor gets its plans.
+#[derive(Debug)]
+pub(crate) struct Plans {
+    shared: bool,
+    local: Vec<Plan>,
+    by_address: AddressMap<u32>,
+    /// The last plan looked up (arrays of structs ask for the same one).
+    last: Option<(usize, PlanRef)>,
+}
+
+impl Plans {
+    /// Plans for a walk whose descriptions are all `'static` (the walk of a
+    /// `VmState` type): shared by every walk of the process.
+    pub fn shared() -> Plans {
+        Plans {
+            shared: true,
+            local: Vec::new(),
+            by_address: AddressMap::default(),
+            last: None,
+        }
+    }
+
+    /// Plans for a walk of descriptions that may be freed after it (run-time
+    /// descriptions): kept by this visitor only.
+    pub fn local() -> Plans {
+        Plans {
+            shared: false,
+            ..Plans::shared()
+        }
+    }
+
+    /// The plan of `d`.
+    #[inline]
+    pub fn get(&mut self, d: &Description<'_>) -> PlanRef {
+        let address = std::ptr::from_ref(d) as usize;
+        if let Some((a, r)) = self.last {
+            if a == address {
+                return r;
+            }
+        }
+        let r = if self.shared {
+            PlanRef::Shared(shared_plan(address, d))
+        } else if let Some(&i) = self.by_address.get(&address) {
+            PlanRef::Local(i)
+        } else {
+            let i = self.local.len() as u32;
+            self.local.push(Plan::new(d));
+            self.by_address.insert(address, i);
+            PlanRef::Local(i)
+        };
+        self.last = Some((address, r));
+        r
+    }
+
+    /// The plan `r` refers to.
+    #[inline]
+    pub fn plan(&self, r: PlanRef) -> &Plan {
+        match r {
+            PlanRef::Shared(p) => p,
+            PlanRef::Local(i) => &self.local[i as usize],
+        }
+    }
+}
+
+#[inline]
+fn shared_plan(address: usize, d: &Description<'_>) -> &'static Plan {
+    let front = FRONT.with(|f| f.borrow().get(&address).copied());
+    if let Some(p) = front {
+        return p;
+    }
+    shared_plan_slow(address, d)
+}
+
+#[cold]
+fn shared_plan_slow(address: usize, d: &Description<'_>) -> &'static Plan {
+    let p = {
+        let mut shared = match SHARED.lock() {
+            Ok(g) => g,
+            // A panic elsewhere while holding the lock left the map as it
+            // was (inserts are whole): go on with it.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *shared
+            .entry(address)
+            .or_insert_with(|| Box::leak(Box::new(Plan::new(d))))
+    };
+    FRONT.with(|f| f.borrow_mut().insert(address, p));
+    p
+}
