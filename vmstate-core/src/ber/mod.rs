@@ -65,10 +65,12 @@ mod plan;
 mod stack;
 pub mod stream;
 mod tlv;
+mod unknown;
 
 pub use input::BerInputVisitor;
 pub use output::BerOutputVisitor;
 pub use tlv::{Code, tags};
+pub use unknown::Unknown;
 
 use crate::state::owned;
 use crate::{Description, Error, Limits, PathSegment, Result, VmState, Walk, visit_struct_at};
@@ -122,8 +124,12 @@ pub struct UnknownField {
 pub struct LoadReport {
     /// The version the input's root struct was written at.
     pub version: u32,
-    /// Fields of the input the destination does not have, skipped.
+    /// Fields of the input the destination does not have: skipped, or
+    /// kept when the load keeps what it does not know ([`load_keeping`]).
     pub unknown_fields: Vec<UnknownField>,
+    /// Subsections of the input the destination does not have, kept
+    /// ([`load_keeping`]; other loads refuse them).
+    pub unknown_subsections: Vec<UnknownField>,
 }
 
 /// What a document holds after its header.
@@ -433,21 +439,41 @@ pub fn load_with<T: VmState + Clone>(
 /// Loads one struct TLV (no header) into `value`, in place (not
 /// transactional: on error `value` may be partly loaded). `base` is the
 /// offset of `bytes[0]` in the whole input, for errors.
-pub fn load_struct<'d, T: Walk<'d>>(
+pub fn load_struct<T: VmState>(
     value: &mut T,
     bytes: &[u8],
     base: u64,
     options: &BerOptions,
 ) -> Result<LoadReport> {
+    let mut v = BerInputVisitor::for_static(bytes, base, *options);
+    load_with_visitor(value, &mut v)
+}
+
+/// [`load_struct`] for any walk, a [`DynamicState`](crate::dynamic::DynamicState)
+/// of run-time descriptions included.
+pub fn load_walk<'d, T: Walk<'d>>(
+    value: &mut T,
+    bytes: &[u8],
+    base: u64,
+    options: &BerOptions,
+) -> Result<LoadReport> {
+    let mut v = BerInputVisitor::new(bytes, base, *options);
+    load_with_visitor(value, &mut v)
+}
+
+fn load_with_visitor<'d, T: Walk<'d>>(
+    value: &mut T,
+    v: &mut BerInputVisitor<'_, 'd>,
+) -> Result<LoadReport> {
     let d = value.description();
     let root = |e: Error| e.within(PathSegment::Root(owned(d.name)));
-    let mut v = BerInputVisitor::new(bytes, base, *options);
     let (_, version) = v.root().map_err(root)?;
     // The input's version, or the destination's own when the input is newer.
     let walk = version.min(d.version_id);
-    visit_struct_at(value, &mut v, d.name, walk).map_err(root)?;
+    visit_struct_at(value, v, d.name, walk).map_err(root)?;
     Ok(LoadReport {
         version,
         unknown_fields: v.take_unknown_fields(),
+        unknown_subsections: v.take_unknown_subsections(),
     })
 }

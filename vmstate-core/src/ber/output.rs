@@ -20,6 +20,14 @@ struct Open {
     wrapped: bool,
 }
 
+/// The field being written.
+#[derive(Debug, Clone, Copy)]
+struct OpenField {
+    open: Open,
+    /// Where it ends when its plan fixed its length (`usize::MAX` when not).
+    end: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ArrayState {
     /// Nothing written yet.
@@ -32,11 +40,13 @@ enum ArrayState {
 enum Frame {
     /// An element or an opaque value.
     Container(Open),
-    /// A struct or subsection, with the plan of its description.
-    Struct { open: Open, plan: PlanRef },
-    /// A field; `end` is where it ends when its plan fixed its length
-    /// (`usize::MAX` when not).
-    Field { open: Open, end: usize },
+    /// A struct or subsection; what it interrupted: the plan of the struct
+    /// it is in and the field of that struct it is the value of.
+    Struct {
+        open: Open,
+        outer_plan: Option<PlanRef>,
+        outer_field: Option<OpenField>,
+    },
     /// An array not (yet) written as a constructed TLV.
     Array {
         state: ArrayState,
@@ -70,6 +80,12 @@ pub struct BerOutputVisitor<'o> {
     out: &'o mut Vec<u8>,
     frames: Stack<Frame, 8>,
     plans: Plans,
+    /// The plan of the innermost struct, and its field being written.
+    plan: Option<PlanRef>,
+    field: Option<OpenField>,
+    /// The identifier of a scalar value whose identifier and length the
+    /// field's head wrote (0: none).
+    pending_scalar: u8,
     /// Expected TLV bytes of the value of the field being written, for the
     /// first struct or array opened in it.
     value_hint: Option<usize>,
@@ -114,6 +130,9 @@ impl<'o> BerOutputVisitor<'o> {
             out,
             frames: Stack::new(NO_FRAME),
             plans,
+            plan: None,
+            field: None,
+            pending_scalar: 0,
             value_hint: None,
             element_hint: None,
             subsection: false,
@@ -228,31 +247,48 @@ impl<'o> BerOutputVisitor<'o> {
         self.open(tags::ELEMENT, hint, wrapped);
     }
 
-    #[inline]
-    fn scalar(&mut self, code: Code, bytes: &[u8]) -> Result<()> {
+    #[inline(always)]
+    fn scalar<const W: usize>(&mut self, code: Code, bytes: [u8; W]) -> Result<()> {
         self.value_hint = None;
+        let tag = tags::scalar(code as u8);
+        let pending = std::mem::take(&mut self.pending_scalar);
+        if pending == tag {
+            // The head wrote the identifier and the length.
+            self.out.extend_from_slice(&bytes);
+            return Ok(());
+        }
+        if pending != 0 {
+            // The head announced another scalar than the walk hands over:
+            // take its identifier and length back.
+            self.out.truncate(self.out.len() - 2);
+        }
+        let mut tlv = [0u8; 10];
+        tlv[0] = tag;
+        tlv[1] = W as u8;
+        tlv[2..2 + W].copy_from_slice(&bytes);
         if self.in_array() {
-            self.element(Some(2 + bytes.len()), false);
-            self.put_scalar(code, bytes);
+            self.element(Some(2 + W), false);
+            self.out.extend_from_slice(&tlv[..2 + W]);
             return self.close();
         }
-        self.put_scalar(code, bytes);
+        self.out.extend_from_slice(&tlv[..2 + W]);
         Ok(())
     }
 
+    /// Any value other than the scalar a head announced: takes the
+    /// announcement back.
     #[inline]
-    fn put_scalar(&mut self, code: Code, bytes: &[u8]) {
-        let mut tlv = [0u8; 10];
-        tlv[0] = tags::scalar(code as u8);
-        tlv[1] = bytes.len() as u8;
-        tlv[2..2 + bytes.len()].copy_from_slice(bytes);
-        self.out.extend_from_slice(&tlv[..2 + bytes.len()]);
+    fn not_scalar(&mut self) {
+        if std::mem::take(&mut self.pending_scalar) != 0 {
+            self.out.truncate(self.out.len() - 2);
+        }
     }
 
     /// A run of scalars handed over at once.
     #[inline]
     fn run(&mut self, code: Code, count: usize, write: impl FnOnce(&mut Vec<u8>)) {
         self.value_hint = None;
+        self.not_scalar();
         let bytes = count * code.width();
         match self.frames.last_mut() {
             Some(Frame::Array { state, len, .. })
@@ -273,6 +309,7 @@ impl<'o> BerOutputVisitor<'o> {
     /// in an array.
     fn primitive(&mut self, tag: u8, bytes: &[u8]) -> Result<()> {
         self.value_hint = None;
+        self.not_scalar();
         let element = self.in_array();
         if element {
             self.element(Some(tlv_size(bytes.len())), false);
@@ -312,9 +349,9 @@ macro_rules! slice {
 
 macro_rules! int {
     ($name:ident, $t:ty, $code:ident) => {
-        #[inline]
+        #[inline(always)]
         fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
-            self.scalar(Code::$code, &v.to_be_bytes())
+            self.scalar(Code::$code, v.to_be_bytes())
         }
     };
 }
@@ -324,7 +361,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
-        self.scalar(Code::Bool, &[u8::from(*v)])
+        self.scalar(Code::Bool, [u8::from(*v)])
     }
     int!(visit_i8, i8, I8);
     int!(visit_i16, i16, I16);
@@ -343,11 +380,11 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
 
     #[inline]
     fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
-        self.scalar(Code::F64, &v.to_bits().to_be_bytes())
+        self.scalar(Code::F64, v.to_bits().to_be_bytes())
     }
     #[inline]
     fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
-        self.scalar(Code::Timer, &v.raw().to_be_bytes())
+        self.scalar(Code::Timer, v.raw().to_be_bytes())
     }
     #[inline]
     fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
@@ -361,6 +398,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         len: usize,
     ) -> Result<()> {
         self.value_hint = None;
+        self.not_scalar();
         let n = len.min(bytes.len());
         let element = self.in_array();
         let content = tlv_size(type_name.len()) + tlv_size(n);
@@ -376,15 +414,27 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     }
     fn visit_unused(&mut self, _: &'d str, len: usize) -> Result<()> {
         let (bytes, n) = unsigned_minimal(len as u64);
-        self.scalar(Code::Unused, &bytes[8 - n..])
+        self.value_hint = None;
+        self.not_scalar();
+        let element = self.in_array();
+        if element {
+            self.element(Some(2 + n), false);
+        }
+        self.out.push(tags::scalar(Code::Unused as u8));
+        self.out.push(n as u8);
+        self.out.extend_from_slice(&bytes[8 - n..]);
+        if element {
+            return self.close();
+        }
+        Ok(())
     }
     #[inline]
     fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
-        self.scalar(Code::BitmapWord, &word.to_be_bytes())
+        self.scalar(Code::BitmapWord, word.to_be_bytes())
     }
     #[inline]
     fn visit_ptr_marker(&mut self, _: &'d str, present: &mut bool, _: bool) -> Result<()> {
-        self.scalar(Code::PtrMarker, &[u8::from(*present)])
+        self.scalar(Code::PtrMarker, [u8::from(*present)])
     }
     #[inline]
     fn visit_list_marker(&mut self, _: &'d str, _: &mut bool) -> Result<()> {
@@ -401,39 +451,42 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     slice!(visit_u64_slice, u64, U64);
     slice!(visit_i32_slice, i32, I32);
 
-    #[inline]
+    #[inline(always)]
     fn enter_field(&mut self, index: usize) -> Result<()> {
-        let Some(&Frame::Struct { plan, .. }) = self.frames.last() else {
+        let Some(plan) = self.plan else {
             return Err(Error::msg("BER output: a field outside a struct"));
         };
         let plan = self.plans.plan(plan);
-        let f = *plan
+        let f = plan
             .fields
             .get(index)
             .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
         let start = self.out.len();
-        self.out.extend_from_slice(plan.head(&f));
-        let open = Open {
-            len_at: start + 1,
-            reserved: f.len_bytes,
-            wrapped: false,
-        };
-        let end = f.value.map_or(usize::MAX, |v| self.out.len() + v);
-        self.frames.push(Frame::Field { open, end });
+        plan.put_head(f, self.out);
+        self.field = Some(OpenField {
+            open: Open {
+                len_at: start + 1,
+                reserved: f.len_bytes,
+                wrapped: false,
+            },
+            end: f.total.map_or(usize::MAX, |t| start + t),
+        });
+        self.pending_scalar = f.scalar.unwrap_or(0);
         self.value_hint = f.value;
         self.element_hint = f.element;
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn leave_field(&mut self) -> Result<()> {
         self.value_hint = None;
-        match self.frames.pop() {
-            Some(Frame::Field { end, .. }) if end == self.out.len() => Ok(()),
-            Some(Frame::Field { open, .. }) => {
-                self.close_open(open);
+        self.not_scalar();
+        match self.field.take() {
+            Some(f) if f.end == self.out.len() => Ok(()),
+            Some(f) => {
+                self.close_open(f.open);
                 Ok(())
             }
-            _ => Err(unbalanced()),
+            None => Err(unbalanced()),
         }
     }
     fn enter_struct(
@@ -442,6 +495,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         description: &'d Description<'d>,
         version_id: u32,
     ) -> Result<()> {
+        self.not_scalar();
         let subsection = std::mem::take(&mut self.subsection);
         let plan_ref = self.plans.get(description);
         let plan = self.plans.plan(plan_ref);
@@ -463,15 +517,24 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         let plan = self.plans.plan(plan_ref);
         self.out.extend_from_slice(plan.name_tlv());
         put_integer(self.out, u64::from(version_id));
+        let outer_plan = self.plan.replace(plan_ref);
+        let outer_field = self.field.take();
         self.frames.push(Frame::Struct {
             open,
-            plan: plan_ref,
+            outer_plan,
+            outer_field,
         });
         Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
         match self.frames.pop() {
-            Some(Frame::Struct { open, .. }) => {
+            Some(Frame::Struct {
+                open,
+                outer_plan,
+                outer_field,
+            }) => {
+                self.plan = outer_plan;
+                self.field = outer_field;
                 self.close_open(open);
                 if open.wrapped {
                     return self.close();
@@ -482,6 +545,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         }
     }
     fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
+        self.not_scalar();
         let total = self.value_hint.take();
         let element = self.element_hint.take();
         let wrapped = self.in_array();
@@ -520,6 +584,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     }
     #[inline]
     fn enter_element(&mut self, _: usize) -> Result<()> {
+        self.not_scalar();
         let hint = match self.frames.last() {
             Some(Frame::Array { element, .. } | Frame::Constructed { element, .. }) => *element,
             _ => None,

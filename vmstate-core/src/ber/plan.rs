@@ -21,7 +21,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{LazyLock, Mutex};
 
 use super::output::{struct_size, value_size};
-use super::tlv::{put_len, put_str, tags, tlv_size};
+use super::tlv::{Code, put_len, put_str, tags, tlv_size};
+
+/// Heads up to this many bytes are copied as one block.
+const HEAD_BLOCK: usize = 32;
 use crate::{Description, Layout};
 
 /// One field of a plan.
@@ -35,6 +38,11 @@ pub(crate) struct FieldPlan {
     pub value: Option<usize>,
     /// Bytes of the head's length field.
     pub len_bytes: usize,
+    /// Bytes of the whole field TLV, when [`value`](Self::value) is known.
+    pub total: Option<usize>,
+    /// For a scalar field: the identifier of its value, whose identifier
+    /// and length end the head (the value's bytes follow).
+    pub scalar: Option<u8>,
     /// Value bytes of each element, for an array of a fixed element layout.
     pub element: Option<usize>,
 }
@@ -45,6 +53,7 @@ pub(crate) struct Plan {
     /// The fields' heads, then the struct's name as a UTF8String TLV.
     bytes: Box<[u8]>,
     name_at: usize,
+    name_end: usize,
     /// Fields in the description's order.
     pub fields: Box<[FieldPlan]>,
     /// The description's own version, and the bytes of the whole struct
@@ -74,19 +83,33 @@ impl Plan {
             }
             let len_bytes = bytes.len() - start - 1;
             put_str(&mut bytes, f.name);
+            let scalar = match f.layout {
+                Layout::Scalar(w) => Code::of_wire(w).map(|code| {
+                    let tag = tags::scalar(code as u8);
+                    bytes.extend_from_slice(&[tag, code.width() as u8]);
+                    tag
+                }),
+                _ => None,
+            };
             fields.push(FieldPlan {
                 head_at: start,
                 head_len: bytes.len() - start,
                 value,
                 len_bytes,
+                total: value.map(|v| 1 + len_bytes + tlv_size(f.name.len()) + v),
+                scalar,
                 element,
             });
         }
         let name_at = bytes.len();
         put_str(&mut bytes, d.name);
+        let name_end = bytes.len();
+        // Room to copy any head as a fixed-size block.
+        bytes.resize(bytes.len() + HEAD_BLOCK, 0);
         Plan {
             bytes: bytes.into_boxed_slice(),
             name_at,
+            name_end,
             fields: fields.into_boxed_slice(),
             own_version: d.version_id,
             own_size: struct_size(d, d.version_id),
@@ -94,17 +117,31 @@ impl Plan {
     }
 
     /// The bytes that open field `f`: its identifier, its length (or one
-    /// byte reserved for it, when [`FieldPlan::value`] is `None`) and its
-    /// name.
+    /// byte reserved for it, when [`FieldPlan::value`] is `None`), its
+    /// name, and for a scalar the identifier and length of its value.
     #[inline]
     pub fn head(&self, f: &FieldPlan) -> &[u8] {
         &self.bytes[f.head_at..f.head_at + f.head_len]
     }
 
+    /// Appends the head of `f` to `out`.
+    #[inline]
+    pub fn put_head(&self, f: &FieldPlan, out: &mut Vec<u8>) {
+        let start = out.len();
+        match self.bytes[f.head_at..].first_chunk::<HEAD_BLOCK>() {
+            // One fixed-size copy, then the length is set.
+            Some(block) if f.head_len <= HEAD_BLOCK => {
+                out.extend_from_slice(block);
+                out.truncate(start + f.head_len);
+            }
+            _ => out.extend_from_slice(self.head(f)),
+        }
+    }
+
     /// The struct's name as a UTF8String TLV.
     #[inline]
     pub fn name_tlv(&self) -> &[u8] {
-        &self.bytes[self.name_at..]
+        &self.bytes[self.name_at..self.name_end]
     }
 }
 

@@ -59,22 +59,6 @@ impl<T: Copy, const N: usize> Stack<T, N> {
             _ => self.spill.last_mut(),
         }
     }
-
-    /// The value `depth` places below the top (0: the top).
-    #[inline]
-    pub fn below(&self, depth: usize) -> Option<&T> {
-        let i = self.len.checked_sub(depth + 1)?;
-        if i < N {
-            self.inline.get(i)
-        } else {
-            self.spill.get(i - N)
-        }
-    }
-
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
 }
 
 #[cfg(test)]
@@ -88,13 +72,10 @@ mod tests {
             s.push(i);
             assert_eq!(s.last(), Some(&i));
         }
-        assert_eq!(s.below(4), Some(&0));
-        assert_eq!(s.below(2), Some(&2));
-        assert_eq!(s.below(5), None);
         for i in (0..5).rev() {
             assert_eq!(s.pop(), Some(i));
         }
         assert_eq!(s.pop(), None);
-        assert_eq!(s.len(), 0);
+        assert!(s.last().is_none());
     }
 }
