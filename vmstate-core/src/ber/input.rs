@@ -457,6 +457,22 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         Ok((code, &input[t.content..t.end]))
     }
 
+    /// The next scalar when it is a field's value of exactly type `code`
+    /// (matched with its head): its `W` bytes.
+    #[inline(always)]
+    fn exact<const W: usize>(&mut self, code: Code) -> Option<[u8; W]> {
+        let input = self.input;
+        if let Some(Frame::Packed { code: c, at, used }) = self.frames.last_mut() {
+            if !*used && *c == code {
+                let bytes = input.get(*at..).and_then(|s| s.first_chunk::<W>())?;
+                *used = true;
+                self.consumed += W as u64;
+                return Some(*bytes);
+            }
+        }
+        None
+    }
+
     /// An integer of the destination's type `expected`, from any integer
     /// (or bool) of the input whose value fits.
     #[inline]
@@ -638,7 +654,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
     /// in the input: the next field of the input when it is that one, else
     /// by name (indexing the struct the first time).
     #[inline]
-    fn find_field(&mut self, k: usize) -> Result<Option<(usize, usize)>> {
+    fn find_field(&mut self, k: usize) -> Result<Option<Found>> {
         let input = self.input;
         let base = self.base;
         let Some(Frame::Struct(s)) = self.frames.last_mut() else {
@@ -655,14 +671,18 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 if let Some(total) = fp.total {
                     // The field of the layout expected, under its name: its
                     // whole header (and a scalar's) is the head.
-                    let head = plan.head(fp);
                     let at = s.cursor;
-                    if at + total <= s.end && input.get(at..at + head.len()) == Some(head) {
-                        let values = at + head.len() - if fp.scalar.is_some() { 2 } else { 0 };
+                    if at + total <= s.end && plan.head_at(fp, input, at) {
                         s.cursor = at + total;
                         s.last_after = k as u32 + 1;
                         self.at = at;
-                        return Ok(Some((values, at + total)));
+                        let values = at + fp.head_len();
+                        return Ok(Some(match fp.scalar {
+                            // The value's identifier and length matched
+                            // too: its bytes are next.
+                            Some(code) => Found::Scalar(code, values),
+                            None => Found::Values(values, at + total),
+                        }));
                     }
                 }
             }
@@ -678,13 +698,13 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                         s.cursor = child.end;
                         s.last_after = k as u32 + 1;
                         self.at = at;
-                        return Ok(Some((name.end, child.end)));
+                        return Ok(Some(Found::Values(name.end, child.end)));
                     }
                 }
             }
             self.build_index(true)?;
         }
-        self.find_indexed(k)
+        Ok(self.find_indexed(k)?.map(|(pos, end)| Found::Values(pos, end)))
     }
 
     /// [`find_field`](Self::find_field) in an indexed struct: by name and
@@ -740,6 +760,15 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
     }
 }
 
+/// Where the values of a field are.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// Its values TLVs, from, to.
+    Values(usize, usize),
+    /// One scalar of this type, its content at.
+    Scalar(Code, usize),
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Next {
     Run { code: Code, at: usize },
@@ -772,8 +801,13 @@ fn describe(tag: u8) -> String {
 
 macro_rules! int_in {
     ($name:ident, $t:ty, $code:ident) => {
-        #[inline]
+        #[inline(always)]
         fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
+            const W: usize = std::mem::size_of::<$t>();
+            if let Some(bytes) = self.exact::<W>(Code::$code) {
+                *v = <$t>::from_be_bytes(bytes);
+                return Ok(());
+            }
             let value = self.integer(Code::$code)?;
             *v = <$t>::try_from(value.1).map_err(|_| self.lossy(value, Code::$code))?;
             Ok(())
@@ -989,11 +1023,19 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
             keep.1.push(field_step(index));
         }
         match self.find_field(index)? {
-            Some((pos, end)) => {
+            Some(Found::Values(pos, end)) => {
                 self.frames.push(Frame::Values {
                     pos,
                     end,
                     implicit: false,
+                });
+                Ok(())
+            }
+            Some(Found::Scalar(code, at)) => {
+                self.frames.push(Frame::Packed {
+                    code,
+                    at,
+                    used: false,
                 });
                 Ok(())
             }
@@ -1030,6 +1072,11 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         }
         match self.frames.pop() {
             Some(Frame::Values { pos, end, .. }) if pos >= end => Ok(()),
+            Some(Frame::Packed { used: true, .. }) => Ok(()),
+            Some(Frame::Packed { code, .. }) => Err(self.mismatch(
+                tags::scalar(code as u8),
+                "what the destination's field holds",
+            )),
             Some(Frame::Values { pos, end, .. }) => {
                 let t = self.read(pos, end)?;
                 Err(Error::new(ErrorKind::TypeMismatch {

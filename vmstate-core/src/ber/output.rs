@@ -471,7 +471,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
             },
             end: f.total.map_or(usize::MAX, |t| start + t),
         });
-        self.pending_scalar = f.scalar.unwrap_or(0);
+        self.pending_scalar = f.scalar.map_or(0, |c| tags::scalar(c as u8));
         self.value_hint = f.value;
         self.element_hint = f.element;
         Ok(())

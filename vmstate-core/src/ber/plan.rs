@@ -40,11 +40,19 @@ pub(crate) struct FieldPlan {
     pub len_bytes: usize,
     /// Bytes of the whole field TLV, when [`value`](Self::value) is known.
     pub total: Option<usize>,
-    /// For a scalar field: the identifier of its value, whose identifier
+    /// For a scalar field: the wire type of its value, whose identifier
     /// and length end the head (the value's bytes follow).
-    pub scalar: Option<u8>,
+    pub scalar: Option<Code>,
     /// Value bytes of each element, for an array of a fixed element layout.
     pub element: Option<usize>,
+}
+
+impl FieldPlan {
+    /// Bytes of the head.
+    #[inline]
+    pub fn head_len(&self) -> usize {
+        self.head_len
+    }
 }
 
 /// The precomputed encoding of one description.
@@ -84,10 +92,8 @@ impl Plan {
             let len_bytes = bytes.len() - start - 1;
             put_str(&mut bytes, f.name);
             let scalar = match f.layout {
-                Layout::Scalar(w) => Code::of_wire(w).map(|code| {
-                    let tag = tags::scalar(code as u8);
-                    bytes.extend_from_slice(&[tag, code.width() as u8]);
-                    tag
+                Layout::Scalar(w) => Code::of_wire(w).inspect(|&code| {
+                    bytes.extend_from_slice(&[tags::scalar(code as u8), code.width() as u8]);
                 }),
                 _ => None,
             };
@@ -136,6 +142,43 @@ impl Plan {
             }
             _ => out.extend_from_slice(self.head(f)),
         }
+    }
+
+    /// True when the input at `at` starts with the head of `f`.
+    #[inline]
+    pub fn head_at(&self, f: &FieldPlan, input: &[u8], at: usize) -> bool {
+        let n = f.head_len;
+        let ours = &self.bytes[f.head_at..];
+        if n <= 16 {
+            // One masked comparison of 16 bytes (the plan has room).
+            if let (Some(a), Some(b)) = (
+                input.get(at..).and_then(|s| s.first_chunk::<16>()),
+                ours.first_chunk::<16>(),
+            ) {
+                let mask = if n == 16 {
+                    u128::MAX
+                } else {
+                    (1u128 << (8 * n)) - 1
+                };
+                return (u128::from_le_bytes(*a) ^ u128::from_le_bytes(*b)) & mask == 0;
+            }
+        } else if n <= 32 {
+            if let (Some(a), Some(b)) = (
+                input.get(at..).and_then(|s| s.first_chunk::<32>()),
+                ours.first_chunk::<32>(),
+            ) {
+                let (a0, a1) = a.split_at(16);
+                let (b0, b1) = b.split_at(16);
+                let word = |s: &[u8]| s.first_chunk::<16>().map_or(0, |c| u128::from_le_bytes(*c));
+                let mask = if n == 32 {
+                    u128::MAX
+                } else {
+                    (1u128 << (8 * (n - 16))) - 1
+                };
+                return word(a0) == word(b0) && (word(a1) ^ word(b1)) & mask == 0;
+            }
+        }
+        input.get(at..at + n) == Some(self.head(f))
     }
 
     /// The struct's name as a UTF8String TLV.
