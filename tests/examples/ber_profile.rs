@@ -29,7 +29,9 @@ fn hot<T: VmState + Clone>(value: &mut T, op: &str, n: usize) {
     let options = BerOptions::default();
     let mut out = Vec::with_capacity(ber_bytes.len().max(qemu.len()));
     let mut dst = value.clone();
-    hot_loop(value, &mut dst, op, n, &ber_bytes, &qemu, version, &options, &mut out);
+    hot_loop(
+        value, &mut dst, op, n, &ber_bytes, &qemu, version, &options, &mut out,
+    );
 }
 
 #[inline(never)]

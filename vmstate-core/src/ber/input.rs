@@ -210,6 +210,12 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
     /// Expects the struct TLV at the start of the input; returns its name
     /// and version (to choose the version to walk the root at).
     pub fn root(&mut self) -> Result<(String, u32)> {
+        let (name, version) = self.root_head()?;
+        Ok((String::from_utf8_lossy(name).into_owned(), version))
+    }
+
+    /// [`root`](Self::root) without copying the name.
+    pub(crate) fn root_head(&mut self) -> Result<(&'i [u8], u32)> {
         let tlv = self.read(0, self.input.len())?;
         if tlv.tag != tags::STRUCT {
             return Err(self.mismatch(tlv.tag, "a struct"));
@@ -222,7 +228,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         }
         let (name, version, _) = self.struct_head(&tlv)?;
         self.pending = Some(Pending { tlv });
-        Ok((String::from_utf8_lossy(name).into_owned(), version))
+        Ok((name, version))
     }
 
     /// The fields of the input that the destination does not have, skipped.
@@ -653,8 +659,40 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
     /// Finds the values of destination field `k` of the innermost struct
     /// in the input: the next field of the input when it is that one, else
     /// by name (indexing the struct the first time).
-    #[inline]
+    #[inline(always)]
     fn find_field(&mut self, k: usize) -> Result<Option<Found>> {
+        let input = self.input;
+        if let Some(Frame::Struct(s)) = self.frames.last_mut() {
+            if s.index.is_none() {
+                let plan = self.plans.plan(s.plan);
+                if let Some(fp) = plan.fields.get(k) {
+                    if let Some(total) = fp.total {
+                        // The field of the layout expected, under its name:
+                        // its whole header (and a scalar's) is the head.
+                        let at = s.cursor;
+                        if at + total <= s.end && plan.head_at(fp, input, at) {
+                            s.cursor = at + total;
+                            s.last_after = k as u32 + 1;
+                            self.at = at;
+                            let values = at + fp.head_len();
+                            return Ok(Some(match fp.scalar {
+                                // The value's identifier and length matched
+                                // too: its bytes are next.
+                                Some(code) => Found::Scalar(code, values),
+                                None => Found::Values(values, at + total),
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        self.find_field_slow(k)
+    }
+
+    /// [`find_field`](Self::find_field) when the next field of the input is
+    /// not the expected one with the expected head.
+    #[inline(never)]
+    fn find_field_slow(&mut self, k: usize) -> Result<Option<Found>> {
         let input = self.input;
         let base = self.base;
         let Some(Frame::Struct(s)) = self.frames.last_mut() else {
@@ -666,26 +704,6 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             ));
         };
         if s.index.is_none() {
-            let plan = self.plans.plan(s.plan);
-            if let Some(fp) = plan.fields.get(k) {
-                if let Some(total) = fp.total {
-                    // The field of the layout expected, under its name: its
-                    // whole header (and a scalar's) is the head.
-                    let at = s.cursor;
-                    if at + total <= s.end && plan.head_at(fp, input, at) {
-                        s.cursor = at + total;
-                        s.last_after = k as u32 + 1;
-                        self.at = at;
-                        let values = at + fp.head_len();
-                        return Ok(Some(match fp.scalar {
-                            // The value's identifier and length matched
-                            // too: its bytes are next.
-                            Some(code) => Found::Scalar(code, values),
-                            None => Found::Values(values, at + total),
-                        }));
-                    }
-                }
-            }
             if s.cursor < s.end {
                 let at = s.cursor;
                 let child = read_tlv(input, at, s.end, base)?;
@@ -704,7 +722,9 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             }
             self.build_index(true)?;
         }
-        Ok(self.find_indexed(k)?.map(|(pos, end)| Found::Values(pos, end)))
+        Ok(self
+            .find_indexed(k)?
+            .map(|(pos, end)| Found::Values(pos, end)))
     }
 
     /// [`find_field`](Self::find_field) in an indexed struct: by name and
@@ -715,7 +735,9 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             return Err(Error::msg("BER input: a field outside a struct"));
         };
         let Some(index) = s.index.and_then(|i| self.indexes.get_mut(i)) else {
-            return Err(Error::msg("BER input: a struct read out of order has no index"));
+            return Err(Error::msg(
+                "BER input: a struct read out of order has no index",
+            ));
         };
         let Some(f) = s.description.fields.get(k) else {
             return Err(Error::msg(
@@ -1405,7 +1427,11 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
 impl BerInputVisitor<'_, '_> {
     /// Keeps `items` ((after, is a subsection, start, end) of the input)
     /// of struct `s`, at the current path, within the load's limits.
-    fn keep_struct(&mut self, s: &StructFrame<'_>, items: Vec<(u32, bool, usize, usize)>) -> Result<()> {
+    fn keep_struct(
+        &mut self,
+        s: &StructFrame<'_>,
+        items: Vec<(u32, bool, usize, usize)>,
+    ) -> Result<()> {
         let input = self.input;
         let base = self.base;
         let Some(keep) = self.keep.as_deref_mut() else {

@@ -6,6 +6,7 @@ use super::tlv::{
     Code, len_size, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
     unsigned_minimal, write_len_at,
 };
+use super::unknown::{KeptStruct, Step, Unknown, element_step, field_step, subsection_step};
 use crate::{Description, Error, Layout, Result, Timer, Visitor};
 
 /// An open constructed TLV whose length is written when it closes.
@@ -36,16 +37,38 @@ enum ArrayState {
     Whole(usize),
 }
 
+/// The parts kept of the input's struct being written back, and how far
+/// its fields and its subsections are written.
 #[derive(Debug, Clone, Copy)]
-enum Frame {
+struct KeptCursor<'o> {
+    kept: &'o KeptStruct,
+    fields: usize,
+    subsections: usize,
+}
+
+/// Writing back what a load kept ([`Unknown`]).
+#[derive(Debug)]
+struct Keeper<'o> {
+    unknown: &'o Unknown,
+    /// The path to the current struct.
+    path: Vec<Step>,
+    /// The current struct's description and what is kept of it.
+    description: Option<&'o Description<'o>>,
+    cur: Option<KeptCursor<'o>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Frame<'o> {
     /// An element or an opaque value.
     Container(Open),
     /// A struct or subsection; what it interrupted: the plan of the struct
-    /// it is in and the field of that struct it is the value of.
+    /// it is in and the field of that struct it is the value of (and when
+    /// writing back kept parts, that struct's).
     Struct {
         open: Open,
         outer_plan: Option<PlanRef>,
         outer_field: Option<OpenField>,
+        outer_kept: Option<(Option<&'o Description<'o>>, Option<KeptCursor<'o>>)>,
     },
     /// An array not (yet) written as a constructed TLV.
     Array {
@@ -58,10 +81,7 @@ enum Frame {
         wrapped: bool,
     },
     /// An array written as a constructed TLV.
-    Constructed {
-        open: Open,
-        element: Option<usize>,
-    },
+    Constructed { open: Open, element: Option<usize> },
 }
 
 /// Saves values as BER (the format of [`crate::ber`]): every struct with
@@ -78,7 +98,8 @@ enum Frame {
 #[derive(Debug)]
 pub struct BerOutputVisitor<'o> {
     out: &'o mut Vec<u8>,
-    frames: Stack<Frame, 8>,
+    frames: Stack<Frame<'o>, 8>,
+    keep: Option<Box<Keeper<'o>>>,
     plans: Plans,
     /// The plan of the innermost struct, and its field being written.
     plan: Option<PlanRef>,
@@ -104,7 +125,7 @@ fn content_of(total: usize) -> Option<usize> {
     })
 }
 
-const NO_FRAME: Frame = Frame::Container(Open {
+const NO_FRAME: Frame<'static> = Frame::Container(Open {
     len_at: 0,
     reserved: 0,
     wrapped: false,
@@ -125,10 +146,54 @@ impl<'o> BerOutputVisitor<'o> {
         Self::with_plans(out, Plans::shared())
     }
 
+    /// Writes back, in each struct, the fields and subsections a load kept
+    /// of it ([`Unknown`]), where they were in the input, and writes such a
+    /// struct at the version it had there when that is newer.
+    pub fn writing_back(mut self, unknown: &'o Unknown) -> Self {
+        self.keep = Some(Box::new(Keeper {
+            unknown,
+            path: Vec::new(),
+            description: None,
+            cur: None,
+        }));
+        self
+    }
+
+    /// Writes the kept fields (`subsection` false) or subsections of the
+    /// current struct that go before the destination's `upto` (all with
+    /// `u32::MAX`).
+    fn emit_kept(&mut self, subsection: bool, upto: u32) {
+        let Some(keep) = self.keep.as_deref_mut() else {
+            return;
+        };
+        let Some(cur) = keep.cur.as_mut() else {
+            return;
+        };
+        let items = &cur.kept.items;
+        let next = if subsection {
+            &mut cur.subsections
+        } else {
+            &mut cur.fields
+        };
+        while let Some(item) = items.get(*next) {
+            if item.subsection != subsection {
+                *next += 1;
+                continue;
+            }
+            if item.after > upto {
+                break;
+            }
+            self.out
+                .extend_from_slice(&keep.unknown.bytes[item.start..item.end]);
+            *next += 1;
+        }
+    }
+
     fn with_plans(out: &'o mut Vec<u8>, plans: Plans) -> Self {
         BerOutputVisitor {
             out,
             frames: Stack::new(NO_FRAME),
+            keep: None,
             plans,
             plan: None,
             field: None,
@@ -456,6 +521,12 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         let Some(plan) = self.plan else {
             return Err(Error::msg("BER output: a field outside a struct"));
         };
+        if self.keep.is_some() {
+            self.emit_kept(false, index as u32);
+            if let Some(keep) = self.keep.as_deref_mut() {
+                keep.path.push(field_step(index));
+            }
+        }
         let plan = self.plans.plan(plan);
         let f = plan
             .fields
@@ -480,6 +551,9 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     fn leave_field(&mut self) -> Result<()> {
         self.value_hint = None;
         self.not_scalar();
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
         match self.field.take() {
             Some(f) if f.end == self.out.len() => Ok(()),
             Some(f) => {
@@ -499,11 +573,31 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         let subsection = std::mem::take(&mut self.subsection);
         let plan_ref = self.plans.get(description);
         let plan = self.plans.plan(plan_ref);
-        let total = match self.value_hint.take() {
+        let mut total = match self.value_hint.take() {
             Some(v) if !subsection => Some(v),
             _ if version_id == plan.own_version => plan.own_size,
             _ => struct_size(description, version_id),
         };
+        let mut version_id = version_id;
+        let mut outer_kept = None;
+        if let Some(keep) = self.keep.as_deref_mut() {
+            let kept = keep
+                .unknown
+                .structs
+                .get(&keep.path)
+                .filter(|k| k.name == description.name);
+            outer_kept = Some((keep.description.replace(description), keep.cur.take()));
+            if let Some(kept) = kept {
+                // Kept parts change the size; a newer input's version stays.
+                total = None;
+                version_id = version_id.max(kept.version);
+                keep.cur = Some(KeptCursor {
+                    kept,
+                    fields: 0,
+                    subsections: 0,
+                });
+            }
+        }
         let wrapped = self.in_array();
         if wrapped {
             self.element(total, false);
@@ -523,16 +617,28 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
             open,
             outer_plan,
             outer_field,
+            outer_kept,
         });
         Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
+        if self.keep.is_some() {
+            self.emit_kept(false, u32::MAX);
+            self.emit_kept(true, u32::MAX);
+        }
         match self.frames.pop() {
             Some(Frame::Struct {
                 open,
                 outer_plan,
                 outer_field,
+                outer_kept,
             }) => {
+                if let (Some(keep), Some((description, cur))) =
+                    (self.keep.as_deref_mut(), outer_kept)
+                {
+                    keep.description = description;
+                    keep.cur = cur;
+                }
                 self.plan = outer_plan;
                 self.field = outer_field;
                 self.close_open(open);
@@ -583,8 +689,11 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         }
     }
     #[inline]
-    fn enter_element(&mut self, _: usize) -> Result<()> {
+    fn enter_element(&mut self, index: usize) -> Result<()> {
         self.not_scalar();
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.push(element_step(index));
+        }
         let hint = match self.frames.last() {
             Some(Frame::Array { element, .. } | Frame::Constructed { element, .. }) => *element,
             _ => None,
@@ -595,10 +704,37 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     }
     #[inline]
     fn leave_element(&mut self) -> Result<()> {
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
         self.close()
     }
-    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
+    fn enter_subsection(&mut self, description: &'d Description<'d>) -> Result<()> {
         self.subsection = true;
+        if self.keep.is_some() {
+            let index = self
+                .keep
+                .as_deref()
+                .and_then(|k| k.description)
+                .and_then(|parent| {
+                    parent
+                        .subsections
+                        .iter()
+                        .position(|s| s.name == description.name)
+                })
+                .unwrap_or(0);
+            self.emit_kept(false, u32::MAX);
+            self.emit_kept(true, index as u32);
+            if let Some(keep) = self.keep.as_deref_mut() {
+                keep.path.push(subsection_step(index));
+            }
+        }
+        Ok(())
+    }
+    fn leave_subsection(&mut self) -> Result<()> {
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
         Ok(())
     }
     fn locate(&self, error: Error) -> Error {
