@@ -3,8 +3,14 @@
 
 use std::collections::HashMap;
 
+use super::plan::{PlanRef, Plans};
+use super::stack::Stack;
 use super::tlv::{
     Code, Tlv, int_value, malformed, read_tlv, read_uint, read_unsigned_minimal, tags,
+};
+use super::unknown::{
+    KeptItem, KeptStruct, Step, Unknown, check_well_formed, element_step, field_step,
+    subsection_step,
 };
 use super::{BerOptions, UnknownField};
 use crate::{
@@ -22,25 +28,48 @@ struct Entry<'i> {
     /// A subsection's version.
     subsection: Option<u32>,
     used: bool,
+    /// For an entry the destination loaded: `k + 1` for its field (or
+    /// subsection) `k`; 0 otherwise. Where kept entries go back.
+    after: u32,
+    /// A subsection the destination does not know, kept.
+    kept: bool,
+    /// Where its TLV starts.
+    tlv: usize,
 }
 
-#[derive(Debug)]
-struct StructFrame<'i, 'd> {
+/// A struct of the input being loaded.
+///
+/// Its fields are matched in order, each against the next field of the
+/// input, while they come in the destination's order (one comparison with
+/// the field's precomputed head); the first field that does not indexes
+/// the struct ([`Index`]) and the rest are found by name.
+#[derive(Debug, Clone, Copy)]
+struct StructFrame<'d> {
     description: &'d Description<'d>,
+    plan: PlanRef,
     incoming: u32,
-    /// Its entries: `entries[first..end]`.
+    /// The first entry, the next one not read in order, the end.
+    from: usize,
+    cursor: usize,
+    end: usize,
+    /// `k + 1` for the destination field `k` matched in order last (0: none).
+    last_after: u32,
+    /// Its [`Index`] in `indexes`, once built.
+    index: Option<usize>,
+    /// Where its TLV starts, for errors.
+    at: usize,
+}
+
+/// The entries of a struct, once it is read out of order.
+#[derive(Debug)]
+struct Index<'i> {
+    /// `entries[first..end]`.
     first: usize,
     end: usize,
-    /// Fields match in order while every field so far matched in order.
-    next: usize,
-    ordered: bool,
-    /// By (name, occurrence): built the first time fields do not match in
-    /// order.
+    /// By (name, occurrence), when fields are looked up by name.
     map: Option<HashMap<(&'i [u8], u32), usize>>,
     /// The occurrence of each destination field's name.
     occurrences: Option<Vec<u32>>,
-    /// Where its TLV starts, for errors.
-    at: usize,
 }
 
 /// A packed run being read: its code, next byte, end.
@@ -63,9 +92,9 @@ struct ArrayFrame {
     implicit: bool,
 }
 
-#[derive(Debug)]
-enum Frame<'i, 'd> {
-    Struct(StructFrame<'i, 'd>),
+#[derive(Debug, Clone, Copy)]
+enum Frame<'d> {
+    Struct(StructFrame<'d>),
     /// The values of a field or an element, read in order.
     Values {
         pos: usize,
@@ -103,7 +132,9 @@ pub struct BerInputVisitor<'i, 'd> {
     input: &'i [u8],
     base: u64,
     options: BerOptions,
-    frames: Vec<Frame<'i, 'd>>,
+    frames: Stack<Frame<'d>, 8>,
+    plans: Plans,
+    indexes: Vec<Index<'i>>,
     entries: Vec<Entry<'i>>,
     pending: Option<Pending>,
     absent: bool,
@@ -112,17 +143,58 @@ pub struct BerInputVisitor<'i, 'd> {
     consumed: u64,
     allocated: u64,
     unknown: Vec<UnknownField>,
+    unknown_subsections: Vec<UnknownField>,
+    /// Keeping what the destination does not know: what is kept, and the
+    /// path to the current struct.
+    keep: Option<Box<(Unknown, Vec<Step>)>>,
 }
+
+const NO_FRAME: Frame<'static> = Frame::Values {
+    pos: 0,
+    end: 0,
+    implicit: false,
+};
 
 impl<'i, 'd> BerInputVisitor<'i, 'd> {
     /// Reads the struct TLV `input` (no header), whose first byte is at
     /// offset `base` of the whole input, with `options`.
     pub fn new(input: &'i [u8], base: u64, options: BerOptions) -> Self {
+        Self::with_plans(input, base, options, Plans::local())
+    }
+
+    /// As [`new`](Self::new), for a walk whose descriptions are all
+    /// `'static` (a `VmState` type's): their precomputed bytes are shared.
+    pub(crate) fn for_static(input: &'i [u8], base: u64, options: BerOptions) -> Self {
+        Self::with_plans(input, base, options, Plans::shared())
+    }
+
+    /// Keeps the fields and subsections the destination does not know
+    /// instead of skipping them (and instead of refusing an unknown
+    /// subsection): [`take_kept`](Self::take_kept) has them after the walk.
+    pub fn keeping_unknown(mut self) -> Self {
+        self.keep = Some(Box::default());
+        self
+    }
+
+    /// What the walk kept (empty unless [`keeping_unknown`](Self::keeping_unknown)).
+    pub fn take_kept(&mut self) -> Unknown {
+        self.keep.take().map(|k| k.0).unwrap_or_default()
+    }
+
+    /// The subsections of the input that the destination does not have,
+    /// kept ([`keeping_unknown`](Self::keeping_unknown); refused otherwise).
+    pub fn take_unknown_subsections(&mut self) -> Vec<UnknownField> {
+        std::mem::take(&mut self.unknown_subsections)
+    }
+
+    fn with_plans(input: &'i [u8], base: u64, options: BerOptions, plans: Plans) -> Self {
         BerInputVisitor {
             input,
             base,
             options,
-            frames: Vec::new(),
+            frames: Stack::new(NO_FRAME),
+            plans,
+            indexes: Vec::new(),
             entries: Vec::new(),
             pending: None,
             absent: false,
@@ -130,12 +202,20 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             consumed: 0,
             allocated: 0,
             unknown: Vec::new(),
+            unknown_subsections: Vec::new(),
+            keep: None,
         }
     }
 
     /// Expects the struct TLV at the start of the input; returns its name
     /// and version (to choose the version to walk the root at).
     pub fn root(&mut self) -> Result<(String, u32)> {
+        let (name, version) = self.root_head()?;
+        Ok((String::from_utf8_lossy(name).into_owned(), version))
+    }
+
+    /// [`root`](Self::root) without copying the name.
+    pub(crate) fn root_head(&mut self) -> Result<(&'i [u8], u32)> {
         let tlv = self.read(0, self.input.len())?;
         if tlv.tag != tags::STRUCT {
             return Err(self.mismatch(tlv.tag, "a struct"));
@@ -148,7 +228,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         }
         let (name, version, _) = self.struct_head(&tlv)?;
         self.pending = Some(Pending { tlv });
-        Ok((String::from_utf8_lossy(name).into_owned(), version))
+        Ok((name, version))
     }
 
     /// The fields of the input that the destination does not have, skipped.
@@ -218,13 +298,19 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         Ok((&input[name.content..name.end], v, version.end))
     }
 
-    /// Indexes the fields and subsections of a struct TLV.
-    fn index(&mut self, tlv: &Tlv, from: usize) -> Result<(usize, usize)> {
+    /// Indexes the entries of the innermost struct from `from` (its first
+    /// entry, or the next one not read in order): the entries before its
+    /// cursor were loaded in order.
+    fn build_index(&mut self, from_first: bool) -> Result<()> {
         let input = self.input;
+        let Some(Frame::Struct(s)) = self.frames.last() else {
+            return Err(Error::msg("BER input: a field outside a struct"));
+        };
+        let s = *s;
         let first = self.entries.len();
-        let mut at = from;
-        while at < tlv.end {
-            let child = self.read(at, tlv.end)?;
+        let mut at = if from_first { s.from } else { s.cursor };
+        while at < s.end {
+            let child = self.read(at, s.end)?;
             at = child.end;
             let head = self.read(child.content, child.end)?;
             if head.tag != tags::UTF8_STRING {
@@ -234,23 +320,28 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 ));
             }
             let name = &input[head.content..head.end];
-            let entry = match child.tag {
-                tags::FIELD => Entry {
-                    name,
-                    start: head.end,
-                    end: child.end,
-                    subsection: None,
-                    used: false,
+            let before = child.start < s.cursor;
+            let mut entry = Entry {
+                name,
+                start: head.end,
+                end: child.end,
+                subsection: None,
+                used: before,
+                // The last entry read in order is where kept ones go after.
+                after: if before && child.end == s.cursor {
+                    s.last_after
+                } else {
+                    0
                 },
+                kept: false,
+                tlv: child.start,
+            };
+            match child.tag {
+                tags::FIELD => {}
                 tags::SUBSECTION => {
                     let (_, version, _) = self.struct_head(&child)?;
-                    Entry {
-                        name,
-                        start: child.start,
-                        end: child.end,
-                        subsection: Some(version),
-                        used: false,
-                    }
+                    entry.start = child.start;
+                    entry.subsection = Some(version);
                 }
                 other => {
                     return Err(malformed(
@@ -261,7 +352,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                         ),
                     ));
                 }
-            };
+            }
             let live = (self.entries.len() as u64 + 1)
                 .saturating_mul(std::mem::size_of::<Entry<'_>>() as u64);
             self.options
@@ -272,7 +363,18 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 .map_err(|e| Error::from(e).at_offset(self.offset(child.start)))?;
             self.entries.push(entry);
         }
-        Ok((first, self.entries.len()))
+        let i = self.indexes.len();
+        self.indexes.push(Index {
+            first,
+            end: self.entries.len(),
+            map: None,
+            occurrences: None,
+        });
+        if let Some(Frame::Struct(s)) = self.frames.last_mut() {
+            s.index = Some(i);
+            s.cursor = s.end;
+        }
+        Ok(())
     }
 
     /// The next value TLV of the innermost field or element.
@@ -359,6 +461,22 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             ));
         }
         Ok((code, &input[t.content..t.end]))
+    }
+
+    /// The next scalar when it is a field's value of exactly type `code`
+    /// (matched with its head): its `W` bytes.
+    #[inline(always)]
+    fn exact<const W: usize>(&mut self, code: Code) -> Option<[u8; W]> {
+        let input = self.input;
+        if let Some(Frame::Packed { code: c, at, used }) = self.frames.last_mut() {
+            if !*used && *c == code {
+                let bytes = input.get(*at..).and_then(|s| s.first_chunk::<W>())?;
+                *used = true;
+                self.consumed += W as u64;
+                return Some(*bytes);
+            }
+        }
+        None
     }
 
     /// An integer of the destination's type `expected`, from any integer
@@ -531,17 +649,52 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         }
     }
 
-    fn struct_frame(&self) -> Result<&StructFrame<'i, 'd>> {
+    fn struct_frame(&self) -> Result<&StructFrame<'d>> {
         match self.frames.last() {
             Some(Frame::Struct(s)) => Ok(s),
             _ => Err(Error::msg("BER input: a field outside a struct")),
         }
     }
 
-    /// Finds the input's entry for destination field `k` of the innermost
-    /// struct, marking it used.
-    fn find_field(&mut self, k: usize) -> Result<Option<usize>> {
-        let entries = &mut self.entries;
+    /// Finds the values of destination field `k` of the innermost struct
+    /// in the input: the next field of the input when it is that one, else
+    /// by name (indexing the struct the first time).
+    #[inline(always)]
+    fn find_field(&mut self, k: usize) -> Result<Option<Found>> {
+        let input = self.input;
+        if let Some(Frame::Struct(s)) = self.frames.last_mut() {
+            if s.index.is_none() {
+                let plan = self.plans.plan(s.plan);
+                if let Some(fp) = plan.fields.get(k) {
+                    if let Some(total) = fp.total {
+                        // The field of the layout expected, under its name:
+                        // its whole header (and a scalar's) is the head.
+                        let at = s.cursor;
+                        if at + total <= s.end && plan.head_at(fp, input, at) {
+                            s.cursor = at + total;
+                            s.last_after = k as u32 + 1;
+                            self.at = at;
+                            let values = at + fp.head_len();
+                            return Ok(Some(match fp.scalar {
+                                // The value's identifier and length matched
+                                // too: its bytes are next.
+                                Some(code) => Found::Scalar(code, values),
+                                None => Found::Values(values, at + total),
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        self.find_field_slow(k)
+    }
+
+    /// [`find_field`](Self::find_field) when the next field of the input is
+    /// not the expected one with the expected head.
+    #[inline(never)]
+    fn find_field_slow(&mut self, k: usize) -> Result<Option<Found>> {
+        let input = self.input;
+        let base = self.base;
         let Some(Frame::Struct(s)) = self.frames.last_mut() else {
             return Err(Error::msg("BER input: a field outside a struct"));
         };
@@ -550,25 +703,49 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 "BER input: a field that its struct does not have",
             ));
         };
-        let matches = |name: &[u8]| {
-            name == f.name.as_bytes() || f.aliases.iter().any(|a| a.as_bytes() == name)
-        };
-        if s.ordered {
-            // Skip subsections between fields.
-            while s.next < s.end && entries[s.next].subsection.is_some() {
-                s.next += 1;
+        if s.index.is_none() {
+            if s.cursor < s.end {
+                let at = s.cursor;
+                let child = read_tlv(input, at, s.end, base)?;
+                if child.tag == tags::FIELD {
+                    let name = read_tlv(input, child.content, child.end, base)?;
+                    let n = &input[name.content..name.end];
+                    if name.tag == tags::UTF8_STRING
+                        && (n == f.name.as_bytes() || f.aliases.iter().any(|a| a.as_bytes() == n))
+                    {
+                        s.cursor = child.end;
+                        s.last_after = k as u32 + 1;
+                        self.at = at;
+                        return Ok(Some(Found::Values(name.end, child.end)));
+                    }
+                }
             }
-            if s.next < s.end && !entries[s.next].used && matches(entries[s.next].name) {
-                let i = s.next;
-                entries[i].used = true;
-                s.next += 1;
-                return Ok(Some(i));
-            }
-            s.ordered = false;
+            self.build_index(true)?;
         }
-        // Out of order: by name and occurrence.
-        let (first, end) = (s.first, s.end);
-        let map = s.map.get_or_insert_with(|| {
+        Ok(self
+            .find_indexed(k)?
+            .map(|(pos, end)| Found::Values(pos, end)))
+    }
+
+    /// [`find_field`](Self::find_field) in an indexed struct: by name and
+    /// occurrence.
+    fn find_indexed(&mut self, k: usize) -> Result<Option<(usize, usize)>> {
+        let entries = &mut self.entries;
+        let Some(Frame::Struct(s)) = self.frames.last() else {
+            return Err(Error::msg("BER input: a field outside a struct"));
+        };
+        let Some(index) = s.index.and_then(|i| self.indexes.get_mut(i)) else {
+            return Err(Error::msg(
+                "BER input: a struct read out of order has no index",
+            ));
+        };
+        let Some(f) = s.description.fields.get(k) else {
+            return Err(Error::msg(
+                "BER input: a field that its struct does not have",
+            ));
+        };
+        let (first, end) = (index.first, index.end);
+        let map = index.map.get_or_insert_with(|| {
             let mut seen: HashMap<&[u8], u32> = HashMap::new();
             let mut map = HashMap::new();
             for (i, e) in entries[first..end].iter().enumerate() {
@@ -581,7 +758,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             map
         });
         let fields = s.description.fields;
-        let occurrences = s.occurrences.get_or_insert_with(|| {
+        let occurrences = index.occurrences.get_or_insert_with(|| {
             let mut seen: HashMap<&str, u32> = HashMap::new();
             fields
                 .iter()
@@ -597,11 +774,21 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             .chain(f.aliases.iter().copied())
             .filter_map(|name| map.get(&(name.as_bytes(), occurrence)).copied())
             .find(|&i| !entries[i].used);
-        if let Some(i) = found {
+        Ok(found.map(|i| {
             entries[i].used = true;
-        }
-        Ok(found)
+            entries[i].after = k as u32 + 1;
+            (entries[i].start, entries[i].end)
+        }))
     }
+}
+
+/// Where the values of a field are.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// Its values TLVs, from, to.
+    Values(usize, usize),
+    /// One scalar of this type, its content at.
+    Scalar(Code, usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -636,8 +823,13 @@ fn describe(tag: u8) -> String {
 
 macro_rules! int_in {
     ($name:ident, $t:ty, $code:ident) => {
-        #[inline]
+        #[inline(always)]
         fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
+            const W: usize = std::mem::size_of::<$t>();
+            if let Some(bytes) = self.exact::<W>(Code::$code) {
+                *v = <$t>::from_be_bytes(bytes);
+                return Ok(());
+            }
             let value = self.integer(Code::$code)?;
             *v = <$t>::try_from(value.1).map_err(|_| self.lossy(value, Code::$code))?;
             Ok(())
@@ -847,15 +1039,25 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
     slice_in!(visit_u64_slice, u64, U64, visit_u64);
     slice_in!(visit_i32_slice, i32, I32, visit_i32);
 
-    #[inline]
+    #[inline(always)]
     fn enter_field(&mut self, index: usize) -> Result<()> {
+        if let Some(keep) = &mut self.keep {
+            keep.1.push(field_step(index));
+        }
         match self.find_field(index)? {
-            Some(i) => {
-                let e = self.entries[i];
+            Some(Found::Values(pos, end)) => {
                 self.frames.push(Frame::Values {
-                    pos: e.start,
-                    end: e.end,
+                    pos,
+                    end,
                     implicit: false,
+                });
+                Ok(())
+            }
+            Some(Found::Scalar(code, at)) => {
+                self.frames.push(Frame::Packed {
+                    code,
+                    at,
+                    used: false,
                 });
                 Ok(())
             }
@@ -882,13 +1084,21 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
     fn field_absent(&self) -> bool {
         self.absent
     }
-    #[inline]
+    #[inline(always)]
     fn leave_field(&mut self) -> Result<()> {
+        if let Some(keep) = &mut self.keep {
+            keep.1.pop();
+        }
         if std::mem::take(&mut self.absent) {
             return Ok(());
         }
         match self.frames.pop() {
             Some(Frame::Values { pos, end, .. }) if pos >= end => Ok(()),
+            Some(Frame::Packed { used: true, .. }) => Ok(()),
+            Some(Frame::Packed { code, .. }) => Err(self.mismatch(
+                tags::scalar(code as u8),
+                "what the destination's field holds",
+            )),
             Some(Frame::Values { pos, end, .. }) => {
                 let t = self.read(pos, end)?;
                 Err(Error::new(ErrorKind::TypeMismatch {
@@ -939,35 +1149,81 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
             .at_offset(self.offset(tlv.start)));
         }
         self.check_version(description, incoming, tlv.start)?;
-        let (first, end) = self.index(&tlv, from)?;
         self.at = tlv.start;
+        let plan = self.plans.get(description);
         self.frames.push(Frame::Struct(StructFrame {
             description,
+            plan,
             incoming,
-            first,
-            end,
-            next: first,
-            ordered: true,
-            map: None,
-            occurrences: None,
+            from,
+            cursor: from,
+            end: tlv.end,
+            last_after: 0,
+            index: None,
             at: tlv.start,
         }));
         Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
+        let s = match self.frames.last() {
+            Some(Frame::Struct(s)) if s.index.is_none() && s.cursor >= s.end => {
+                // Every entry was read in order: nothing unknown.
+                let s = *s;
+                self.frames.pop();
+                if s.incoming > s.description.version_id {
+                    self.keep_struct(&s, Vec::new())?;
+                }
+                return self.close_implicit();
+            }
+            Some(Frame::Struct(s)) => *s,
+            _ => return Err(Error::msg("BER input: unbalanced walk (leave_struct)")),
+        };
+        if s.index.is_none() {
+            self.build_index(false)?;
+        }
         let Some(Frame::Struct(s)) = self.frames.pop() else {
             return Err(Error::msg("BER input: unbalanced walk (leave_struct)"));
         };
-        for e in &self.entries[s.first..s.end] {
-            if !e.used && e.subsection.is_none() {
-                self.unknown.push(UnknownField {
-                    description: s.description.name.to_owned(),
-                    name: String::from_utf8_lossy(e.name).into_owned(),
-                    offset: self.base + e.start as u64,
-                });
+        let Some(index) = s.index.and_then(|i| self.indexes.get(i)) else {
+            return Err(Error::msg("BER input: unbalanced walk (leave_struct)"));
+        };
+        let (first, end) = (index.first, index.end);
+        let keeping = self.keep.is_some();
+        let mut items = Vec::new();
+        let (mut after_field, mut after_sub) = (s.last_after, 0);
+        for i in first..end {
+            let e = self.entries[i];
+            match e.subsection {
+                None if e.used => {
+                    if e.after != 0 {
+                        after_field = e.after;
+                    }
+                }
+                None => {
+                    self.unknown.push(UnknownField {
+                        description: s.description.name.to_owned(),
+                        name: String::from_utf8_lossy(e.name).into_owned(),
+                        offset: self.base + e.start as u64,
+                    });
+                    if keeping {
+                        // The whole field TLV: back from its values over
+                        // its name to its identifier.
+                        items.push((after_field, false, e.tlv, e.end));
+                    }
+                }
+                Some(_) if e.kept => items.push((after_sub, true, e.start, e.end)),
+                Some(_) => {
+                    if e.after != 0 {
+                        after_sub = e.after;
+                    }
+                }
             }
         }
-        self.entries.truncate(s.first);
+        if keeping && (!items.is_empty() || s.incoming > s.description.version_id) {
+            self.keep_struct(&s, items)?;
+        }
+        self.entries.truncate(first);
+        self.indexes.truncate(s.index.unwrap_or(0));
         self.close_implicit()
     }
     fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
@@ -1023,7 +1279,10 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         let _ = a.implicit;
         self.close_implicit()
     }
-    fn enter_element(&mut self, _: usize) -> Result<()> {
+    fn enter_element(&mut self, index: usize) -> Result<()> {
+        if let Some(keep) = &mut self.keep {
+            keep.1.push(element_step(index));
+        }
         match self.next_element()? {
             Some(Next::Run { code, at }) => self.frames.push(Frame::Packed {
                 code,
@@ -1040,6 +1299,9 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         Ok(())
     }
     fn leave_element(&mut self) -> Result<()> {
+        if let Some(keep) = &mut self.keep {
+            keep.1.pop();
+        }
         match self.frames.pop() {
             Some(Frame::Packed { used: true, .. }) => Ok(()),
             Some(Frame::Packed { code, .. }) => Err(self.mismatch(
@@ -1062,46 +1324,80 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         &mut self,
         parent: &'d Description<'d>,
     ) -> Result<Option<IncomingSubsection>> {
-        let (first, end) = match self.frames.last() {
-            Some(Frame::Struct(s)) => (s.first, s.end),
+        let s = match self.frames.last() {
+            Some(Frame::Struct(s)) => *s,
             _ => return Ok(None),
         };
-        let Some(i) =
-            (first..end).find(|&i| self.entries[i].subsection.is_some() && !self.entries[i].used)
-        else {
+        if s.index.is_none() {
+            if s.cursor >= s.end {
+                return Ok(None);
+            }
+            // Fields are read: what is left is indexed once.
+            self.build_index(false)?;
+        }
+        let Some(index) = self.struct_frame()?.index.and_then(|i| self.indexes.get(i)) else {
             return Ok(None);
         };
-        let e = self.entries[i];
-        self.entries[i].used = true;
-        let incoming = e.subsection.unwrap_or(0);
-        let Some(index) = parent.subsection_index(e.name) else {
-            return Err(Error::new(ErrorKind::UnknownSubsection {
-                name: String::from_utf8_lossy(e.name).into_owned(),
-                parent: crate::state::owned(parent.name),
-            })
-            .at_offset(self.offset(e.start)));
-        };
-        if self.entries[first..i]
-            .iter()
-            .any(|x| x.subsection.is_some() && x.name == e.name)
-        {
-            return Err(malformed(
-                self.offset(e.start),
-                format!(
-                    "subsection {} twice in one struct",
-                    String::from_utf8_lossy(e.name)
-                ),
-            ));
+        let (first, end) = (index.first, index.end);
+        loop {
+            let Some(i) = (first..end)
+                .find(|&i| self.entries[i].subsection.is_some() && !self.entries[i].used)
+            else {
+                return Ok(None);
+            };
+            let e = self.entries[i];
+            self.entries[i].used = true;
+            let incoming = e.subsection.unwrap_or(0);
+            if self.entries[first..i]
+                .iter()
+                .any(|x| x.subsection.is_some() && x.name == e.name)
+            {
+                return Err(malformed(
+                    self.offset(e.start),
+                    format!(
+                        "subsection {} twice in one struct",
+                        String::from_utf8_lossy(e.name)
+                    ),
+                ));
+            }
+            let Some(index) = parent.subsection_index(e.name) else {
+                if self.keep.is_some() {
+                    // Kept, written back where it was.
+                    self.entries[i].kept = true;
+                    self.unknown_subsections.push(UnknownField {
+                        description: parent.name.to_owned(),
+                        name: String::from_utf8_lossy(e.name).into_owned(),
+                        offset: self.base + e.start as u64,
+                    });
+                    continue;
+                }
+                return Err(Error::new(ErrorKind::UnknownSubsection {
+                    name: String::from_utf8_lossy(e.name).into_owned(),
+                    parent: crate::state::owned(parent.name),
+                })
+                .at_offset(self.offset(e.start)));
+            };
+            self.entries[i].after = index as u32 + 1;
+            let sub = parent.subsections[index];
+            self.check_version(sub, incoming, e.start).map_err(|err| {
+                err.within(PathSegment::Subsection(crate::state::owned(sub.name)))
+            })?;
+            let tlv = self.read(e.start, e.end)?;
+            self.pending = Some(Pending { tlv });
+            if let Some(keep) = &mut self.keep {
+                keep.1.push(subsection_step(index));
+            }
+            return Ok(Some(IncomingSubsection {
+                index,
+                version_id: incoming.min(sub.version_id),
+            }));
         }
-        let sub = parent.subsections[index];
-        self.check_version(sub, incoming, e.start)
-            .map_err(|err| err.within(PathSegment::Subsection(crate::state::owned(sub.name))))?;
-        let tlv = self.read(e.start, e.end)?;
-        self.pending = Some(Pending { tlv });
-        Ok(Some(IncomingSubsection {
-            index,
-            version_id: incoming.min(sub.version_id),
-        }))
+    }
+    fn leave_subsection(&mut self) -> Result<()> {
+        if let Some(keep) = &mut self.keep {
+            keep.1.pop();
+        }
+        Ok(())
     }
     fn allocate(&mut self, added: u64, container: u64) -> Result<()> {
         let at = self.offset(self.at);
@@ -1129,6 +1425,61 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
 }
 
 impl BerInputVisitor<'_, '_> {
+    /// Keeps `items` ((after, is a subsection, start, end) of the input)
+    /// of struct `s`, at the current path, within the load's limits.
+    fn keep_struct(
+        &mut self,
+        s: &StructFrame<'_>,
+        items: Vec<(u32, bool, usize, usize)>,
+    ) -> Result<()> {
+        let input = self.input;
+        let base = self.base;
+        let Some(keep) = self.keep.as_deref_mut() else {
+            return Ok(());
+        };
+        let (unknown, path) = keep;
+        let mut added = (path.len() * std::mem::size_of::<Step>()
+            + s.description.name.len()
+            + std::mem::size_of::<KeptStruct>()) as u64;
+        let mut kept = Vec::with_capacity(items.len());
+        for (after, subsection, start, end) in items {
+            check_well_formed(input, start, end, base)?;
+            let at = unknown.bytes.len();
+            added += (end - start + std::mem::size_of::<KeptItem>()) as u64;
+            let total = at as u64 + (end - start) as u64;
+            self.options
+                .limits
+                .check(Limit::MaxAllocation, total, || {
+                    "the fields of the BER input kept for writing back".to_owned()
+                })
+                .map_err(|e| Error::from(e).at_offset(base + start as u64))?;
+            unknown.bytes.extend_from_slice(&input[start..end]);
+            kept.push(KeptItem {
+                after,
+                subsection,
+                start: at,
+                end: at + (end - start),
+            });
+        }
+        let total = self.allocated.saturating_add(added);
+        self.options
+            .limits
+            .check(Limit::SectionMemory, total, || {
+                "the state loaded so far, with the fields kept".to_owned()
+            })
+            .map_err(|e| Error::from(e).at_offset(base + s.at as u64))?;
+        self.allocated = total;
+        unknown.structs.insert(
+            path.clone(),
+            KeptStruct {
+                name: s.description.name.to_owned(),
+                version: s.incoming,
+                items: kept,
+            },
+        );
+        Ok(())
+    }
+
     fn check_version(&self, d: &Description<'_>, incoming: u32, at: usize) -> Result<()> {
         if incoming < d.minimum_version_id {
             return Err(Error::new(ErrorKind::VersionTooOld {

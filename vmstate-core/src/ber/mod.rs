@@ -61,12 +61,16 @@
 
 mod input;
 mod output;
+mod plan;
+mod stack;
 pub mod stream;
 mod tlv;
+mod unknown;
 
 pub use input::BerInputVisitor;
 pub use output::BerOutputVisitor;
 pub use tlv::{Code, tags};
+pub use unknown::Unknown;
 
 use crate::state::owned;
 use crate::{Description, Error, Limits, PathSegment, Result, VmState, Walk, visit_struct_at};
@@ -120,8 +124,12 @@ pub struct UnknownField {
 pub struct LoadReport {
     /// The version the input's root struct was written at.
     pub version: u32,
-    /// Fields of the input the destination does not have, skipped.
+    /// Fields of the input the destination does not have: skipped, or
+    /// kept when the load keeps what it does not know ([`load_keeping`]).
     pub unknown_fields: Vec<UnknownField>,
+    /// Subsections of the input the destination does not have, kept
+    /// ([`load_keeping`]; other loads refuse them).
+    pub unknown_subsections: Vec<UnknownField>,
 }
 
 /// What a document holds after its header.
@@ -367,10 +375,25 @@ pub fn is_ber(bytes: &[u8]) -> bool {
 
 /// Appends the struct TLV of `value` (walked at its own version) to `out`:
 /// no header (for embedding, as a stream's sections do).
-pub fn save_struct<'d, T: Walk<'d>>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
-    let d = value.description();
+///
+/// The bytes that open each field are computed once per description of
+/// the program and reused by every save.
+pub fn save_struct<T: VmState>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
+    let mut v = BerOutputVisitor::for_static(out);
+    save_with(value, &mut v)
+}
+
+/// [`save_struct`] for any walk, a [`DynamicState`](crate::dynamic::DynamicState)
+/// of run-time descriptions included (their precomputed bytes are kept for
+/// this save only).
+pub fn save_walk<'d, T: Walk<'d>>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
     let mut v = BerOutputVisitor::new(out);
-    visit_struct_at(value, &mut v, d.name, d.version_id)
+    save_with(value, &mut v)
+}
+
+fn save_with<'d: 'o, 'o, T: Walk<'d>>(value: &mut T, v: &mut BerOutputVisitor<'o>) -> Result<()> {
+    let d = value.description();
+    visit_struct_at(value, v, d.name, d.version_id)
         .map_err(|e| e.within(PathSegment::Root(owned(d.name))))
 }
 
@@ -416,21 +439,186 @@ pub fn load_with<T: VmState + Clone>(
 /// Loads one struct TLV (no header) into `value`, in place (not
 /// transactional: on error `value` may be partly loaded). `base` is the
 /// offset of `bytes[0]` in the whole input, for errors.
-pub fn load_struct<'d, T: Walk<'d>>(
+pub fn load_struct<T: VmState>(
     value: &mut T,
     bytes: &[u8],
     base: u64,
     options: &BerOptions,
 ) -> Result<LoadReport> {
+    let mut v = BerInputVisitor::for_static(bytes, base, *options);
+    load_with_visitor(value, &mut v)
+}
+
+/// [`load_struct`] for any walk, a [`DynamicState`](crate::dynamic::DynamicState)
+/// of run-time descriptions included.
+pub fn load_walk<'d, T: Walk<'d>>(
+    value: &mut T,
+    bytes: &[u8],
+    base: u64,
+    options: &BerOptions,
+) -> Result<LoadReport> {
+    let mut v = BerInputVisitor::new(bytes, base, *options);
+    load_with_visitor(value, &mut v)
+}
+
+fn load_with_visitor<'d, T: Walk<'d>>(
+    value: &mut T,
+    v: &mut BerInputVisitor<'_, 'd>,
+) -> Result<LoadReport> {
     let d = value.description();
     let root = |e: Error| e.within(PathSegment::Root(owned(d.name)));
-    let mut v = BerInputVisitor::new(bytes, base, *options);
-    let (_, version) = v.root().map_err(root)?;
+    let (_, version) = v.root_head().map_err(root)?;
     // The input's version, or the destination's own when the input is newer.
     let walk = version.min(d.version_id);
-    visit_struct_at(value, &mut v, d.name, walk).map_err(root)?;
+    visit_struct_at(value, v, d.name, walk).map_err(root)?;
     Ok(LoadReport {
         version,
         unknown_fields: v.take_unknown_fields(),
+        unknown_subsections: v.take_unknown_subsections(),
     })
+}
+
+/// A `VmState` type that keeps what a BER input holds and its schema does
+/// not know, to write it back: its schema says "keep what I do not know".
+///
+/// The type holds an [`Unknown`] in a field the walk does not visit
+/// (`#[vmstate(skip)]`) and hands it out here. [`load_keeping`] then keeps,
+/// in every struct of the tree (nested structs, array elements,
+/// subsections), the fields and subsections the schema does not have
+/// (unknown subsections are kept instead of refused), and
+/// [`save_keeping`] writes them back where they were, with each struct's
+/// version as the input had it when newer:
+///
+/// ```
+/// use vmstate_core::VmState;
+/// use vmstate_core::ber::{self, KeepUnknown, Unknown};
+///
+/// #[derive(VmState, Clone, Default, Debug, PartialEq)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Old {
+///     ctrl: u16,
+///     #[vmstate(skip)]
+///     unknown: Unknown,
+/// }
+/// impl KeepUnknown for Old {
+///     fn unknown(&mut self) -> &mut Unknown {
+///         &mut self.unknown
+///     }
+/// }
+///
+/// #[derive(VmState, Clone, Default, Debug, PartialEq)]
+/// #[vmstate(name = "dev", version = 2)]
+/// struct New {
+///     ctrl: u16,
+///     #[vmstate(since = 2)]
+///     irq: u8,
+/// }
+///
+/// let doc = ber::save_to_vec(&mut New { ctrl: 1, irq: 9 })?;
+/// let mut old = Old::default();
+/// ber::load_keeping(&mut old, &doc)?;
+/// old.ctrl = 2;
+/// let back = ber::save_keeping_to_vec(&mut old)?;
+/// let mut new = New::default();
+/// ber::load(&mut new, &back)?;
+/// assert_eq!(new, New { ctrl: 2, irq: 9 });
+/// # Ok::<(), vmstate_core::Error>(())
+/// ```
+pub trait KeepUnknown: VmState {
+    /// Where this value keeps what its schema does not know.
+    fn unknown(&mut self) -> &mut Unknown;
+}
+
+/// [`save`] of a [`KeepUnknown`] value: writes back what it kept, and the
+/// header of the document it was loaded from (with this writer's
+/// descriptions added).
+pub fn save_keeping<T: KeepUnknown>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
+    let unknown = std::mem::take(value.unknown());
+    let mut header = Header::for_state(T::DESCRIPTION);
+    if let Some(kept) = &unknown.header {
+        header.descriptions = merge_header(kept, &header.descriptions);
+    }
+    header.write(out);
+    let saved = save_struct_keeping(value, &unknown, out);
+    *value.unknown() = unknown;
+    saved
+}
+
+/// A whole document of a [`KeepUnknown`] value ([`save_keeping`]).
+pub fn save_keeping_to_vec<T: KeepUnknown>(value: &mut T) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    save_keeping(value, &mut out)?;
+    Ok(out)
+}
+
+/// [`load`] into a [`KeepUnknown`] value: keeps what its schema does not
+/// know in its [`Unknown`] (replacing what it held). Transactional.
+pub fn load_keeping<T: KeepUnknown + Clone>(value: &mut T, bytes: &[u8]) -> Result<LoadReport> {
+    load_keeping_with(value, bytes, &BerOptions::default())
+}
+
+/// [`load_keeping`] with `options`. Transactional.
+pub fn load_keeping_with<T: KeepUnknown + Clone>(
+    value: &mut T,
+    bytes: &[u8],
+    options: &BerOptions,
+) -> Result<LoadReport> {
+    let (header, at) = Header::parse(bytes)?;
+    if header.kind != DocumentKind::State {
+        return Err(Error::msg(
+            "this BER document is a whole stream, not one state: convert it with \
+             vmstate_core::ber::stream",
+        ));
+    }
+    let mut scratch = value.clone();
+    let mut unknown = Unknown::default();
+    let report = load_struct_keeping(&mut scratch, &bytes[at..], at as u64, options, &mut unknown)?;
+    unknown.header = Some(header.descriptions);
+    *scratch.unknown() = unknown;
+    *value = scratch;
+    Ok(report)
+}
+
+/// [`save_struct`], writing back what `unknown` kept.
+pub fn save_struct_keeping<T: VmState>(
+    value: &mut T,
+    unknown: &Unknown,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let mut v = BerOutputVisitor::for_static(out).writing_back(unknown);
+    save_with(value, &mut v)
+}
+
+/// [`load_struct`], keeping in `unknown` (replacing what it held) the
+/// fields and subsections `value`'s schema does not know. Not
+/// transactional.
+pub fn load_struct_keeping<T: VmState>(
+    value: &mut T,
+    bytes: &[u8],
+    base: u64,
+    options: &BerOptions,
+    unknown: &mut Unknown,
+) -> Result<LoadReport> {
+    let mut v = BerInputVisitor::for_static(bytes, base, *options).keeping_unknown();
+    let report = load_with_visitor(value, &mut v)?;
+    *unknown = v.take_kept();
+    Ok(report)
+}
+
+/// The header entries of a document saved back: the input's, in its order
+/// (an entry of ours of the same name with a newer version replaces the
+/// version), then ours it lacks.
+fn merge_header(kept: &[HeaderEntry], ours: &[HeaderEntry]) -> Vec<HeaderEntry> {
+    let mut out: Vec<HeaderEntry> = kept.to_vec();
+    for e in &mut out {
+        if let Some(o) = ours.iter().find(|o| o.name == e.name) {
+            e.version = e.version.max(o.version);
+        }
+    }
+    for o in ours {
+        if !out.iter().any(|e| e.name == o.name) {
+            out.push(o.clone());
+        }
+    }
+    out
 }

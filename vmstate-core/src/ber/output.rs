@@ -1,9 +1,12 @@
 //! The BER output visitor.
 
+use super::plan::{PlanRef, Plans};
+use super::stack::Stack;
 use super::tlv::{
     Code, len_size, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
     unsigned_minimal, write_len_at,
 };
+use super::unknown::{KeptStruct, Step, Unknown, element_step, field_step, subsection_step};
 use crate::{Description, Error, Layout, Result, Timer, Visitor};
 
 /// An open constructed TLV whose length is written when it closes.
@@ -13,11 +16,17 @@ struct Open {
     len_at: usize,
     /// Length bytes reserved (from the size expected, or 1).
     reserved: usize,
-    /// The identifier.
-    tag: u8,
     /// An element opened for this TLV alone (a struct or array directly in
     /// an array): closes with it.
     wrapped: bool,
+}
+
+/// The field being written.
+#[derive(Debug, Clone, Copy)]
+struct OpenField {
+    open: Open,
+    /// Where it ends when its plan fixed its length (`usize::MAX` when not).
+    end: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,19 +37,51 @@ enum ArrayState {
     Whole(usize),
 }
 
+/// The parts kept of the input's struct being written back, and how far
+/// its fields and its subsections are written.
 #[derive(Debug, Clone, Copy)]
-enum Frame {
-    /// A struct, subsection, field, element, opaque value or a constructed
-    /// array.
+struct KeptCursor<'o> {
+    kept: &'o KeptStruct,
+    fields: usize,
+    subsections: usize,
+}
+
+/// Writing back what a load kept ([`Unknown`]).
+#[derive(Debug)]
+struct Keeper<'o> {
+    unknown: &'o Unknown,
+    /// The path to the current struct.
+    path: Vec<Step>,
+    /// The current struct's description and what is kept of it.
+    description: Option<&'o Description<'o>>,
+    cur: Option<KeptCursor<'o>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Frame<'o> {
+    /// An element or an opaque value.
     Container(Open),
+    /// A struct or subsection; what it interrupted: the plan of the struct
+    /// it is in and the field of that struct it is the value of (and when
+    /// writing back kept parts, that struct's).
+    Struct {
+        open: Open,
+        outer_plan: Option<PlanRef>,
+        outer_field: Option<OpenField>,
+        outer_kept: Option<(Option<&'o Description<'o>>, Option<KeptCursor<'o>>)>,
+    },
     /// An array not (yet) written as a constructed TLV.
     Array {
         state: ArrayState,
         len: usize,
         /// Expected content bytes of the constructed form.
         hint: Option<usize>,
+        /// Expected value bytes of each element.
+        element: Option<usize>,
         wrapped: bool,
     },
+    /// An array written as a constructed TLV.
+    Constructed { open: Open, element: Option<usize> },
 }
 
 /// Saves values as BER (the format of [`crate::ber`]): every struct with
@@ -50,26 +91,33 @@ enum Frame {
 /// Writes into a `Vec<u8>`: the length of a constructed TLV is written when
 /// it closes. Where the description tells the size of what follows (fixed
 /// layouts), the length is written once, in place; elsewhere the content
-/// moves when its length needs more bytes than the one reserved. The output
-/// is canonical: one encoding for one walk.
+/// moves when its length needs more bytes than the one reserved. The bytes
+/// that open each field (identifier, length, name) are computed once per
+/// description and copied. The output is canonical: one encoding for one
+/// walk.
 #[derive(Debug)]
 pub struct BerOutputVisitor<'o> {
     out: &'o mut Vec<u8>,
-    frames: Vec<Frame>,
+    frames: Stack<Frame<'o>, 8>,
+    keep: Option<Box<Keeper<'o>>>,
+    plans: Plans,
+    /// The plan of the innermost struct, and its field being written.
+    plan: Option<PlanRef>,
+    field: Option<OpenField>,
+    /// The identifier of a scalar value whose identifier and length the
+    /// field's head wrote (0: none).
+    pending_scalar: u8,
     /// Expected TLV bytes of the value of the field being written, for the
     /// first struct or array opened in it.
     value_hint: Option<usize>,
     /// Expected value bytes of each element of that array.
     element_hint: Option<usize>,
-    /// The same for each array being written, innermost last.
-    element_hints: Vec<Option<usize>>,
-    /// The fields of each struct being written, innermost last.
-    fields: Vec<&'o [crate::FieldDescription<'o>]>,
     /// The next struct is a subsection.
     subsection: bool,
 }
 
 /// Content bytes of a TLV of `total` bytes.
+#[inline]
 fn content_of(total: usize) -> Option<usize> {
     (1..=9).find_map(|k| {
         let c = total.checked_sub(1 + k)?;
@@ -77,32 +125,104 @@ fn content_of(total: usize) -> Option<usize> {
     })
 }
 
+const NO_FRAME: Frame<'static> = Frame::Container(Open {
+    len_at: 0,
+    reserved: 0,
+    wrapped: false,
+});
+
 impl<'o> BerOutputVisitor<'o> {
-    /// Appends to `out`.
+    /// Appends to `out`. The precomputed bytes of the descriptions met are
+    /// kept by this visitor (the walk's descriptions may be built at run
+    /// time and freed after it).
     pub fn new(out: &'o mut Vec<u8>) -> Self {
+        Self::with_plans(out, Plans::local())
+    }
+
+    /// Appends to `out`, for a walk whose descriptions are all `'static`
+    /// (a `VmState` type's): their precomputed bytes are shared by every
+    /// walk of the process.
+    pub(crate) fn for_static(out: &'o mut Vec<u8>) -> Self {
+        Self::with_plans(out, Plans::shared())
+    }
+
+    /// Writes back, in each struct, the fields and subsections a load kept
+    /// of it ([`Unknown`]), where they were in the input, and writes such a
+    /// struct at the version it had there when that is newer.
+    pub fn writing_back(mut self, unknown: &'o Unknown) -> Self {
+        self.keep = Some(Box::new(Keeper {
+            unknown,
+            path: Vec::new(),
+            description: None,
+            cur: None,
+        }));
+        self
+    }
+
+    /// Writes the kept fields (`subsection` false) or subsections of the
+    /// current struct that go before the destination's `upto` (all with
+    /// `u32::MAX`).
+    fn emit_kept(&mut self, subsection: bool, upto: u32) {
+        let Some(keep) = self.keep.as_deref_mut() else {
+            return;
+        };
+        let Some(cur) = keep.cur.as_mut() else {
+            return;
+        };
+        let items = &cur.kept.items;
+        let next = if subsection {
+            &mut cur.subsections
+        } else {
+            &mut cur.fields
+        };
+        while let Some(item) = items.get(*next) {
+            if item.subsection != subsection {
+                *next += 1;
+                continue;
+            }
+            if item.after > upto {
+                break;
+            }
+            self.out
+                .extend_from_slice(&keep.unknown.bytes[item.start..item.end]);
+            *next += 1;
+        }
+    }
+
+    fn with_plans(out: &'o mut Vec<u8>, plans: Plans) -> Self {
         BerOutputVisitor {
             out,
-            frames: Vec::new(),
+            frames: Stack::new(NO_FRAME),
+            keep: None,
+            plans,
+            plan: None,
+            field: None,
+            pending_scalar: 0,
             value_hint: None,
             element_hint: None,
-            element_hints: Vec::new(),
-            fields: Vec::new(),
             subsection: false,
+        }
+    }
+
+    /// Writes `tag` and reserves the length for a TLV of `hint` content
+    /// bytes (one byte when unknown).
+    #[inline]
+    fn open_raw(&mut self, tag: u8, hint: Option<usize>, wrapped: bool) -> Open {
+        let reserved = hint.map_or(1, len_size);
+        self.out.push(tag);
+        let len_at = self.out.len();
+        self.out.resize(len_at + reserved, 0);
+        Open {
+            len_at,
+            reserved,
+            wrapped,
         }
     }
 
     #[inline]
     fn open(&mut self, tag: u8, hint: Option<usize>, wrapped: bool) {
-        let reserved = hint.map_or(1, len_size);
-        self.out.push(tag);
-        let len_at = self.out.len();
-        self.out.resize(len_at + reserved, 0);
-        self.frames.push(Frame::Container(Open {
-            len_at,
-            reserved,
-            tag,
-            wrapped,
-        }));
+        let open = self.open_raw(tag, hint, wrapped);
+        self.frames.push(Frame::Container(open));
     }
 
     #[inline]
@@ -111,26 +231,32 @@ impl<'o> BerOutputVisitor<'o> {
         let n = self.out.len() - content_at;
         let need = len_size(n);
         if need != open.reserved {
-            // The length takes another number of bytes than reserved: move
-            // the content.
-            let end = self.out.len();
-            if need > open.reserved {
-                let more = need - open.reserved;
-                self.out.resize(end + more, 0);
-                self.out.copy_within(content_at..end, content_at + more);
-            } else {
-                let less = open.reserved - need;
-                self.out.copy_within(content_at..end, content_at - less);
-                self.out.truncate(end - less);
-            }
+            self.move_content(open, need);
         }
         write_len_at(&mut self.out[open.len_at..open.len_at + need], n);
+    }
+
+    /// The length takes another number of bytes than reserved: moves the
+    /// content.
+    #[cold]
+    fn move_content(&mut self, open: Open, need: usize) {
+        let content_at = open.len_at + open.reserved;
+        let end = self.out.len();
+        if need > open.reserved {
+            let more = need - open.reserved;
+            self.out.resize(end + more, 0);
+            self.out.copy_within(content_at..end, content_at + more);
+        } else {
+            let less = open.reserved - need;
+            self.out.copy_within(content_at..end, content_at - less);
+            self.out.truncate(end - less);
+        }
     }
 
     /// Closes the innermost container (and the element it was wrapped in).
     fn close(&mut self) -> Result<()> {
         match self.frames.pop() {
-            Some(Frame::Container(open)) => {
+            Some(Frame::Container(open) | Frame::Constructed { open, .. }) => {
                 self.close_open(open);
                 if open.wrapped {
                     return self.close();
@@ -145,11 +271,10 @@ impl<'o> BerOutputVisitor<'o> {
     /// element of it.
     #[inline]
     fn in_array(&self) -> bool {
-        match self.frames.last() {
-            Some(Frame::Array { .. }) => true,
-            Some(Frame::Container(open)) => open.tag == tags::ARRAY,
-            None => false,
-        }
+        matches!(
+            self.frames.last(),
+            Some(Frame::Array { .. } | Frame::Constructed { .. })
+        )
     }
 
     /// Inside an array: the constructed form is open (opens it, or turns a
@@ -158,6 +283,7 @@ impl<'o> BerOutputVisitor<'o> {
         let Some(&Frame::Array {
             state,
             hint,
+            element,
             wrapped,
             ..
         }) = self.frames.last()
@@ -165,16 +291,18 @@ impl<'o> BerOutputVisitor<'o> {
             return;
         };
         self.frames.pop();
-        match state {
-            ArrayState::Empty => self.open(tags::ARRAY, hint, wrapped),
+        let open = match state {
+            ArrayState::Empty => self.open_raw(tags::ARRAY, hint, wrapped),
             ArrayState::Whole(at) => {
                 // A walk that goes on after a slice covered the whole
                 // array: put an array header before the run.
                 let run = self.out.split_off(at);
-                self.open(tags::ARRAY, None, wrapped);
+                let open = self.open_raw(tags::ARRAY, None, wrapped);
                 self.out.extend_from_slice(&run);
+                open
             }
-        }
+        };
+        self.frames.push(Frame::Constructed { open, element });
     }
 
     /// Opens an element of the innermost array.
@@ -184,29 +312,48 @@ impl<'o> BerOutputVisitor<'o> {
         self.open(tags::ELEMENT, hint, wrapped);
     }
 
-    #[inline]
-    fn scalar(&mut self, code: Code, bytes: &[u8]) -> Result<()> {
+    #[inline(always)]
+    fn scalar<const W: usize>(&mut self, code: Code, bytes: [u8; W]) -> Result<()> {
         self.value_hint = None;
+        let tag = tags::scalar(code as u8);
+        let pending = std::mem::take(&mut self.pending_scalar);
+        if pending == tag {
+            // The head wrote the identifier and the length.
+            self.out.extend_from_slice(&bytes);
+            return Ok(());
+        }
+        if pending != 0 {
+            // The head announced another scalar than the walk hands over:
+            // take its identifier and length back.
+            self.out.truncate(self.out.len() - 2);
+        }
+        let mut tlv = [0u8; 10];
+        tlv[0] = tag;
+        tlv[1] = W as u8;
+        tlv[2..2 + W].copy_from_slice(&bytes);
         if self.in_array() {
-            self.element(Some(2 + bytes.len()), false);
-            self.put_scalar(code, bytes);
+            self.element(Some(2 + W), false);
+            self.out.extend_from_slice(&tlv[..2 + W]);
             return self.close();
         }
-        self.put_scalar(code, bytes);
+        self.out.extend_from_slice(&tlv[..2 + W]);
         Ok(())
     }
 
+    /// Any value other than the scalar a head announced: takes the
+    /// announcement back.
     #[inline]
-    fn put_scalar(&mut self, code: Code, bytes: &[u8]) {
-        self.out.push(tags::scalar(code as u8));
-        self.out.push(bytes.len() as u8);
-        self.out.extend_from_slice(bytes);
+    fn not_scalar(&mut self) {
+        if std::mem::take(&mut self.pending_scalar) != 0 {
+            self.out.truncate(self.out.len() - 2);
+        }
     }
 
     /// A run of scalars handed over at once.
     #[inline]
     fn run(&mut self, code: Code, count: usize, write: impl FnOnce(&mut Vec<u8>)) {
         self.value_hint = None;
+        self.not_scalar();
         let bytes = count * code.width();
         match self.frames.last_mut() {
             Some(Frame::Array { state, len, .. })
@@ -227,6 +374,7 @@ impl<'o> BerOutputVisitor<'o> {
     /// in an array.
     fn primitive(&mut self, tag: u8, bytes: &[u8]) -> Result<()> {
         self.value_hint = None;
+        self.not_scalar();
         let element = self.in_array();
         if element {
             self.element(Some(tlv_size(bytes.len())), false);
@@ -266,9 +414,9 @@ macro_rules! slice {
 
 macro_rules! int {
     ($name:ident, $t:ty, $code:ident) => {
-        #[inline]
+        #[inline(always)]
         fn $name(&mut self, _: &'d str, v: &mut $t) -> Result<()> {
-            self.scalar(Code::$code, &v.to_be_bytes())
+            self.scalar(Code::$code, v.to_be_bytes())
         }
     };
 }
@@ -278,7 +426,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
-        self.scalar(Code::Bool, &[u8::from(*v)])
+        self.scalar(Code::Bool, [u8::from(*v)])
     }
     int!(visit_i8, i8, I8);
     int!(visit_i16, i16, I16);
@@ -297,11 +445,11 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
 
     #[inline]
     fn visit_f64(&mut self, _: &'d str, v: &mut f64) -> Result<()> {
-        self.scalar(Code::F64, &v.to_bits().to_be_bytes())
+        self.scalar(Code::F64, v.to_bits().to_be_bytes())
     }
     #[inline]
     fn visit_timer(&mut self, _: &'d str, v: &mut Timer) -> Result<()> {
-        self.scalar(Code::Timer, &v.raw().to_be_bytes())
+        self.scalar(Code::Timer, v.raw().to_be_bytes())
     }
     #[inline]
     fn visit_buffer(&mut self, _: &'d str, bytes: &mut [u8]) -> Result<()> {
@@ -315,6 +463,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         len: usize,
     ) -> Result<()> {
         self.value_hint = None;
+        self.not_scalar();
         let n = len.min(bytes.len());
         let element = self.in_array();
         let content = tlv_size(type_name.len()) + tlv_size(n);
@@ -330,15 +479,27 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     }
     fn visit_unused(&mut self, _: &'d str, len: usize) -> Result<()> {
         let (bytes, n) = unsigned_minimal(len as u64);
-        self.scalar(Code::Unused, &bytes[8 - n..])
+        self.value_hint = None;
+        self.not_scalar();
+        let element = self.in_array();
+        if element {
+            self.element(Some(2 + n), false);
+        }
+        self.out.push(tags::scalar(Code::Unused as u8));
+        self.out.push(n as u8);
+        self.out.extend_from_slice(&bytes[8 - n..]);
+        if element {
+            return self.close();
+        }
+        Ok(())
     }
     #[inline]
     fn visit_bitmap_word(&mut self, _: &'d str, word: &mut u64) -> Result<()> {
-        self.scalar(Code::BitmapWord, &word.to_be_bytes())
+        self.scalar(Code::BitmapWord, word.to_be_bytes())
     }
     #[inline]
     fn visit_ptr_marker(&mut self, _: &'d str, present: &mut bool, _: bool) -> Result<()> {
-        self.scalar(Code::PtrMarker, &[u8::from(*present)])
+        self.scalar(Code::PtrMarker, [u8::from(*present)])
     }
     #[inline]
     fn visit_list_marker(&mut self, _: &'d str, _: &mut bool) -> Result<()> {
@@ -355,31 +516,52 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     slice!(visit_u64_slice, u64, U64);
     slice!(visit_i32_slice, i32, I32);
 
-    #[inline]
+    #[inline(always)]
     fn enter_field(&mut self, index: usize) -> Result<()> {
-        let f = self
-            .fields
-            .last()
-            .and_then(|fields| fields.get(index))
-            .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
-        let value = value_size(&f.layout);
-        self.open(
-            tags::FIELD,
-            value.map(|v| tlv_size(f.name.len()) + v),
-            false,
-        );
-        put_str(self.out, f.name);
-        self.value_hint = value;
-        self.element_hint = match f.layout {
-            Layout::Array { element, .. } => value_size(element),
-            _ => None,
+        let Some(plan) = self.plan else {
+            return Err(Error::msg("BER output: a field outside a struct"));
         };
+        if self.keep.is_some() {
+            self.emit_kept(false, index as u32);
+            if let Some(keep) = self.keep.as_deref_mut() {
+                keep.path.push(field_step(index));
+            }
+        }
+        let plan = self.plans.plan(plan);
+        let f = plan
+            .fields
+            .get(index)
+            .ok_or_else(|| Error::msg("BER output: a field that its struct does not have"))?;
+        let start = self.out.len();
+        plan.put_head(f, self.out);
+        self.field = Some(OpenField {
+            open: Open {
+                len_at: start + 1,
+                reserved: f.len_bytes,
+                wrapped: false,
+            },
+            end: f.total.map_or(usize::MAX, |t| start + t),
+        });
+        self.pending_scalar = f.scalar.map_or(0, |c| tags::scalar(c as u8));
+        self.value_hint = f.value;
+        self.element_hint = f.element;
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn leave_field(&mut self) -> Result<()> {
         self.value_hint = None;
-        self.close()
+        self.not_scalar();
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
+        match self.field.take() {
+            Some(f) if f.end == self.out.len() => Ok(()),
+            Some(f) => {
+                self.close_open(f.open);
+                Ok(())
+            }
+            None => Err(unbalanced()),
+        }
     }
     fn enter_struct(
         &mut self,
@@ -387,11 +569,35 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         description: &'d Description<'d>,
         version_id: u32,
     ) -> Result<()> {
+        self.not_scalar();
         let subsection = std::mem::take(&mut self.subsection);
-        let total = match self.value_hint.take() {
+        let plan_ref = self.plans.get(description);
+        let plan = self.plans.plan(plan_ref);
+        let mut total = match self.value_hint.take() {
             Some(v) if !subsection => Some(v),
+            _ if version_id == plan.own_version => plan.own_size,
             _ => struct_size(description, version_id),
         };
+        let mut version_id = version_id;
+        let mut outer_kept = None;
+        if let Some(keep) = self.keep.as_deref_mut() {
+            let kept = keep
+                .unknown
+                .structs
+                .get(&keep.path)
+                .filter(|k| k.name == description.name);
+            outer_kept = Some((keep.description.replace(description), keep.cur.take()));
+            if let Some(kept) = kept {
+                // Kept parts change the size; a newer input's version stays.
+                total = None;
+                version_id = version_id.max(kept.version);
+                keep.cur = Some(KeptCursor {
+                    kept,
+                    fields: 0,
+                    subsections: 0,
+                });
+            }
+        }
         let wrapped = self.in_array();
         if wrapped {
             self.element(total, false);
@@ -401,34 +607,67 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         } else {
             tags::STRUCT
         };
-        self.open(tag, total.and_then(content_of), wrapped);
-        put_str(self.out, description.name);
+        let open = self.open_raw(tag, total.and_then(content_of), wrapped);
+        let plan = self.plans.plan(plan_ref);
+        self.out.extend_from_slice(plan.name_tlv());
         put_integer(self.out, u64::from(version_id));
-        self.fields.push(description.fields);
+        let outer_plan = self.plan.replace(plan_ref);
+        let outer_field = self.field.take();
+        self.frames.push(Frame::Struct {
+            open,
+            outer_plan,
+            outer_field,
+            outer_kept,
+        });
         Ok(())
     }
     fn leave_struct(&mut self) -> Result<()> {
-        self.fields.pop();
-        self.close()
+        if self.keep.is_some() {
+            self.emit_kept(false, u32::MAX);
+            self.emit_kept(true, u32::MAX);
+        }
+        match self.frames.pop() {
+            Some(Frame::Struct {
+                open,
+                outer_plan,
+                outer_field,
+                outer_kept,
+            }) => {
+                if let (Some(keep), Some((description, cur))) =
+                    (self.keep.as_deref_mut(), outer_kept)
+                {
+                    keep.description = description;
+                    keep.cur = cur;
+                }
+                self.plan = outer_plan;
+                self.field = outer_field;
+                self.close_open(open);
+                if open.wrapped {
+                    return self.close();
+                }
+                Ok(())
+            }
+            _ => Err(unbalanced()),
+        }
     }
     fn enter_array(&mut self, _: &'d str, len: usize, _: usize) -> Result<()> {
+        self.not_scalar();
         let total = self.value_hint.take();
         let element = self.element_hint.take();
         let wrapped = self.in_array();
         if wrapped {
             self.element(None, false);
         }
-        self.element_hints.push(element);
         self.frames.push(Frame::Array {
             state: ArrayState::Empty,
             len,
             hint: total.and_then(content_of),
+            element,
             wrapped,
         });
         Ok(())
     }
     fn leave_array(&mut self) -> Result<()> {
-        self.element_hints.pop();
         match self.frames.pop() {
             Some(Frame::Array { state, wrapped, .. }) => {
                 if state == ArrayState::Empty {
@@ -439,7 +678,7 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
                 }
                 Ok(())
             }
-            Some(Frame::Container(open)) if open.tag == tags::ARRAY => {
+            Some(Frame::Constructed { open, .. }) => {
                 self.close_open(open);
                 if open.wrapped {
                     return self.close();
@@ -450,18 +689,52 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         }
     }
     #[inline]
-    fn enter_element(&mut self, _: usize) -> Result<()> {
-        let hint = self.element_hints.last().copied().flatten();
+    fn enter_element(&mut self, index: usize) -> Result<()> {
+        self.not_scalar();
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.push(element_step(index));
+        }
+        let hint = match self.frames.last() {
+            Some(Frame::Array { element, .. } | Frame::Constructed { element, .. }) => *element,
+            _ => None,
+        };
         self.element(hint, false);
         self.value_hint = hint;
         Ok(())
     }
     #[inline]
     fn leave_element(&mut self) -> Result<()> {
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
         self.close()
     }
-    fn enter_subsection(&mut self, _: &'d Description<'d>) -> Result<()> {
+    fn enter_subsection(&mut self, description: &'d Description<'d>) -> Result<()> {
         self.subsection = true;
+        if self.keep.is_some() {
+            let index = self
+                .keep
+                .as_deref()
+                .and_then(|k| k.description)
+                .and_then(|parent| {
+                    parent
+                        .subsections
+                        .iter()
+                        .position(|s| s.name == description.name)
+                })
+                .unwrap_or(0);
+            self.emit_kept(false, u32::MAX);
+            self.emit_kept(true, index as u32);
+            if let Some(keep) = self.keep.as_deref_mut() {
+                keep.path.push(subsection_step(index));
+            }
+        }
+        Ok(())
+    }
+    fn leave_subsection(&mut self) -> Result<()> {
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.path.pop();
+        }
         Ok(())
     }
     fn locate(&self, error: Error) -> Error {

@@ -25,7 +25,7 @@ use qemufile::stream::{EOF, SECTION_FOOTER, SectionHeader, SectionKind, VMDESCRI
 use qemufile::{QemuRead, QemuWrite};
 
 use super::tlv::{malformed, put_integer, put_len, put_str, read_head, read_tlv, read_uint, tags};
-use super::{BerOptions, DocumentKind, Header, HeaderEntry, load_struct, save_struct};
+use super::{BerOptions, DocumentKind, Header, HeaderEntry, load_walk, save_walk};
 use crate::dynamic::{DescriptionArena, DynamicState};
 use crate::state::owned;
 use crate::stream::{Event, StreamDecoder, StreamSchema, section_root};
@@ -193,7 +193,7 @@ pub fn to_ber<R: QemuRead, W: QemuWrite>(
                 put_section_header(&h, &mut record);
                 let footer = dec.options().send_section_footer;
                 record.extend_from_slice(&[tags::BOOLEAN, 1, if footer { 0xff } else { 0 }]);
-                save_struct(&mut state, &mut record).map_err(|e| {
+                save_walk(&mut state, &mut record).map_err(|e| {
                     e.within(PathSegment::Root(owned(&section_root(&h))))
                         .in_section(&h.idstr.to_string_lossy(), h.instance_id)
                 })?;
@@ -402,7 +402,7 @@ pub fn to_qemu<R: QemuRead, W: QemuWrite>(mut input: R, mut out: W, limits: Limi
                     })?;
                 let d = device.description;
                 let mut state = DynamicState::new(d).map_err(in_section)?;
-                load_struct(&mut state, state_tlv, base + flag.end as u64, &options).map_err(
+                load_walk(&mut state, state_tlv, base + flag.end as u64, &options).map_err(
                     |e| in_section(e.within(PathSegment::Root(owned(&section_root(&h))))),
                 )?;
                 body.clear();
