@@ -249,6 +249,21 @@
 //! never changes it, and shows its fields as the struct holds them (a field
 //! that `pre_save` computes shows the value the last save computed).
 //!
+//! ## Speed: packed runs
+//!
+//! Consecutive fields of a fixed layout (the integers, `bool`, `f64`,
+//! [`Timer`] and arrays of them, and `buffer` byte arrays, spelled as such
+//! and without `since`, `exists` or a context) form a run that the QEMUFile
+//! visitors move as one block ([`Visitor::PACKED_RUNS`]): the derive packs
+//! the run into a stack buffer with [`VmStateField::pack`] and writes it
+//! with one call, or takes the run's bytes at once and unpacks them. The
+//! bytes are exactly those of the field-by-field walk; a load whose input
+//! ends inside a run reads it field by field, so the error names the field
+//! where the input ends. Every other visitor (printers, BER, JSON, vmdesc,
+//! a [tracing wrapper](trace::Traced) while events are wanted) sees every
+//! field. A type alias of an integer is walked field by field: write the
+//! primitive type where speed matters.
+//!
 //! ## Subsection names
 //!
 //! QEMU's loader takes the subsection records that follow a struct's fields

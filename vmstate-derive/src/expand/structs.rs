@@ -576,7 +576,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
 
 /// The walks of the wire fields `fields`, numbered from 0 in `description`.
 ///
-/// Runs of consecutive fields of fixed layout ([`packable`]) are walked as
+/// Runs of consecutive fields of fixed layout ([`packed_size`]) are walked as
 /// one block of wire bytes by visitors that take packed runs
 /// (`Visitor::PACKED_RUNS`), and field by field by the others.
 fn visits<'f>(
@@ -587,17 +587,28 @@ fn visits<'f>(
     let mut index = 0;
     let mut out = TokenStream::new();
     let mut run: Vec<(&'f Field<'f>, usize)> = Vec::new();
+    let mut run_bytes = 0;
     for f in fields {
         let n = f.wire_count();
         if n == 0 {
             continue;
         }
-        if packable(g, f) {
-            run.push((f, index));
-        } else {
-            out.extend(packed_run(g, &run, description));
-            run.clear();
-            out.extend(visit_field(g, f, index, description));
+        match packed_size(g, f) {
+            Some(size) => {
+                if run_bytes + size > MAX_PACKED {
+                    out.extend(packed_run(g, &run, description));
+                    run.clear();
+                    run_bytes = 0;
+                }
+                run.push((f, index));
+                run_bytes += size;
+            }
+            None => {
+                out.extend(packed_run(g, &run, description));
+                run.clear();
+                run_bytes = 0;
+                out.extend(visit_field(g, f, index, description));
+            }
         }
         index += n;
     }
@@ -605,21 +616,24 @@ fn visits<'f>(
     out
 }
 
-/// Whether `f` can be part of a packed run: one unconditional wire field,
-/// walked by its type alone, of a type whose encoding is a fixed block that
-/// any bytes decode into. Only the primitive types and arrays of them are
-/// taken, by their spelling (a type alias is walked field by field); the
-/// generated code checks `VmStateField::PACKED_SIZE` as well.
-fn packable(g: &Gen<'_>, f: &Field<'_>) -> bool {
+/// The wire size of `f` if it can be part of a packed run: one
+/// unconditional wire field, walked by its type alone, of a type whose
+/// encoding is a fixed block that any bytes decode into. Only the
+/// primitive types and arrays of them with a literal length are taken, by
+/// their spelling, so that runs can be cut to size here (a type alias or
+/// an array of a named length is walked on its own; arrays move as one
+/// slice anyway); the generated code checks `VmStateField::PACKED_SIZE` as
+/// well.
+fn packed_size(g: &Gen<'_>, f: &Field<'_>) -> Option<usize> {
     let form = match &f.kind {
         FieldKind::Plain => f.context.is_none(),
         FieldKind::Buffer => is_byte_array(f.ty),
         _ => false,
     };
-    form && f.wire_count() == 1
-        && !f.attrs.since.is_set()
-        && !f.attrs.exists.is_set()
-        && fixed_layout_type(f.ty, &g.params())
+    if !form || f.wire_count() != 1 || f.attrs.since.is_set() || f.attrs.exists.is_set() {
+        return None;
+    }
+    fixed_layout_size(f.ty, &g.params()).filter(|&n| n <= MAX_PACKED_FIELD)
 }
 
 /// `[u8; N]`.
@@ -633,39 +647,57 @@ fn is_byte_array(ty: &syn::Type) -> bool {
     }
 }
 
-/// A primitive integer, `bool`, `f64`, `Timer`, or a fixed array of them,
-/// not mentioning a generic parameter (array lengths in the packed block
-/// must be known without them).
-fn fixed_layout_type(ty: &syn::Type, params: &[String]) -> bool {
-    const PRIMITIVES: &[&str] = &[
-        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool", "f64", "Timer",
-    ];
+/// The wire size of a primitive integer, `bool`, `f64`, `Timer`, or an
+/// array of them with a literal length; `None` for anything else (or a
+/// name that is one of the struct's generic parameters).
+fn fixed_layout_size(ty: &syn::Type, params: &[String]) -> Option<usize> {
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => {
-            let Some(last) = p.path.segments.last() else {
-                return false;
-            };
+            let last = p.path.segments.last()?;
             let name = last.ident.to_string();
-            let vmstate_timer = name == "Timer"
-                && (p.path.segments.len() == 1
-                    || p.path.segments.iter().any(|s| s.ident == "vmstate_core"));
-            last.arguments.is_empty()
-                && (vmstate_timer
-                    || (p.path.segments.len() == 1 && PRIMITIVES.contains(&name.as_str())))
-                && !params.contains(&name)
+            if !last.arguments.is_empty() || params.contains(&name) {
+                return None;
+            }
+            let plain = p.path.segments.len() == 1;
+            let timer = name == "Timer"
+                && (plain || p.path.segments.iter().any(|s| s.ident == "vmstate_core"));
+            if timer {
+                return Some(8);
+            }
+            if !plain {
+                return None;
+            }
+            match name.as_str() {
+                "u8" | "i8" | "bool" => Some(1),
+                "u16" | "i16" => Some(2),
+                "u32" | "i32" => Some(4),
+                "u64" | "i64" | "f64" => Some(8),
+                _ => None,
+            }
         }
         syn::Type::Array(a) => {
-            fixed_layout_type(&a.elem, params) && !mentions(&a.len.to_token_stream(), params)
+            let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(n),
+                ..
+            }) = &a.len
+            else {
+                return None;
+            };
+            let n: usize = n.base10_parse().ok()?;
+            fixed_layout_size(&a.elem, params)?.checked_mul(n)
         }
-        syn::Type::Paren(p) => fixed_layout_type(&p.elem, params),
-        _ => false,
+        syn::Type::Paren(p) => fixed_layout_size(&p.elem, params),
+        _ => None,
     }
 }
 
-/// Largest packed block, in bytes: bigger runs are walked field by field
-/// (arrays already move as one slice), so the block stays a small stack
-/// buffer.
+/// Largest packed block, in bytes: a run is cut before the field that
+/// would take it further, so the block stays a small stack buffer.
 const MAX_PACKED: usize = 512;
+
+/// Largest field taken into a packed run: bigger arrays and buffers move
+/// as one slice or copy of their own.
+const MAX_PACKED_FIELD: usize = 128;
 
 /// The walk of a run of packable fields: one block for visitors that take
 /// packed runs, field by field otherwise (and when a load's input ends
