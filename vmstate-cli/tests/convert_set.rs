@@ -279,32 +279,6 @@ fn set_refuses_with_clear_messages_and_writes_nothing() {
 // ---------------------------------------------------------------------------
 // QEMU loads what `set` wrote and holds the values.
 
-fn shared_qemu(binary: &str) -> Option<PathBuf> {
-    let dir = root().join("../shared/qemu");
-    if !dir.join("load-stream.sh").is_file() {
-        println!("SKIPPED: {} not found", dir.display());
-        return None;
-    }
-    let Ok(v) = Command::new(binary).arg("--version").output() else {
-        println!(
-            "SKIPPED: {binary} not installed (install it with ../shared/qemu/install-qemu.sh)"
-        );
-        return None;
-    };
-    let text = String::from_utf8_lossy(&v.stdout).into_owned();
-    let major: u32 = text
-        .split("version ")
-        .nth(1)
-        .and_then(|s| s.split('.').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if major < 10 {
-        println!("SKIPPED: QEMU >= 10.0 needed, found {}", text.trim());
-        return None;
-    }
-    Some(dir)
-}
-
 /// Loads `stream` into the destination QEMU of `scenario`, has it save its
 /// state again into `resaved`.
 fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
@@ -325,7 +299,7 @@ fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
 
 #[test]
 fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_x86() {
-    let Some(dir) = shared_qemu("qemu-system-x86_64") else {
+    let Some(dir) = common::shared_qemu_with("qemu-system-x86_64") else {
         return;
     };
     let tmp = TempDir::new("set-qemu-x86");
@@ -353,7 +327,7 @@ fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_x86() {
 
 #[test]
 fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_arm() {
-    let Some(dir) = shared_qemu("qemu-system-aarch64") else {
+    let Some(dir) = common::shared_qemu_with("qemu-system-aarch64") else {
         return;
     };
     let tmp = TempDir::new("set-qemu-arm");

@@ -239,35 +239,6 @@ fn set_refuses_resizing_without_the_flag_and_past_the_limits_and_writes_nothing(
 // ---------------------------------------------------------------------------
 // QEMU loads the resized stream and holds the new sizes and values.
 
-/// `../shared/qemu` if it and a QEMU >= 10 `binary` are there; otherwise
-/// says why the test is skipped.
-fn shared_qemu(binary: &str) -> Option<PathBuf> {
-    let dir = root().join("../shared/qemu");
-    if !dir.join("load-stream.sh").is_file() {
-        println!("SKIPPED: {} not found", dir.display());
-        return None;
-    }
-    let Ok(v) = Command::new(binary).arg("--version").output() else {
-        println!(
-            "SKIPPED: {binary} not installed (install it with ../shared/qemu/install-qemu.sh \
-             --with ppc)"
-        );
-        return None;
-    };
-    let text = String::from_utf8_lossy(&v.stdout).into_owned();
-    let major: u32 = text
-        .split("version ")
-        .nth(1)
-        .and_then(|s| s.split('.').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if major < 10 {
-        println!("SKIPPED: QEMU >= 10.0 needed, found {}", text.trim());
-        return None;
-    }
-    Some(dir)
-}
-
 fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
     let out = Command::new(dir.join("load-stream.sh"))
         .arg("--scenarios")
@@ -294,7 +265,7 @@ fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
 /// destination holds the new sizes, and saves them again.
 #[test]
 fn qemu_loads_resized_ppc64_sections_and_holds_the_new_sizes_and_values() {
-    let Some(dir) = shared_qemu("qemu-system-ppc64") else {
+    let Some(dir) = common::shared_qemu_with("qemu-system-ppc64") else {
         return;
     };
     let tmp = TempDir::new("resize-qemu-ppc64");
@@ -353,7 +324,7 @@ fn qemu_loads_resized_ppc64_sections_and_holds_the_new_sizes_and_values() {
 /// full list, so only the load is proof here: the shortened stream loads.
 #[test]
 fn qemu_loads_an_arm_cpu_with_fewer_coprocessor_registers() {
-    let Some(dir) = shared_qemu("qemu-system-aarch64") else {
+    let Some(dir) = common::shared_qemu_with("qemu-system-aarch64") else {
         return;
     };
     let tmp = TempDir::new("resize-qemu-arm");

@@ -47,13 +47,22 @@ pub fn compare(src: &Path, dest: &Path, options: Options) -> Report {
 /// `qemu-system-x86_64` is QEMU >= 10.0; otherwise prints a visible
 /// `SKIPPED:` line and returns `None`.
 pub fn shared_qemu() -> Option<PathBuf> {
+    shared_qemu_with("qemu-system-x86_64")
+}
+
+/// [`shared_qemu`] for the QEMU system emulator `binary`
+/// (`qemu-system-ppc64`, `qemu-system-aarch64`, ...).
+pub fn shared_qemu_with(binary: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/qemu");
     if !dir.join("load-stream.sh").is_file() || !dir.join("make-streams.sh").is_file() {
         println!("SKIPPED: {} not found", dir.display());
         return None;
     }
-    let Ok(v) = Command::new("qemu-system-x86_64").arg("--version").output() else {
-        println!("SKIPPED: qemu-system-x86_64 not installed");
+    let Ok(v) = Command::new(binary).arg("--version").output() else {
+        println!(
+            "SKIPPED: {binary} not installed (install it with ../shared/qemu/install-qemu.sh \
+             --with ppc,s390x,misc)"
+        );
         return None;
     };
     let text = String::from_utf8_lossy(&v.stdout).into_owned();

@@ -397,6 +397,19 @@ fn save_with<'d: 'o, 'o, T: Walk<'d>>(value: &mut T, v: &mut BerOutputVisitor<'o
         .map_err(|e| e.within(PathSegment::Root(owned(d.name))))
 }
 
+/// The header of a state document and where its struct begins; a whole
+/// stream's document is refused with a pointer to the stream converter.
+fn state_header(bytes: &[u8]) -> Result<(Header, usize)> {
+    let (header, at) = Header::parse(bytes)?;
+    if header.kind != DocumentKind::State {
+        return Err(Error::msg(
+            "this BER document is a whole stream, not one state: convert it with \
+             vmstate_core::ber::stream",
+        ));
+    }
+    Ok((header, at))
+}
+
 /// Appends a whole state document of `value` to `out`: the header, then its
 /// struct.
 pub fn save<T: VmState>(value: &mut T, out: &mut Vec<u8>) -> Result<()> {
@@ -423,13 +436,7 @@ pub fn load_with<T: VmState + Clone>(
     bytes: &[u8],
     options: &BerOptions,
 ) -> Result<LoadReport> {
-    let (header, at) = Header::parse(bytes)?;
-    if header.kind != DocumentKind::State {
-        return Err(Error::msg(
-            "this BER document is a whole stream, not one state: convert it with \
-             vmstate_core::ber::stream",
-        ));
-    }
+    let (_, at) = state_header(bytes)?;
     let mut scratch = value.clone();
     let report = load_struct(&mut scratch, &bytes[at..], at as u64, options)?;
     *value = scratch;
@@ -563,13 +570,7 @@ pub fn load_keeping_with<T: KeepUnknown + Clone>(
     bytes: &[u8],
     options: &BerOptions,
 ) -> Result<LoadReport> {
-    let (header, at) = Header::parse(bytes)?;
-    if header.kind != DocumentKind::State {
-        return Err(Error::msg(
-            "this BER document is a whole stream, not one state: convert it with \
-             vmstate_core::ber::stream",
-        ));
-    }
+    let (header, at) = state_header(bytes)?;
     let mut scratch = value.clone();
     let mut unknown = Unknown::default();
     let report = load_struct_keeping(&mut scratch, &bytes[at..], at as u64, options, &mut unknown)?;
