@@ -279,24 +279,6 @@ fn set_refuses_with_clear_messages_and_writes_nothing() {
 // ---------------------------------------------------------------------------
 // QEMU loads what `set` wrote and holds the values.
 
-/// Loads `stream` into the destination QEMU of `scenario`, has it save its
-/// state again into `resaved`.
-fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
-    let out = Command::new(dir.join("load-stream.sh"))
-        .arg("--resave")
-        .arg(resaved)
-        .arg(scenario)
-        .arg(stream)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "QEMU refused {}:\n{}",
-        stream.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_x86() {
     let Some(dir) = common::shared_qemu_with("qemu-system-x86_64") else {
@@ -314,7 +296,7 @@ fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_x86() {
     );
     assert_eq!(status, 0, "{err}");
     let resaved = tmp.0.join("resaved.mig");
-    load_and_resave(&dir, "x86-pc-min", &edited, &resaved);
+    common::load_and_resave(&dir, None, "x86-pc-min", &edited, &resaved);
     assert_eq!(
         byte_of(&resaved, "mc146818rtc", "mc146818rtc.cmos_data", 14),
         0x20
@@ -335,7 +317,7 @@ fn qemu_loads_a_stream_edited_by_set_and_holds_the_new_values_arm() {
     let (status, _, err) = set(&fixture("arm-virt-a57.mig"), &["pl011.cr=0x301"], &edited);
     assert_eq!(status, 0, "{err}");
     let resaved = tmp.0.join("resaved.mig");
-    load_and_resave(&dir, "arm-virt-a57", &edited, &resaved);
+    common::load_and_resave(&dir, None, "arm-virt-a57", &edited, &resaved);
     assert_eq!(value_of(&resaved, "pl011", "pl011.cr"), "0x301");
 }
 

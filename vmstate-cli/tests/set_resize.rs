@@ -239,24 +239,6 @@ fn set_refuses_resizing_without_the_flag_and_past_the_limits_and_writes_nothing(
 // ---------------------------------------------------------------------------
 // QEMU loads the resized stream and holds the new sizes and values.
 
-fn load_and_resave(dir: &Path, scenario: &str, stream: &Path, resaved: &Path) {
-    let out = Command::new(dir.join("load-stream.sh"))
-        .arg("--scenarios")
-        .arg(fixture("scenarios/extra.txt"))
-        .arg("--resave")
-        .arg(resaved)
-        .arg(scenario)
-        .arg(stream)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "QEMU refused {}:\n{}",
-        stream.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The sPAPR NVRAM's `size` and the TCE table's `mig_nb_table` are counts
 /// QEMU takes from the stream: its NVRAM `pre_load` frees the buffer and
 /// the load allocates `size` bytes (`VMSTATE_VBUFFER_ALLOC_UINT32`, no
@@ -290,7 +272,13 @@ fn qemu_loads_resized_ppc64_sections_and_holds_the_new_sizes_and_values() {
     assert!(stdout.contains("4 value(s) set"), "{stdout}");
     assert_eq!(check(&edited).0, 0);
     let resaved = tmp.0.join("resaved.mig");
-    load_and_resave(&dir, "ppc64-pseries", &edited, &resaved);
+    common::load_and_resave(
+        &dir,
+        Some(&fixture("scenarios/extra.txt")),
+        "ppc64-pseries",
+        &edited,
+        &resaved,
+    );
     let doc = analyzer_json(&resaved);
     let n = section(&doc, nvram);
     assert_eq!(n["size"], "0x00002000");
@@ -337,19 +325,7 @@ fn qemu_loads_an_arm_cpu_with_fewer_coprocessor_registers() {
     );
     assert_eq!(status, 0, "{err}");
     let resaved = tmp.0.join("resaved.mig");
-    let out = Command::new(dir.join("load-stream.sh"))
-        .arg("--resave")
-        .arg(&resaved)
-        .arg("arm-virt-a57")
-        .arg(&edited)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "QEMU refused {}:\n{}",
-        edited.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::load_and_resave(&dir, None, "arm-virt-a57", &edited, &resaved);
     let doc = analyzer_json(&resaved);
     assert_eq!(
         section(&doc, "cpu")["cpreg_vmstate_array_len"],

@@ -99,3 +99,33 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Loads `stream` into the destination QEMU of `scenario` (one of
+/// `make-streams.sh`'s, or of the `scenarios` file given) with the shared
+/// `load-stream.sh` in `dir`, and has it save its state again into
+/// `resaved`; fails the test with QEMU's message if QEMU refuses.
+pub fn load_and_resave(
+    dir: &Path,
+    scenarios: Option<&Path>,
+    scenario: &str,
+    stream: &Path,
+    resaved: &Path,
+) {
+    let mut load = Command::new(dir.join("load-stream.sh"));
+    if let Some(file) = scenarios {
+        load.arg("--scenarios").arg(file);
+    }
+    let out = load
+        .arg("--resave")
+        .arg(resaved)
+        .arg(scenario)
+        .arg(stream)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "QEMU refused {}:\n{}",
+        stream.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
