@@ -61,40 +61,23 @@ impl<R: QemuRead> InputVisitor<R> {
     /// A subsection header may follow (its first byte is `05`): the
     /// subsection of `parent` it announces, consumed, or `None` with nothing
     /// consumed.
-    #[inline(never)]
+    #[inline(always)]
     fn subsection_header<'d>(
         &mut self,
         parent: &'d Description<'d>,
     ) -> Result<Option<IncomingSubsection>> {
-        // The common case first: the whole header is at hand and names one
-        // of ours exactly (a name that is ours holds no NUL, so QEMU's
-        // C-string reading of it agrees). Anything else takes the careful
-        // path, which reads what it needs the usual way.
-        let ahead = self.input.ready();
-        if let Some(&len) = ahead.get(1) {
-            let len = usize::from(len);
-            if let Some(name) = ahead.get(2..2 + len) {
-                let prefix = parent.name.as_bytes();
-                // Not ours: the subsection of an enclosing struct, or the
-                // bytes after the struct (a NUL only shortens the name, so
-                // a name that does not start with ours never does).
-                if len <= prefix.len() || !short_eq(&name[..prefix.len()], prefix) {
-                    return Ok(None);
-                }
-                let version = ahead.get(2 + len..6 + len);
-                let index = parent
-                    .subsections
-                    .iter()
-                    .position(|sub| short_eq(sub.name.as_bytes(), name));
-                if let (Some(version), Some(index)) = (version, index) {
-                    // The version is a be32 on the wire but QEMU keeps only its low byte.
-                    let version_id = u32::from(version[3]);
-                    self.input.skip(len as u64 + 6)?;
-                    return Ok(Some(IncomingSubsection { index, version_id }));
-                }
+        match classify_header(self.input.ready(), parent) {
+            Header::Ours {
+                index,
+                version_id,
+                length,
+            } => {
+                self.input.skip(length)?;
+                Ok(Some(IncomingSubsection { index, version_id }))
             }
+            Header::NotOurs => Ok(None),
+            Header::Unusual => self.unusual_subsection_header(parent),
         }
-        self.unusual_subsection_header(parent)
     }
 
     /// [`subsection_header`](Self::subsection_header) when the header does
@@ -168,6 +151,61 @@ impl<R: QemuRead> InputVisitor<R> {
             current,
         })
         .at_offset(at)
+    }
+}
+
+/// What the bytes at hand say about a subsection header (`05`, the name's
+/// length, the name, a be32 version) in `parent`.
+enum Header {
+    /// The whole header is at hand and names subsection `index` exactly; it
+    /// is `length` bytes long.
+    Ours {
+        index: usize,
+        version_id: u32,
+        length: u64,
+    },
+    /// The whole name is at hand and does not start with the parent's:
+    /// the subsection of an enclosing struct, or the bytes after the struct
+    /// (a NUL only shortens a name, so a name that does not start with the
+    /// parent's never does).
+    NotOurs,
+    /// Anything else (cut short, a NUL, a name that is not one of ours):
+    /// the careful path decides by QEMU's rules.
+    Unusual,
+}
+
+/// The common cases of a subsection header, decided from the bytes at hand
+/// alone. A name that is exactly one of ours holds no NUL, so QEMU's
+/// C-string reading of it agrees.
+#[inline]
+fn classify_header(ahead: &[u8], parent: &Description<'_>) -> Header {
+    let [_, len, rest @ ..] = ahead else {
+        return Header::Unusual;
+    };
+    let len = usize::from(*len);
+    let Some(name) = rest.get(..len) else {
+        return Header::Unusual;
+    };
+    // QEMU takes a header as ours only when the name starts with the
+    // parent's and is longer.
+    let prefix = parent.name.as_bytes();
+    if len <= prefix.len() || !short_eq(&name[..prefix.len()], prefix) {
+        return Header::NotOurs;
+    }
+    let (Some(&version), Some(index)) = (
+        rest.get(len + 3),
+        parent
+            .subsections
+            .iter()
+            .position(|sub| short_eq(sub.name.as_bytes(), name)),
+    ) else {
+        return Header::Unusual;
+    };
+    // The version is a be32 on the wire but QEMU keeps only its low byte.
+    Header::Ours {
+        index,
+        version_id: u32::from(version),
+        length: len as u64 + 6,
     }
 }
 
@@ -438,7 +476,7 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
     get_slice!(visit_u64_slice, u64, 8);
     get_slice!(visit_i32_slice, i32, 4);
 
-    #[inline]
+    #[inline(always)]
     fn next_subsection(
         &mut self,
         parent: &'d Description<'d>,

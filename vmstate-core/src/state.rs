@@ -219,7 +219,25 @@ pub fn visit_struct<'d, T: Walk<'d>, V: Visitor<'d>>(
 /// [`TokenRecorder`](crate::tokens::TokenRecorder), an
 /// [`AnalyzerJson`](crate::analyzer::AnalyzerJson)) runs no hook and leaves
 /// the value exactly as it was: it shows the state as the struct holds it.
+#[inline]
 pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
+    value: &mut T,
+    v: &mut V,
+    name: &'d str,
+    version_id: u32,
+) -> Result<()> {
+    if V::LOADING {
+        load_struct_at(value, v, name, version_id)
+    } else {
+        save_struct_at(value, v, name, version_id)
+    }
+}
+
+/// The load of [`visit_struct_at`]. Inlined, so that a small device's
+/// whole load (its subsections' included) is one function: the calls
+/// would cost as much as the work.
+#[inline]
+fn load_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     v: &mut V,
     name: &'d str,
@@ -228,27 +246,37 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     let d = value.description();
     // Errors take the struct's name and versions on their way out; that
     // work stays out of line, off the path of every successful walk.
-    let context = |e: Error| in_struct(e, d, version_id, V::LOADING);
-    if V::LOADING {
-        if version_id > d.version_id || version_id < d.minimum_version_id {
-            return Err(context(v.locate(version_error(d, version_id))));
-        }
-        if let Err(e) = value.walk_pre_load() {
-            return Err(context(v.locate(e.in_hook("pre_load"))));
-        }
-        v.enter_struct(name, d, version_id)?;
-        let walked = value
-            .walk_fields(v, version_id)
-            .and_then(|()| load_subsections(value, d, v));
-        if let Err(e) = walked {
-            return Err(context(e));
-        }
-        v.leave_struct()?;
-        match value.walk_post_load(version_id) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(context(v.locate(e.in_hook("post_load")))),
-        }
-    } else if V::RUNS_SAVE_HOOKS {
+    let context = |e: Error| in_struct(e, d, version_id, true);
+    if version_id > d.version_id || version_id < d.minimum_version_id {
+        return Err(context(v.locate(version_error(d, version_id))));
+    }
+    if let Err(e) = value.walk_pre_load() {
+        return Err(context(v.locate(e.in_hook("pre_load"))));
+    }
+    v.enter_struct(name, d, version_id)?;
+    let walked = value
+        .walk_fields(v, version_id)
+        .and_then(|()| load_subsections(value, d, v));
+    if let Err(e) = walked {
+        return Err(context(e));
+    }
+    v.leave_struct()?;
+    match value.walk_post_load(version_id) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(context(v.locate(e.in_hook("post_load")))),
+    }
+}
+
+/// The save (or any other walk that does not load) of [`visit_struct_at`].
+fn save_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
+    value: &mut T,
+    v: &mut V,
+    name: &'d str,
+    version_id: u32,
+) -> Result<()> {
+    let d = value.description();
+    let context = |e: Error| in_struct(e, d, version_id, false);
+    if V::RUNS_SAVE_HOOKS {
         if let Err(e) = value.walk_pre_save() {
             return Err(context(v.locate(e.in_hook("pre_save"))));
         }
@@ -319,6 +347,7 @@ fn save_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
     Ok(())
 }
 
+#[inline]
 fn load_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     d: &'d Description<'d>,

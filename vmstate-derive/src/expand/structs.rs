@@ -404,6 +404,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
         quote!()
     } else {
         quote! {
+            #[inline]
             fn #needed_fn(&self, #cx_decl #__index: ::core::primitive::usize) -> ::core::primitive::bool {
                 let _ = &#__index;
                 match #__index {
@@ -411,6 +412,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                     _ => false,
                 }
             }
+            #[inline]
             fn #visit_sub_fn<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(
                 &mut self,
                 #cx_decl
