@@ -76,19 +76,30 @@ impl<R: QemuRead> InputVisitor<R> {
                 Ok(Some(IncomingSubsection { index, version_id }))
             }
             Header::NotOurs => Ok(None),
-            Header::Unusual => self.unusual_subsection_header(parent),
+            Header::Unusual => {
+                Ok(self
+                    .unusual_subsection_header(parent)?
+                    .map(|found| IncomingSubsection {
+                        index: found.index as usize,
+                        version_id: u32::from(found.version),
+                    }))
+            }
         }
     }
 
     /// [`subsection_header`](Self::subsection_header) when the header does
     /// not name one of `parent`'s subsections exactly: QEMU's rules for
     /// names that are not ours, cut short, or hold a NUL.
+    ///
+    /// It returns what it found in a value small enough for registers: the
+    /// fast path's result then never goes through memory on its way to the
+    /// walk, which would stall every load on a store-to-load forward.
     #[cold]
     #[inline(never)]
     fn unusual_subsection_header<'d>(
         &mut self,
         parent: &'d Description<'d>,
-    ) -> Result<Option<IncomingSubsection>> {
+    ) -> Result<Option<Found>> {
         // Where the input ends inside what may be a subsection header: QEMU's
         // peek sets its sticky end-of-file error and the load fails. Here the
         // end of the input may also be the end of a body whose outer fields
@@ -137,10 +148,12 @@ impl<R: QemuRead> InputVisitor<R> {
             })
             .at_offset(at));
         };
+        let index = u32::try_from(index)
+            .map_err(|_| Error::msg("a description with more than 2^32 subsections"))?;
         self.input.skip(2 + len as u64)?;
         // The version is a be32 on the wire but QEMU keeps only its low byte.
-        let version_id = self.input.get_be32()? & 0xff;
-        Ok(Some(IncomingSubsection { index, version_id }))
+        let [.., version] = self.input.get_be32()?.to_be_bytes();
+        Ok(Some(Found { index, version }))
     }
 
     #[cold]
@@ -152,6 +165,13 @@ impl<R: QemuRead> InputVisitor<R> {
         })
         .at_offset(at)
     }
+}
+
+/// A subsection header found on the careful path: the subsection's index
+/// in its parent and the low byte of its version.
+struct Found {
+    index: u32,
+    version: u8,
 }
 
 /// What the bytes at hand say about a subsection header (`05`, the name's
