@@ -886,7 +886,10 @@ fn hooks(g: &Gen<'_>) -> TokenStream {
         let bind = quote_spanned! {p.span()=>
             let #__hook: fn(&Self #cx_param) -> ::core::primitive::bool = #p;
         };
+        // Predicates are small and asked on every save: let the caller's
+        // crate inline them.
         out.extend(quote! {
+            #[inline]
             fn #name(&self #cx_decl) -> ::core::primitive::bool {
                 #bind
                 #__hook(self #cx_arg)
