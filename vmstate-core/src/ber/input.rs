@@ -880,6 +880,51 @@ macro_rules! slice_in {
 
 impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
     const LOADING: bool = true;
+    const PACKED_RUNS: bool = true;
+
+    /// A run of fields that are fixed blocks in the plan's template, when
+    /// the input's next bytes are exactly the template's encoding (the
+    /// fields in the destination's order, of its types and sizes, each
+    /// `bool` 00 or 01): their values, as the per-field calls load them.
+    /// Anything else (another order, an unknown, missing or retyped field,
+    /// the struct's end) declines, consuming nothing, and the per-field
+    /// path reads the run with all its rules.
+    #[inline]
+    fn take_packed(&mut self, fields: std::ops::Range<usize>, bytes: &mut [u8]) -> Result<bool> {
+        let input = self.input;
+        let Some(Frame::Struct(s)) = self.frames.last_mut() else {
+            return Ok(false);
+        };
+        if s.index.is_some() || self.absent {
+            return Ok(false);
+        }
+        let last = fields.end;
+        let Some(run) = self.plans.plan(s.plan).packed.run(fields, bytes.len()) else {
+            return Ok(false);
+        };
+        let at = s.cursor;
+        let n = run.template.len();
+        if at + n > s.end {
+            return Ok(false);
+        }
+        // The words after the struct's end may be read, not used.
+        let Some(src) = input.get(at..) else {
+            return Ok(false);
+        };
+        if !run.read(src, bytes) {
+            return Ok(false);
+        }
+        let first = *run.first();
+        let end = *run.end();
+        // As after the fields' leave_field.
+        s.cursor = at + n;
+        s.last_after = last as u32;
+        if let Some(l) = run.fields().last() {
+            self.at = at + (l.tpl - first.tpl + l.last_read) as usize;
+        }
+        self.consumed += u64::from(end.consumed - first.consumed);
+        Ok(true)
+    }
 
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
         let value = self.integer(Code::Bool)?;
