@@ -724,3 +724,54 @@ fn a_hook_error_after_a_run_is_located_alike() {
         c: 8,
     });
 }
+
+/// A struct's last entry, a subsection, is read in place (no index), with
+/// the checks the index makes: its limit, the subsection's version, an
+/// unknown subsection.
+#[test]
+fn a_last_subsection_is_read_with_the_checks_of_the_index() {
+    let mut pic = ber_cases::i8259();
+    let mut bytes = Vec::new();
+    ber::save_struct(&mut pic, &mut bytes).unwrap();
+    let dst = vmstate_tests::devices::i8259::I8259::default();
+    let mut back = dst.clone();
+    ber::load_struct(&mut back, &bytes, 0, &BerOptions::default()).unwrap();
+    assert_eq!(back, pic);
+
+    let tiny = BerOptions {
+        limits: vmstate_core::Limits {
+            max_allocation: 1,
+            ..vmstate_core::Limits::DEFAULT
+        },
+        ..BerOptions::default()
+    };
+    let err = ber::load_struct(&mut dst.clone(), &bytes, 0, &tiny).unwrap_err();
+    assert!(err.to_string().contains("index of the fields"), "{err}");
+
+    let sub = b"\x0c\x0ai8259/ltim\x02\x01";
+    let at = bytes.windows(sub.len()).position(|w| w == sub).unwrap() + sub.len();
+    assert_eq!(bytes[at], 1, "the subsection's version");
+    let mut newer = bytes.clone();
+    newer[at] = 2;
+    let mut v = dst.clone();
+    ber::load_struct(&mut v, &newer, 0, &BerOptions::default()).unwrap();
+    assert_eq!(
+        v, pic,
+        "a newer subsection loads at the version the destination has"
+    );
+    let strict = BerOptions {
+        accept_newer: false,
+        ..BerOptions::default()
+    };
+    let err = ber::load_struct(&mut dst.clone(), &newer, 0, &strict).unwrap_err();
+    assert!(err.path_string().contains("i8259/ltim"), "{err}");
+    let mut older = bytes.clone();
+    older[at] = 0;
+    let err = ber::load_struct(&mut dst.clone(), &older, 0, &strict).unwrap_err();
+    assert!(err.path_string().contains("i8259/ltim"), "{err}");
+
+    let mut unknown = bytes.clone();
+    unknown[at - 3] = b'X';
+    let err = ber::load_struct(&mut dst.clone(), &unknown, 0, &BerOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("i8259/ltiX"), "{err}");
+}

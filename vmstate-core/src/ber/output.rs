@@ -632,10 +632,22 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         } else {
             tags::STRUCT
         };
-        let open = self.open_raw(tag, total.and_then(content_of), wrapped);
         let plan = self.plans.plan(plan_ref);
-        self.out.extend_from_slice(plan.name_tlv());
-        put_integer(self.out, u64::from(version_id));
+        let hint = match total {
+            Some(t) => content_of(t),
+            // Reserved for the least it holds (moved only when it needs
+            // another number of length bytes).
+            None if version_id == plan.own_version => Some(plan.own_least),
+            None => None,
+        };
+        let open = self.open_raw(tag, hint, wrapped);
+        let plan = self.plans.plan(plan_ref);
+        if version_id == plan.own_version {
+            plan.put_opening(self.out);
+        } else {
+            self.out.extend_from_slice(plan.name_tlv());
+            put_integer(self.out, u64::from(version_id));
+        }
         let outer_plan = self.plan.replace(plan_ref);
         let outer_field = self.field.take();
         self.frames.push(Frame::Struct {

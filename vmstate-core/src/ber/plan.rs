@@ -15,13 +15,13 @@
 //! reused) live as long as the visitor that built them ([`Plans::local`]):
 //! an address is an identity only for as long as the description lives.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{LazyLock, Mutex};
 
 use super::output::{struct_size, value_size};
-use super::tlv::{Code, put_header, put_len, put_str, tags, tlv_size};
+use super::tlv::{Code, put_header, put_integer, put_len, put_str, tags, tlv_size};
 
 /// Heads up to this many bytes are copied as one block.
 const HEAD_BLOCK: usize = 32;
@@ -63,12 +63,19 @@ pub(crate) struct Plan {
     bytes: Box<[u8]>,
     name_at: usize,
     name_end: usize,
+    /// The end of the INTEGER of the description's own version, after the
+    /// name.
+    version_end: usize,
     /// Fields in the description's order.
     pub fields: Box<[FieldPlan]>,
     /// The description's own version, and the bytes of the whole struct
     /// TLV at that version when the description fixes them.
     pub own_version: u32,
     pub own_size: Option<usize>,
+    /// Content bytes of a struct TLV at that version that the description
+    /// fixes (name, version, the fields of fixed size always present): the
+    /// least it holds, for reserving its length when it has no fixed size.
+    pub own_least: usize,
     /// The encoding of the fields that are fixed blocks, for runs handed
     /// over at once.
     pub packed: Packed,
@@ -394,18 +401,30 @@ impl Plan {
             });
         }
         let packed = Packed::new(d, &bytes, &fields);
+        let fields = fields.into_boxed_slice();
         let name_at = bytes.len();
         put_str(&mut bytes, d.name);
         let name_end = bytes.len();
+        put_integer(&mut bytes, u64::from(d.version_id));
+        let version_end = bytes.len();
+        let own_least = version_end - name_at
+            + d.fields
+                .iter()
+                .zip(&fields)
+                .filter(|(f, _)| f.since <= d.version_id && !f.has_exists_predicate)
+                .filter_map(|(_, p)| p.total)
+                .sum::<usize>();
         // Room to copy any head as a fixed-size block.
         bytes.resize(bytes.len() + HEAD_BLOCK, 0);
         Plan {
             bytes: bytes.into_boxed_slice(),
             name_at,
             name_end,
-            fields: fields.into_boxed_slice(),
+            version_end,
+            fields,
             own_version: d.version_id,
             own_size: struct_size(d, d.version_id),
+            own_least,
             packed,
         }
     }
@@ -474,6 +493,27 @@ impl Plan {
     pub fn name_tlv(&self) -> &[u8] {
         &self.bytes[self.name_at..self.name_end]
     }
+
+    /// What a struct of this description at its own version starts with:
+    /// its name as a UTF8String TLV and its version as an INTEGER.
+    #[inline]
+    pub fn opening(&self) -> &[u8] {
+        &self.bytes[self.name_at..self.version_end]
+    }
+
+    /// Appends [`opening`](Self::opening) to `out`.
+    #[inline]
+    pub fn put_opening(&self, out: &mut Vec<u8>) {
+        let n = self.version_end - self.name_at;
+        let start = out.len();
+        match self.bytes[self.name_at..].first_chunk::<HEAD_BLOCK>() {
+            Some(block) if n <= HEAD_BLOCK => {
+                out.extend_from_slice(block);
+                out.truncate(start + n);
+            }
+            _ => out.extend_from_slice(self.opening()),
+        }
+    }
 }
 
 /// A hasher for addresses (already unique, so a multiply spreads them).
@@ -506,9 +546,17 @@ type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
 static SHARED: LazyLock<Mutex<AddressMap<&'static Plan>>> =
     LazyLock::new(|| Mutex::new(AddressMap::default()));
 
+/// Places in [`RECENT`].
+const RECENT_PLACES: usize = 16;
+
 thread_local! {
     /// This thread's view of [`SHARED`], read without a lock.
-    static FRONT: RefCell<AddressMap<&'static Plan>> = RefCell::new(AddressMap::default());
+    static FRONT: RefCell<AddressMap<&'static Plan>> =
+        const { RefCell::new(HashMap::with_hasher(BuildHasherDefault::new())) };
+    /// The plans this thread looked up last, one place per address hash:
+    /// a walk's few descriptions are found without hashing.
+    static RECENT: [Cell<(usize, Option<&'static Plan>)>; RECENT_PLACES] =
+        const { [const { Cell::new((0, None)) }; RECENT_PLACES] };
 }
 
 /// Which plan: a shared one, or one a visitor built for itself.
@@ -584,6 +632,21 @@ impl Plans {
 
 #[inline]
 fn shared_plan(address: usize, d: &Description<'_>) -> &'static Plan {
+    let place = (address >> 3 ^ address >> 9) % RECENT_PLACES;
+    let recent = RECENT.with(|r| match r[place].get() {
+        (a, Some(p)) if a == address => Some(p),
+        _ => None,
+    });
+    if let Some(p) = recent {
+        return p;
+    }
+    let p = shared_plan_front(address, d);
+    RECENT.with(|r| r[place].set((address, Some(p))));
+    p
+}
+
+#[inline(never)]
+fn shared_plan_front(address: usize, d: &Description<'_>) -> &'static Plan {
     let front = FRONT.with(|f| f.borrow().get(&address).copied());
     if let Some(p) = front {
         return p;
