@@ -211,7 +211,11 @@ impl<'o> BerOutputVisitor<'o> {
         let reserved = hint.map_or(1, len_size);
         self.out.push(tag);
         let len_at = self.out.len();
-        self.out.resize(len_at + reserved, 0);
+        match reserved {
+            1 => self.out.push(0),
+            2 => self.out.extend_from_slice(&[0, 0]),
+            _ => self.out.resize(len_at + reserved, 0),
+        }
         Open {
             len_at,
             reserved,

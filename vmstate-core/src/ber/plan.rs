@@ -91,6 +91,10 @@ pub(crate) struct Slot {
     pub wire: u32,
     /// Fields before it that are not in the template.
     pub breaks: u32,
+    /// Fields before it in the template whose value is not one word (more
+    /// than 8 bytes, or none), and those that are a `bool`.
+    pub long: u32,
+    pub bools: u32,
     /// Input bytes the per-field load counts for the fields before it
     /// ([`Visitor::input_position`](crate::Visitor::input_position)).
     pub consumed: u32,
@@ -129,6 +133,14 @@ pub(crate) struct Packed {
     pub slots: Box<[Slot]>,
 }
 
+/// Runs of up to this many wire bytes, less 8, move their values as whole
+/// words through a buffer with room after the last (the derive hands over
+/// at most 512).
+const PAD: usize = 528;
+
+/// The room for runs of up to 56 wire bytes (most small devices).
+const SMALL: usize = 64;
+
 /// A run of fields of a [`Packed`] template.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Run<'p> {
@@ -157,6 +169,54 @@ impl Run<'_> {
         &self.slots[..self.slots.len() - 1]
     }
 
+    /// [`write`](Self::write) when every value is one word, for `N` bytes
+    /// of room: each value merged into its hole as a little-endian word.
+    #[inline(always)]
+    fn merge_words<const N: usize>(&self, dst: &mut [u8], bytes: &[u8]) {
+        let (tpl, wire) = (self.first().tpl, self.first().wire);
+        let mut src = [0u8; N];
+        if let Some(s) = src.get_mut(..bytes.len()) {
+            s.copy_from_slice(bytes);
+        }
+        for slot in self.fields() {
+            let h = (slot.hole - tpl) as usize;
+            let w = (slot.wire - wire) as usize;
+            let word = dst.get_mut(h..h + 8).and_then(|d| d.first_chunk_mut::<8>());
+            let value = src.get(w..w + 8).and_then(|s| s.first_chunk::<8>());
+            if let (Some(d), Some(s)) = (word, value) {
+                // The value's bytes, then the template's after them.
+                let m = slot.word;
+                let merged = (u64::from_le_bytes(*d) & !m) | (u64::from_le_bytes(*s) & m);
+                *d = merged.to_le_bytes();
+            }
+        }
+    }
+
+    /// [`read`](Self::read) when every value is one word and `input` has a
+    /// word at each hole, for `N` bytes of room: each value taken as a
+    /// word, in order (the bytes after a value are the next one's place).
+    #[inline(always)]
+    fn take_words<const N: usize>(&self, input: &[u8], bytes: &mut [u8]) {
+        let (tpl, wire) = (self.first().tpl, self.first().wire);
+        let mut dst = [0u8; N];
+        for slot in self.fields() {
+            let h = (slot.hole - tpl) as usize;
+            let w = (slot.wire - wire) as usize;
+            if let (Some(s), Some(d)) = (input.get(h..h + 8), dst.get_mut(w..w + 8)) {
+                d.copy_from_slice(s);
+            }
+        }
+        if let Some(d) = dst.get(..bytes.len()) {
+            bytes.copy_from_slice(d);
+        }
+    }
+
+    /// True when every value is one word (at most 8 bytes).
+    #[inline]
+    fn words(&self) -> bool {
+        self.first().long == self.end().long
+    }
+
     /// Writes the run's encoding with the values `bytes` (their wire bytes,
     /// one after the other) in the holes.
     #[inline]
@@ -168,6 +228,20 @@ impl Run<'_> {
         // Room to merge the last scalar into its hole as one 8-byte word.
         out.extend_from_slice(&[0; 8]);
         let dst = &mut out[start..];
+        if self.words() {
+            // Every value one word: read from a copy with room after the
+            // last.
+            if bytes.len() + 8 <= SMALL {
+                self.merge_words::<SMALL>(dst, bytes);
+                out.truncate(start + n);
+                return;
+            }
+            if bytes.len() + 8 <= PAD {
+                self.merge_words::<PAD>(dst, bytes);
+                out.truncate(start + n);
+                return;
+            }
+        }
         for slot in self.fields() {
             let h = (slot.hole - tpl) as usize;
             let w = (slot.wire - wire) as usize;
@@ -202,6 +276,22 @@ impl Run<'_> {
             return false;
         }
         let (tpl, wire) = (self.first().tpl, self.first().wire);
+        if self.words() && bytes.len() + 8 <= PAD && input.len() >= src.len() + 8 {
+            // Every value one word, and the input has a word at each hole.
+            if self.end().bools != self.first().bools
+                && self.fields().iter().any(|slot| {
+                    slot.bool && src.get((slot.hole - tpl) as usize).is_some_and(|&b| b > 1)
+                })
+            {
+                return false;
+            }
+            if bytes.len() + 8 <= SMALL {
+                self.take_words::<SMALL>(input, bytes);
+            } else {
+                self.take_words::<PAD>(input, bytes);
+            }
+            return true;
+        }
         for slot in self.fields() {
             let h = (slot.hole - tpl) as usize;
             let w = (slot.wire - wire) as usize;
@@ -260,12 +350,15 @@ impl Packed {
         let mut mask = Vec::new();
         let mut slots = Vec::with_capacity(fields.len() + 1);
         let (mut wire, mut breaks, mut consumed) = (0u32, 0u32, 0u32);
+        let (mut long, mut bools) = (0u32, 0u32);
         for (f, fp) in d.fields.iter().zip(fields) {
             let tpl = template.len() as u32;
             let mut slot = Slot {
                 tpl,
                 wire,
                 breaks,
+                long,
+                bools,
                 consumed,
                 ..Slot::default()
             };
@@ -315,7 +408,10 @@ impl Packed {
                     slot.len = n as u32;
                     if (1..=8).contains(&n) {
                         slot.word = u64::MAX >> (64 - 8 * n);
+                    } else {
+                        long += 1;
                     }
+                    bools += u32::from(slot.bool);
                     template.resize(template.len() + n, 0);
                     mask.resize(template.len(), 0);
                     // The per-field path writes exactly this (its plan's size).
@@ -331,6 +427,8 @@ impl Packed {
             tpl: template.len() as u32,
             wire,
             breaks,
+            long,
+            bools,
             consumed,
             ..Slot::default()
         });
