@@ -432,8 +432,9 @@ impl Packed {
             consumed,
             ..Slot::default()
         });
-        if u32::try_from(template.len()).is_err() {
-            // Offsets would not fit: no runs.
+        if template.len() > (u32::MAX / 4) as usize {
+            // Offsets and the input counted (at most twice the template)
+            // would not fit 32 bits: no runs.
             return Packed::default();
         }
         Packed {
