@@ -3,14 +3,16 @@
 //!
 //! ```sh
 //! cargo build --release -p vmstate-tests --example ber_profile
-//! valgrind --tool=callgrind --toggle-collect='ber_profile::hot*' \
+//! valgrind --tool=callgrind --toggle-collect='ber_profile::hot_loop' \
 //!     target/release/examples/ber_profile b load 1000
 //! ```
 //!
 //! Arguments: the case (`a`, `b`, `c`, `d`), the operation (`ber-save`,
 //! `ber-load`, `qemu-save`, `qemu-load`, or `save`/`load` for the BER ones)
-//! and the number of iterations. Only `hot` (the timed loop) is counted with
-//! the `--toggle-collect` above: divide the instructions by the iterations.
+//! and the number of iterations. Only `hot_loop` (the timed loop) is counted
+//! with the `--toggle-collect` above (`hot*` would match `hot` and
+//! `hot_loop`, whose toggles cancel): subtract a run of 0 iterations and
+//! divide by the iterations.
 
 use std::hint::black_box;
 

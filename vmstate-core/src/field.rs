@@ -203,6 +203,19 @@ macro_rules! scalar {
     };
 }
 
+/// True for the scalar wire types whose arrays the walk hands to the
+/// visitor as one slice (`visit_u8_slice`, `visit_u16_slice`,
+/// `visit_u32_slice`, `visit_u64_slice`, `visit_i32_slice`: the types
+/// below whose `scalar!` names a slice method); arrays of the others are
+/// walked element by element. Formats whose encoding of an array depends
+/// on it (BER writes a slice as one packed run) ask here.
+pub(crate) const fn walked_as_slice(w: WireType) -> bool {
+    matches!(
+        w,
+        WireType::Uint8 | WireType::Uint16 | WireType::Uint32 | WireType::Uint64 | WireType::Int32
+    )
+}
+
 // The bytes are those of the visitors in `output.rs` and `input.rs`: a
 // `bool` is any byte, nonzero for true (QEMU's `get_bool`).
 scalar!(bool, Bool, visit_bool, 1, |v| [u8::from(v)], |b| b[0] != 0);

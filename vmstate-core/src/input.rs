@@ -323,7 +323,7 @@ impl<'d, R: QemuRead> Visitor<'d> for InputVisitor<R> {
     const PACKED_RUNS: bool = true;
 
     #[inline]
-    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
+    fn take_packed(&mut self, _: std::ops::Range<usize>, bytes: &mut [u8]) -> Result<bool> {
         Ok(self.input.read_if_available(bytes)?)
     }
 

@@ -259,9 +259,13 @@
 //! with one call, or takes the run's bytes at once and unpacks them. The
 //! bytes are exactly those of the field-by-field walk; a load whose input
 //! ends inside a run reads it field by field, so the error names the field
-//! where the input ends. Every other visitor (printers, BER, JSON, vmdesc,
-//! a [tracing wrapper](trace::Traced) while events are wanted) sees every
-//! field. A type alias of an integer is walked field by field: write the
+//! where the input ends. The [`ber`] visitors take runs too: the run's BER
+//! is a fixed template (the fields' identifiers, lengths and names) with the
+//! wire bytes in it, written at once, and read at once when the input has
+//! the fields in the destination's order and types (field by field, with
+//! the schema-evolution rules, otherwise). Every other visitor (printers,
+//! JSON, vmdesc, a [tracing wrapper](trace::Traced) while events are
+//! wanted) sees every field. A type alias of an integer is walked field by field: write the
 //! primitive type where speed matters.
 //!
 //! ## Subsection names

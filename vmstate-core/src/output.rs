@@ -58,7 +58,7 @@ impl<'d, W: QemuWrite> Visitor<'d> for OutputVisitor<W> {
     const PACKED_RUNS: bool = true;
 
     #[inline]
-    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
+    fn put_packed(&mut self, _: std::ops::Range<usize>, bytes: &[u8]) -> Result<bool> {
         self.out.put_bytes(bytes)?;
         Ok(true)
     }

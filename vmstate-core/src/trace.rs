@@ -199,18 +199,18 @@ impl<'d, V: Visitor<'d>> Visitor<'d> for Traced<'d, V> {
 
     // While events are wanted every field must be seen: decline packed runs.
     #[inline]
-    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
+    fn put_packed(&mut self, fields: std::ops::Range<usize>, bytes: &[u8]) -> Result<bool> {
         if self.path.is_some() {
             return Ok(false);
         }
-        self.inner.put_packed(bytes)
+        self.inner.put_packed(fields, bytes)
     }
     #[inline]
-    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
+    fn take_packed(&mut self, fields: std::ops::Range<usize>, bytes: &mut [u8]) -> Result<bool> {
         if self.path.is_some() {
             return Ok(false);
         }
-        self.inner.take_packed(bytes)
+        self.inner.take_packed(fields, bytes)
     }
 
     #[inline]

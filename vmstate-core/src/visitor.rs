@@ -60,38 +60,54 @@ pub trait Visitor<'d> {
     /// sets it to `true`. Loading visitors ignore it.
     const RUNS_SAVE_HOOKS: bool = false;
 
-    /// True for visitors that only move QEMU-format bytes and need no field
-    /// structure ([`OutputVisitor`](crate::OutputVisitor),
-    /// [`InputVisitor`](crate::InputVisitor)). For them a derived walk
-    /// hands a run of consecutive fixed-layout fields (integers, `bool`,
-    /// `f64`, [`Timer`] and arrays of them; see
-    /// [`VmStateField::PACKED_SIZE`](crate::VmStateField::PACKED_SIZE)) over
-    /// as one block of wire bytes, [`put_packed`](Visitor::put_packed) or
-    /// [`take_packed`](Visitor::take_packed), instead of one call per
-    /// field: a small device saves and loads as fast as hand-written code.
-    /// The bytes are exactly those the per-field calls would move.
+    /// True for visitors that take a run of consecutive fixed-layout fields
+    /// (integers, `bool`, `f64`, [`Timer`] and arrays of them; see
+    /// [`VmStateField::PACKED_SIZE`](crate::VmStateField::PACKED_SIZE)) as
+    /// one block of their QEMU wire bytes, [`put_packed`](Visitor::put_packed)
+    /// or [`take_packed`](Visitor::take_packed), instead of one call per
+    /// field: a derived walk hands such runs over, and a small device saves
+    /// and loads as fast as hand-written code. The bytes are exactly those
+    /// the per-field calls would move.
     ///
-    /// Visitors that look at fields (printers, BER, JSON, vmdesc, tracing)
-    /// keep the default, `false`, and see every field.
+    /// The QEMUFile visitors ([`OutputVisitor`](crate::OutputVisitor),
+    /// [`InputVisitor`](crate::InputVisitor)) move the block as it is. The
+    /// BER visitors ([`ber`](crate::ber)) take it too: a run of such fields
+    /// is a fixed block of BER (the fields' identifiers, lengths and names
+    /// with the values' wire bytes in fixed places), written from a
+    /// template and, when the input has the fields in the destination's
+    /// order with its types, read by one comparison; they decline whatever
+    /// else (another order, a missing or unknown field), and the walk then
+    /// visits the run field by field with all the rules of the format.
+    ///
+    /// Visitors that look at fields (printers, JSON, vmdesc, tracing) keep
+    /// the default, `false`, and see every field.
     const PACKED_RUNS: bool = false;
 
     /// Saving, when [`PACKED_RUNS`](Visitor::PACKED_RUNS): writes the wire
     /// bytes of a run of fields, in order, and returns `true`; or declines
     /// with `false`, writing nothing, and the walk visits the run field by
     /// field (a [tracing wrapper](crate::trace::Traced) declines while
-    /// events are wanted). The default declines.
-    fn put_packed(&mut self, bytes: &[u8]) -> Result<bool> {
-        let _ = bytes;
+    /// events are wanted). `fields` are the run's indices in the current
+    /// struct's [`Description::fields`] (fields `fields.start` to
+    /// `fields.end - 1`, between the [`leave_field`](Visitor::leave_field)
+    /// of the field before and the [`enter_field`](Visitor::enter_field) of
+    /// the one after), `bytes` their wire bytes one after the other. The
+    /// default declines.
+    fn put_packed(&mut self, fields: std::ops::Range<usize>, bytes: &[u8]) -> Result<bool> {
+        let _ = (fields, bytes);
         Ok(false)
     }
 
     /// Loading, when [`PACKED_RUNS`](Visitor::PACKED_RUNS): fills `bytes`
-    /// with the next `bytes.len()` input bytes and returns `true`, or
-    /// returns `false` and consumes nothing when the input has fewer (the
+    /// with the wire bytes of the run of fields `fields` (as in
+    /// [`put_packed`](Visitor::put_packed)) and returns `true`, or returns
+    /// `false` and consumes nothing when the input has fewer bytes (the
     /// walk then reads field by field, so that the error names the field
-    /// where the input ends) or the visitor declines. The default declines.
-    fn take_packed(&mut self, bytes: &mut [u8]) -> Result<bool> {
-        let _ = bytes;
+    /// where the input ends), when it does not hold the run as the visitor
+    /// expects it, or when the visitor declines; `bytes` then holds nothing
+    /// of use. The default declines.
+    fn take_packed(&mut self, fields: std::ops::Range<usize>, bytes: &mut [u8]) -> Result<bool> {
+        let _ = (fields, bytes);
         Ok(false)
     }
 

@@ -112,8 +112,10 @@ enum Frame<'d> {
 
 /// What the next struct TLV is, when it is not a value of a field.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+struct Pending<'i> {
     tlv: Tlv,
+    /// Its name, version and first entry, when read already.
+    head: Option<(&'i [u8], u32, usize)>,
 }
 
 /// Loads values from BER (the format of [`crate::ber`]), driven by the
@@ -136,7 +138,7 @@ pub struct BerInputVisitor<'i, 'd> {
     plans: Plans,
     indexes: Vec<Index<'i>>,
     entries: Vec<Entry<'i>>,
-    pending: Option<Pending>,
+    pending: Option<Pending<'i>>,
     absent: bool,
     /// Offset of the TLV read last, for errors.
     at: usize,
@@ -226,9 +228,12 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 "bytes after the struct the input holds",
             ));
         }
-        let (name, version, _) = self.struct_head(&tlv)?;
-        self.pending = Some(Pending { tlv });
-        Ok((name, version))
+        let head = self.struct_head(&tlv)?;
+        self.pending = Some(Pending {
+            tlv,
+            head: Some(head),
+        });
+        Ok((head.0, head.1))
     }
 
     /// The fields of the input that the destination does not have, skipped.
@@ -353,14 +358,7 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                     ));
                 }
             }
-            let live = (self.entries.len() as u64 + 1)
-                .saturating_mul(std::mem::size_of::<Entry<'_>>() as u64);
-            self.options
-                .limits
-                .check(Limit::MaxAllocation, live, || {
-                    "the index of the fields of the BER input".to_owned()
-                })
-                .map_err(|e| Error::from(e).at_offset(self.offset(child.start)))?;
+            self.index_room(child.start)?;
             self.entries.push(entry);
         }
         let i = self.indexes.len();
@@ -375,6 +373,62 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             s.cursor = s.end;
         }
         Ok(())
+    }
+
+    /// Room in the limits for one more entry of an index, for the entry at
+    /// `at`.
+    fn index_room(&self, at: usize) -> Result<()> {
+        let live =
+            (self.entries.len() as u64 + 1).saturating_mul(std::mem::size_of::<Entry<'_>>() as u64);
+        self.options
+            .limits
+            .check(Limit::MaxAllocation, live, || {
+                "the index of the fields of the BER input".to_owned()
+            })
+            .map_err(|e| Error::from(e).at_offset(self.offset(at)))
+    }
+
+    /// [`next_subsection`](Visitor::next_subsection) of a struct read in
+    /// order when all that is left of it is one subsection that `parent`
+    /// has: taken in place, with the checks and the errors of the index
+    /// (which would hold that one entry). `None`, having changed nothing
+    /// the index does not redo, for anything else.
+    fn last_subsection(
+        &mut self,
+        parent: &'d Description<'d>,
+        s: &StructFrame<'d>,
+    ) -> Result<Option<IncomingSubsection>> {
+        let child = self.read(s.cursor, s.end)?;
+        if child.tag != tags::SUBSECTION || child.end != s.end {
+            return Ok(None);
+        }
+        let name = self.read(child.content, child.end)?;
+        if name.tag != tags::UTF8_STRING {
+            return Ok(None);
+        }
+        let head = self.struct_head(&child)?;
+        self.index_room(child.start)?;
+        let Some(index) = parent.subsection_index(head.0) else {
+            return Ok(None);
+        };
+        let sub = parent.subsections[index];
+        self.check_version(sub, head.1, child.start)
+            .map_err(|err| err.within(PathSegment::Subsection(crate::state::owned(sub.name))))?;
+        if let Some(Frame::Struct(f)) = self.frames.last_mut() {
+            f.cursor = f.end;
+        }
+        self.at = child.start;
+        self.pending = Some(Pending {
+            tlv: child,
+            head: Some(head),
+        });
+        if let Some(keep) = &mut self.keep {
+            keep.1.push(subsection_step(index));
+        }
+        Ok(Some(IncomingSubsection {
+            index,
+            version_id: head.1.min(sub.version_id),
+        }))
     }
 
     /// The next value TLV of the innermost field or element.
@@ -880,6 +934,51 @@ macro_rules! slice_in {
 
 impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
     const LOADING: bool = true;
+    const PACKED_RUNS: bool = true;
+
+    /// A run of fields that are fixed blocks in the plan's template, when
+    /// the input's next bytes are exactly the template's encoding (the
+    /// fields in the destination's order, of its types and sizes, each
+    /// `bool` 00 or 01): their values, as the per-field calls load them.
+    /// Anything else (another order, an unknown, missing or retyped field,
+    /// the struct's end) declines, consuming nothing, and the per-field
+    /// path reads the run with all its rules.
+    #[inline]
+    fn take_packed(&mut self, fields: std::ops::Range<usize>, bytes: &mut [u8]) -> Result<bool> {
+        let input = self.input;
+        let Some(Frame::Struct(s)) = self.frames.last_mut() else {
+            return Ok(false);
+        };
+        if s.index.is_some() || self.absent {
+            return Ok(false);
+        }
+        let last = fields.end;
+        let Some(run) = self.plans.plan(s.plan).packed.run(fields, bytes.len()) else {
+            return Ok(false);
+        };
+        let at = s.cursor;
+        let n = run.template.len();
+        if at + n > s.end {
+            return Ok(false);
+        }
+        // The words after the struct's end may be read, not used.
+        let Some(src) = input.get(at..) else {
+            return Ok(false);
+        };
+        if !run.read(src, bytes) {
+            return Ok(false);
+        }
+        let first = *run.first();
+        let end = *run.end();
+        // As after the fields' leave_field.
+        s.cursor = at + n;
+        s.last_after = last as u32;
+        if let Some(l) = run.fields().last() {
+            self.at = at + (l.tpl - first.tpl + l.last_read) as usize;
+        }
+        self.consumed += u64::from(end.consumed - first.consumed);
+        Ok(true)
+    }
 
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
         let value = self.integer(Code::Bool)?;
@@ -1116,8 +1215,8 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         description: &'d Description<'d>,
         _version_id: u32,
     ) -> Result<()> {
-        let (tlv, tag) = match self.pending.take() {
-            Some(p) => (p.tlv, p.tlv.tag),
+        let (tlv, tag, head) = match self.pending.take() {
+            Some(p) => (p.tlv, p.tlv.tag, p.head),
             None => {
                 let implicit = matches!(self.frames.last(), Some(Frame::Array(_)));
                 if implicit {
@@ -1134,13 +1233,16 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
                     }
                 }
                 let t = self.take_value("a struct")?;
-                (t, tags::STRUCT)
+                (t, tags::STRUCT, None)
             }
         };
         if tlv.tag != tag {
             return Err(self.mismatch(tlv.tag, "a struct"));
         }
-        let (name, incoming, from) = self.struct_head(&tlv)?;
+        let (name, incoming, from) = match head {
+            Some(head) => head,
+            None => self.struct_head(&tlv)?,
+        };
         if name != description.name.as_bytes() {
             return Err(Error::new(ErrorKind::StructName {
                 incoming: String::from_utf8_lossy(name).into_owned(),
@@ -1332,6 +1434,9 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
             if s.cursor >= s.end {
                 return Ok(None);
             }
+            if let Some(found) = self.last_subsection(parent, &s)? {
+                return Ok(Some(found));
+            }
             // Fields are read: what is left is indexed once.
             self.build_index(false)?;
         }
@@ -1383,7 +1488,7 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
                 err.within(PathSegment::Subsection(crate::state::owned(sub.name)))
             })?;
             let tlv = self.read(e.start, e.end)?;
-            self.pending = Some(Pending { tlv });
+            self.pending = Some(Pending { tlv, head: None });
             if let Some(keep) = &mut self.keep {
                 keep.1.push(subsection_step(index));
             }

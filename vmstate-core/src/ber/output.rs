@@ -3,7 +3,7 @@
 use super::plan::{PlanRef, Plans};
 use super::stack::Stack;
 use super::tlv::{
-    Code, len_size, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
+    Code, len_size, put_header, put_integer, put_len, put_str, tags, tlv_size, uint_content_size,
     unsigned_minimal, write_len_at,
 };
 use super::unknown::{KeptStruct, Step, Unknown, element_step, field_step, subsection_step};
@@ -211,7 +211,11 @@ impl<'o> BerOutputVisitor<'o> {
         let reserved = hint.map_or(1, len_size);
         self.out.push(tag);
         let len_at = self.out.len();
-        self.out.resize(len_at + reserved, 0);
+        match reserved {
+            1 => self.out.push(0),
+            2 => self.out.extend_from_slice(&[0, 0]),
+            _ => self.out.resize(len_at + reserved, 0),
+        }
         Open {
             len_at,
             reserved,
@@ -365,8 +369,7 @@ impl<'o> BerOutputVisitor<'o> {
             _ => {}
         }
         self.out.reserve(tlv_size(bytes));
-        self.out.push(tags::packed(code as u8));
-        put_len(self.out, bytes);
+        put_header(self.out, tags::packed(code as u8), bytes);
         write(self.out);
     }
 
@@ -380,8 +383,7 @@ impl<'o> BerOutputVisitor<'o> {
             self.element(Some(tlv_size(bytes.len())), false);
         }
         self.out.reserve(tlv_size(bytes.len()));
-        self.out.push(tag);
-        put_len(self.out, bytes.len());
+        put_header(self.out, tag, bytes.len());
         self.out.extend_from_slice(bytes);
         if element {
             return self.close();
@@ -423,6 +425,33 @@ macro_rules! int {
 
 impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
     const LOADING: bool = false;
+    const PACKED_RUNS: bool = true;
+
+    /// A run of fields that are fixed blocks in the plan's template: their
+    /// part of the template, with the values copied into its holes (the
+    /// bytes the per-field calls write). Declines, writing nothing, for
+    /// any other run, and where kept fields of the input are written back
+    /// in this struct.
+    #[inline]
+    fn put_packed(&mut self, fields: std::ops::Range<usize>, bytes: &[u8]) -> Result<bool> {
+        let Some(plan) = self.plan else {
+            return Ok(false);
+        };
+        if self.field.is_some()
+            || !matches!(self.frames.last(), Some(Frame::Struct { .. }))
+            || self.keep.as_deref().is_some_and(|k| k.cur.is_some())
+        {
+            return Ok(false);
+        }
+        let Some(run) = self.plans.plan(plan).packed.run(fields, bytes.len()) else {
+            return Ok(false);
+        };
+        run.write(self.out, bytes);
+        // As after the fields' leave_field.
+        self.value_hint = None;
+        self.element_hint = None;
+        Ok(true)
+    }
 
     #[inline]
     fn visit_bool(&mut self, _: &'d str, v: &mut bool) -> Result<()> {
@@ -607,10 +636,22 @@ impl<'d: 'o, 'o> Visitor<'d> for BerOutputVisitor<'o> {
         } else {
             tags::STRUCT
         };
-        let open = self.open_raw(tag, total.and_then(content_of), wrapped);
         let plan = self.plans.plan(plan_ref);
-        self.out.extend_from_slice(plan.name_tlv());
-        put_integer(self.out, u64::from(version_id));
+        let hint = match total {
+            Some(t) => content_of(t),
+            // Reserved for the least it holds (moved only when it needs
+            // another number of length bytes).
+            None if version_id == plan.own_version => Some(plan.own_least),
+            None => None,
+        };
+        let open = self.open_raw(tag, hint, wrapped);
+        let plan = self.plans.plan(plan_ref);
+        if version_id == plan.own_version {
+            plan.put_opening(self.out);
+        } else {
+            self.out.extend_from_slice(plan.name_tlv());
+            put_integer(self.out, u64::from(version_id));
+        }
         let outer_plan = self.plan.replace(plan_ref);
         let outer_field = self.field.take();
         self.frames.push(Frame::Struct {

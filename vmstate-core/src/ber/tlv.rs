@@ -264,11 +264,17 @@ pub fn write_len_at(slot: &mut [u8], n: usize) {
     }
 }
 
+/// Writes the identifier and the length of a TLV of `len` content bytes.
+#[inline]
+pub fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    put_len(out, len);
+}
+
 /// Writes a whole primitive TLV.
 #[inline]
 pub fn put_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    put_len(out, content.len());
+    put_header(out, tag, content.len());
     out.extend_from_slice(content);
 }
 

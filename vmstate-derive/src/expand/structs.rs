@@ -714,6 +714,10 @@ fn packed_run(g: &Gen<'_>, run: &[(&Field<'_>, usize)], description: &TokenStrea
         return per_field;
     }
     let first = run[0].1;
+    // The run's fields are consecutive in the description (each is one
+    // wire field).
+    let end = run[run.len() - 1].1 + 1;
+    debug_assert_eq!(end - first, run.len());
     let sizes: Vec<TokenStream> = run
         .iter()
         .map(|(f, _)| {
@@ -730,7 +734,7 @@ fn packed_run(g: &Gen<'_>, run: &[(&Field<'_>, usize)], description: &TokenStrea
         {
             let mut #__buf = [0u8; { let n = 0 #(+ #sizes)*; if n <= #max { n } else { 0 } }];
             if <#__V as __vm::Visitor<'__vmstate_d>>::LOADING {
-                match __vm::Visitor::take_packed(#__v, &mut #__buf) {
+                match __vm::Visitor::take_packed(#__v, #first..#end, &mut #__buf) {
                     __vm::Ok(true) => {
                         let mut #__at = 0usize;
                         #(
@@ -752,7 +756,7 @@ fn packed_run(g: &Gen<'_>, run: &[(&Field<'_>, usize)], description: &TokenStrea
                     #__at += #sizes;
                 )*
                 let _ = #__at;
-                match __vm::Visitor::put_packed(#__v, &#__buf) {
+                match __vm::Visitor::put_packed(#__v, #first..#end, &#__buf) {
                     __vm::Ok(written) => written,
                     __vm::Err(#__e) => {
                         return __vm::Err(__vm::in_field(#__e, #description, #first));
