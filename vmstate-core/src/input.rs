@@ -197,7 +197,7 @@ enum Header {
 /// The common cases of a subsection header, decided from the bytes at hand
 /// alone. A name that is exactly one of ours holds no NUL, so QEMU's
 /// C-string reading of it agrees.
-#[inline]
+#[inline(always)]
 fn classify_header(ahead: &[u8], parent: &Description<'_>) -> Header {
     let [_, len, rest @ ..] = ahead else {
         return Header::Unusual;

@@ -161,7 +161,7 @@ impl<'d, T: VmState> Walk<'d> for T {
     fn walk_subsection_needed(&self, index: usize) -> bool {
         self.subsection_needed(index)
     }
-    #[inline]
+    #[inline(always)]
     fn walk_subsection<V: Visitor<'d>>(
         &mut self,
         v: &mut V,
@@ -233,10 +233,11 @@ pub fn visit_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     }
 }
 
-/// The load of [`visit_struct_at`]. Inlined, so that a small device's
-/// whole load (its subsections' included) is one function: the calls
-/// would cost as much as the work.
-#[inline]
+/// The load of [`visit_struct_at`]. Always inlined, so that a small
+/// device's whole load (its subsections' included) is one function: the
+/// calls would cost as much as the work, and a plain hint is dropped as
+/// soon as a type is loaded from a few places (`load`, `load_from_slice`).
+#[inline(always)]
 fn load_struct_at<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     v: &mut V,
@@ -348,7 +349,7 @@ fn save_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
     Ok(())
 }
 
-#[inline]
+#[inline(always)]
 fn load_subsections<'d, T: Walk<'d>, V: Visitor<'d>>(
     value: &mut T,
     d: &'d Description<'d>,

@@ -413,6 +413,7 @@ pub fn expand(c: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
                 }
             }
             #[inline]
+            #[inline(always)]
             fn #visit_sub_fn<'__vmstate_d, #__V: __vm::Visitor<'__vmstate_d>>(
                 &mut self,
                 #cx_decl
