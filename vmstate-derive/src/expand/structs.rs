@@ -711,14 +711,14 @@ fn packed_run(g: &Gen<'_>, run: &[(&Field<'_>, usize)], description: &TokenStrea
         .iter()
         .map(|(f, index)| visit_field(g, f, *index, description))
         .collect();
-    if run.len() < 2 {
+    // Visitors get the run as a range of the description's fields: a run
+    // whose fields are not consecutive there (none is today: each packable
+    // field is one wire field) is walked field by field, not misdescribed.
+    let first = run.first().map_or(0, |(_, index)| *index);
+    let end = run.last().map_or(0, |(_, index)| *index + 1);
+    if run.len() < 2 || end.checked_sub(first) != Some(run.len()) {
         return per_field;
     }
-    let first = run[0].1;
-    // The run's fields are consecutive in the description (each is one
-    // wire field).
-    let end = run[run.len() - 1].1 + 1;
-    debug_assert_eq!(end - first, run.len());
     let sizes: Vec<TokenStream> = run
         .iter()
         .map(|(f, _)| {
