@@ -218,6 +218,17 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
 
     /// [`root`](Self::root) without copying the name.
     pub(crate) fn root_head(&mut self) -> Result<(&'i [u8], u32)> {
+        self.root_head_expecting(None)
+    }
+
+    /// [`root_head`](Self::root_head) of an input expected to hold a
+    /// struct of `d`: read at once when it opens as the output visitor
+    /// opens `d` at its own version (the same result, with no TLV parsed).
+    pub(crate) fn root_head_of(&mut self, d: &'d Description<'d>) -> Result<(&'i [u8], u32)> {
+        self.root_head_expecting(Some(d))
+    }
+
+    fn root_head_expecting(&mut self, d: Option<&'d Description<'d>>) -> Result<(&'i [u8], u32)> {
         let tlv = self.read(0, self.input.len())?;
         if tlv.tag != tags::STRUCT {
             return Err(self.mismatch(tlv.tag, "a struct"));
@@ -228,7 +239,10 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
                 "bytes after the struct the input holds",
             ));
         }
-        let head = self.struct_head(&tlv)?;
+        let head = match d.and_then(|d| self.struct_head_fast(&tlv, d)) {
+            Some(head) => head,
+            None => self.struct_head(&tlv)?,
+        };
         self.pending = Some(Pending {
             tlv,
             head: Some(head),
@@ -270,6 +284,31 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
             expected: expected.to_owned(),
         })
         .at_offset(self.offset(self.at))
+    }
+
+    /// [`struct_head`](Self::struct_head) of a struct or subsection TLV
+    /// that opens exactly as the output visitor opens one of `d` at its
+    /// own version (name and version TLVs, byte for byte): the same
+    /// result and the same last TLV read, found by one comparison with the
+    /// plan. `None`, having read nothing, otherwise.
+    #[inline]
+    fn struct_head_fast(
+        &mut self,
+        tlv: &Tlv,
+        d: &'d Description<'d>,
+    ) -> Option<(&'i [u8], u32, usize)> {
+        let input = self.input;
+        let plan = self.plans.get(d);
+        let p = self.plans.plan(plan);
+        let (opening, name_tlv) = (p.opening().len(), p.name_tlv().len());
+        if tlv.content + opening > tlv.end || !p.opening_at(input, tlv.content) {
+            return None;
+        }
+        let name_end = tlv.content + name_tlv;
+        let name = input.get(name_end - d.name.len()..name_end)?;
+        // As after reading the version's TLV.
+        self.at = name_end;
+        Some((name, p.own_version, tlv.content + opening))
     }
 
     /// Name and version of a struct or subsection TLV, and where its
@@ -406,10 +445,27 @@ impl<'i, 'd> BerInputVisitor<'i, 'd> {
         if name.tag != tags::UTF8_STRING {
             return Ok(None);
         }
-        let head = self.struct_head(&child)?;
-        self.index_room(child.start)?;
-        let Some(index) = parent.subsection_index(head.0) else {
-            return Ok(None);
+        let known = self
+            .input
+            .get(name.content..name.end)
+            .and_then(|n| parent.subsection_index(n));
+        let fast = known.and_then(|index| {
+            let head = self.struct_head_fast(&child, parent.subsections[index])?;
+            Some((index, head))
+        });
+        let (index, head) = match fast {
+            Some(found) => {
+                self.index_room(child.start)?;
+                found
+            }
+            None => {
+                let head = self.struct_head(&child)?;
+                self.index_room(child.start)?;
+                let Some(index) = parent.subsection_index(head.0) else {
+                    return Ok(None);
+                };
+                (index, head)
+            }
         };
         let sub = parent.subsections[index];
         self.check_version(sub, head.1, child.start)
@@ -1241,7 +1297,10 @@ impl<'i, 'd> Visitor<'d> for BerInputVisitor<'i, 'd> {
         }
         let (name, incoming, from) = match head {
             Some(head) => head,
-            None => self.struct_head(&tlv)?,
+            None => match self.struct_head_fast(&tlv, description) {
+                Some(head) => head,
+                None => self.struct_head(&tlv)?,
+            },
         };
         if name != description.name.as_bytes() {
             return Err(Error::new(ErrorKind::StructName {

@@ -474,7 +474,7 @@ fn load_with_visitor<'d, T: Walk<'d>>(
 ) -> Result<LoadReport> {
     let d = value.description();
     let root = |e: Error| e.within(PathSegment::Root(owned(d.name)));
-    let (_, version) = v.root_head().map_err(root)?;
+    let (_, version) = v.root_head_of(d).map_err(root)?;
     // The input's version, or the destination's own when the input is newer.
     let walk = version.min(d.version_id);
     visit_struct_at(value, v, d.name, walk).map_err(root)?;

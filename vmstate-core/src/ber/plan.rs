@@ -95,6 +95,8 @@ pub(crate) struct Slot {
     /// than 8 bytes, or none), and those that are a `bool`.
     pub long: u32,
     pub bools: u32,
+    /// Fields before it in the template whose value is not one byte.
+    pub wide: u32,
     /// Input bytes the per-field load counts for the fields before it
     /// ([`Visitor::input_position`](crate::Visitor::input_position)).
     pub consumed: u32,
@@ -217,6 +219,13 @@ impl Run<'_> {
         self.first().long == self.end().long
     }
 
+    /// True when every value is one byte (`u8`, `i8`, `bool`; most small
+    /// devices' registers): the `i`-th value is byte `i` of the wire bytes.
+    #[inline]
+    fn single_bytes(&self) -> bool {
+        self.first().wide == self.end().wide
+    }
+
     /// Writes the run's encoding with the values `bytes` (their wire bytes,
     /// one after the other) in the holes.
     #[inline]
@@ -225,6 +234,15 @@ impl Run<'_> {
         let n = self.template.len();
         let start = out.len();
         out.extend_from_slice(self.template);
+        if self.single_bytes() {
+            let dst = &mut out[start..];
+            for (slot, &b) in self.fields().iter().zip(bytes) {
+                if let Some(d) = dst.get_mut((slot.hole - tpl) as usize) {
+                    *d = b;
+                }
+            }
+            return;
+        }
         // Room to merge the last scalar into its hole as one 8-byte word.
         out.extend_from_slice(&[0; 8]);
         let dst = &mut out[start..];
@@ -276,6 +294,15 @@ impl Run<'_> {
             return false;
         }
         let (tpl, wire) = (self.first().tpl, self.first().wire);
+        if self.single_bytes() {
+            for (slot, b) in self.fields().iter().zip(bytes.iter_mut()) {
+                match src.get((slot.hole - tpl) as usize) {
+                    Some(&v) if !slot.bool || v <= 1 => *b = v,
+                    _ => return false,
+                }
+            }
+            return true;
+        }
         if self.words() && bytes.len() + 8 <= PAD && input.len() >= src.len() + 8 {
             // Every value one word, and the input has a word at each hole.
             if self.end().bools != self.first().bools
@@ -350,7 +377,7 @@ impl Packed {
         let mut mask = Vec::new();
         let mut slots = Vec::with_capacity(fields.len() + 1);
         let (mut wire, mut breaks, mut consumed) = (0u32, 0u32, 0u32);
-        let (mut long, mut bools) = (0u32, 0u32);
+        let (mut long, mut bools, mut wide) = (0u32, 0u32, 0u32);
         for (f, fp) in d.fields.iter().zip(fields) {
             let tpl = template.len() as u32;
             let mut slot = Slot {
@@ -359,6 +386,7 @@ impl Packed {
                 breaks,
                 long,
                 bools,
+                wide,
                 consumed,
                 ..Slot::default()
             };
@@ -412,6 +440,7 @@ impl Packed {
                         long += 1;
                     }
                     bools += u32::from(slot.bool);
+                    wide += u32::from(n != 1);
                     template.resize(template.len() + n, 0);
                     mask.resize(template.len(), 0);
                     // The per-field path writes exactly this (its plan's size).
@@ -429,6 +458,7 @@ impl Packed {
             breaks,
             long,
             bools,
+            wide,
             consumed,
             ..Slot::default()
         });
@@ -553,8 +583,23 @@ impl Plan {
     /// True when the input at `at` starts with the head of `f`.
     #[inline]
     pub fn head_at(&self, f: &FieldPlan, input: &[u8], at: usize) -> bool {
-        let n = f.head_len;
-        let ours = &self.bytes[f.head_at..];
+        self.bytes_at(f.head_at, f.head_len, input, at)
+    }
+
+    /// True when the input at `at` starts with [`opening`](Self::opening):
+    /// a struct of this description at its own version, opened exactly as
+    /// the output visitor opens it.
+    #[inline]
+    pub fn opening_at(&self, input: &[u8], at: usize) -> bool {
+        self.bytes_at(self.name_at, self.version_end - self.name_at, input, at)
+    }
+
+    /// True when the input at `at` starts with the `n` plan bytes at
+    /// `from`: one masked comparison of 16 or 32 bytes when the input has
+    /// them (the plan has room after its last bytes).
+    #[inline]
+    fn bytes_at(&self, from: usize, n: usize, input: &[u8], at: usize) -> bool {
+        let ours = &self.bytes[from..];
         if n <= 16 {
             // One masked comparison of 16 bytes (the plan has room).
             if let (Some(a), Some(b)) = (
@@ -584,7 +629,7 @@ impl Plan {
                 return word(a0) == word(b0) && (word(a1) ^ word(b1)) & mask == 0;
             }
         }
-        input.get(at..at + n) == Some(self.head(f))
+        input.get(at..at + n) == ours.get(..n)
     }
 
     /// The struct's name as a UTF8String TLV.
